@@ -1,0 +1,36 @@
+"""One exception tree. Every error names the thing that failed."""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigError(DigestError):
+    """A config or profile file is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class SourceError(DigestError):
+    """A source could not be fetched or parsed. `source` is its name."""
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        self.message = message
+        super().__init__(f"{source}: {message}")
+
+
+class FetchError(SourceError):
+    """The transport failed: HTTP status, timeout, size cap, missing file."""
+
+
+class ParseError(SourceError):
+    """The bytes arrived but are not a document of the expected kind."""
+
+
+class StoreError(DigestError):
+    """The store cannot be opened or migrated."""

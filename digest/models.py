@@ -1,0 +1,129 @@
+"""Frozen records, named for the direction they flow.
+
+`Entry` flows *in* from a source. `Item` is what the store holds. Nothing
+here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+SourceKind = Literal["listing", "feed", "hf"]
+SOURCE_KINDS: tuple[SourceKind, ...] = ("listing", "feed", "hf")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One paper as one source reported it, before identity is decided."""
+
+    title: str
+    summary: str = ""
+    authors: tuple[str, ...] = ()
+    link: str = ""  # the page the source points at
+    pdf_url: str = ""
+    arxiv_id: str = ""  # without version
+    version: int | None = None  # arXiv version, when the source says
+    doi: str = ""
+    guid: str = ""
+    published: datetime | None = None  # timezone-aware UTC when known
+    listed_on: date | None = None  # listing page date (dumps, HF)
+    categories: tuple[str, ...] = ()
+    announce_type: str = ""  # arXiv RSS: new, cross, replace, replace-cross
+    upvotes: int | None = None
+    author_count: int | None = None
+    organization: str = ""
+    num_comments: int | None = None
+    submitted_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    """What a parser made of one document."""
+
+    entries: tuple[Entry, ...]
+    skipped: int = 0  # entries without any usable identity
+    warnings: tuple[str, ...] = ()
+    feed_title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """Bytes from a location, or `not_modified` with no bytes."""
+
+    content: bytes | None
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str = ""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.content is None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """A configured source. `kind` None means: sniff it from the bytes."""
+
+    name: str
+    location: str
+    kind: SourceKind | None = None
+    reference_date: date | None = None  # for year-less dates in dumps
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReport:
+    """The outcome of ingesting one source in one run."""
+
+    source: str
+    entries: int = 0
+    new: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    run_id: int | None
+    started: datetime
+    sources: tuple[SourceReport, ...] = field(default_factory=tuple)
+
+    @property
+    def new(self) -> int:
+        return sum(s.new for s in self.sources)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(s.duplicates for s in self.sources)
+
+    @property
+    def entries(self) -> int:
+        return sum(s.entries for s in self.sources)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for s in self.sources if s.error is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One paper as the store knows it, merged from all its sightings."""
+
+    id: int
+    title: str
+    summary: str
+    authors: tuple[str, ...]
+    link: str
+    pdf_url: str
+    arxiv_id: str
+    version: int | None
+    doi: str
+    published: datetime | None
+    first_seen: datetime
+    categories: tuple[str, ...] = ()
+    upvotes: int | None = None
