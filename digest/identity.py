@@ -32,8 +32,20 @@ _CONTEXT_RE = re.compile(
 _DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.IGNORECASE)
 
 _TRACKING_PARAMS = frozenset(
-    {"fbclid", "gclid", "dclid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc", "_hsmi",
-     "ref", "ref_src", "spm"}
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "yclid",
+        "_hsenc",
+        "_hsmi",
+        "ref",
+        "ref_src",
+        "spm",
+    }
 )
 
 

@@ -127,3 +127,4 @@ class Item:
     first_seen: datetime
     categories: tuple[str, ...] = ()
     upvotes: int | None = None
+    author_count: int | None = None

@@ -1,0 +1,258 @@
+"""`digest` command line: a thin layer over digest.pipeline and digest.store.
+
+Imports of anything heavy happen inside commands, so `digest --help` is quick.
+Exit status: 0 all sound, 2 usage or config error, 3 some sources failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from digest.config import Settings
+    from digest.store import Store
+
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+
+
+@dataclass
+class Context:
+    config: str | None
+    db: str | None
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from digest.config import load_settings, resolve_config_path
+
+            self._settings = load_settings(resolve_config_path(self.config))
+        return self._settings
+
+    def open_store(self) -> Store:
+        from digest.config import resolve_store_url
+        from digest.store import Store
+
+        return Store.open(resolve_store_url(self.db, self.settings))
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"digest: {message}", err=True)
+    sys.exit(code)
+
+
+class DigestGroup(click.Group):
+    """Turns package errors into clear messages and exit codes, not tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from digest.errors import ConfigError, DigestError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(problem, err=True)
+            sys.exit(EXIT_USAGE)
+        except DigestError as exc:
+            fail(str(exc), 1)
+
+
+def _now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date or datetime: {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="digest", message="digest %(version)s")
+@click.option(
+    "--config",
+    "config",
+    metavar="PATH",
+    envvar="DIGEST_CONFIG",
+    help="Config file [env DIGEST_CONFIG; default ./config/digest.yaml].",
+)
+@click.option(
+    "--db",
+    "db",
+    metavar="URL",
+    envvar="DIGEST_DB",
+    help="Store URL, e.g. sqlite:///digest.db [env DIGEST_DB].",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, db: str | None, verbose: int) -> None:
+    """Self-hosted daily digests of research-paper listings.
+
+    \b
+    Example:
+      digest ingest ../shared/listings --json
+    """
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config=config, db=db)
+
+
+@cli.command()
+@click.argument("locations", nargs=-1, metavar="[PATH_OR_URL]...")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--reference-date",
+    metavar="YYYY-MM-DD",
+    help="Resolve year-less dates in listing dumps against this date.",
+)
+@click.option("--now", metavar="DATETIME", help="Pretend it is this time (ISO 8601, UTC).")
+@click.pass_obj
+def ingest(
+    obj: Context,
+    locations: tuple[str, ...],
+    as_json: bool,
+    reference_date: str | None,
+    now: str | None,
+) -> None:
+    """Fetch sources and store each paper once.
+
+    With no arguments, every configured source; otherwise the given files,
+    directories (every file in them) or URLs, their kind sniffed.
+
+    \b
+    Examples:
+      digest ingest
+      digest ingest ../shared/listings --json
+      digest ingest https://rss.arxiv.org/rss/cs.LG
+    """
+    from dataclasses import replace
+
+    from digest import pipeline
+
+    ref = None
+    if reference_date:
+        try:
+            ref = date.fromisoformat(reference_date)
+        except ValueError:
+            raise click.BadParameter(f"not a date: {reference_date!r}") from None
+    settings = obj.settings
+    sources = pipeline.sources_for(locations) if locations else list(settings.sources)
+    if ref is not None:
+        sources = [replace(s, reference_date=ref) for s in sources]
+    if not sources:
+        fail("no sources configured; name files or URLs, or add `sources:` to the config")
+    progress = None
+    bar: Any = None
+    if not as_json and sys.stderr.isatty() and len(sources) > 3:
+        bar = click.progressbar(length=len(sources), label="ingesting", file=sys.stderr)
+        bar.__enter__()
+
+        def progress(_rep: Any) -> None:
+            bar.update(1)
+
+    with obj.open_store() as store:
+        try:
+            report = pipeline.ingest(settings, store, _now(now), sources=sources, progress=progress)
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+    if as_json:
+        click.echo(json.dumps(pipeline.ingest_report_dict(report), indent=2))
+    else:
+        for s in report.sources:
+            if s.error:
+                click.echo(f"error  {s.source}: {s.error}", err=True)
+            for w in s.warnings:
+                click.echo(f"warn   {s.source}: {w}", err=True)
+        click.echo(
+            f"{len(report.sources)} sources, {report.entries} entries: {report.new} new, "
+            f"{report.duplicates} duplicates, {report.errors} failed"
+        )
+    if report.errors:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.option("--now", metavar="DATETIME", help="Pretend it is this time (ISO 8601, UTC).")
+@click.pass_obj
+def run(obj: Context, as_json: bool, now: str | None) -> None:
+    """Run one full cycle over the configured sources.
+
+    \b
+    Example:
+      digest --config config/digest.yaml run
+    """
+    from digest import pipeline
+
+    settings = obj.settings
+    with obj.open_store() as store:
+        report = pipeline.run_once(settings, store, _now(now))
+        total = store.count_items()
+        url = store.engine.url.render_as_string(hide_password=True)
+    if as_json:
+        click.echo(json.dumps(pipeline.ingest_report_dict(report), indent=2))
+    else:
+        for s in report.sources:
+            state = (
+                "error: " + s.error
+                if s.error
+                else (
+                    "not modified" if s.not_modified else f"{s.new} new, {s.duplicates} duplicates"
+                )
+            )
+            click.echo(f"  {s.source:<24} {s.entries:>5} entries  {state}")
+        click.echo(f"store: {url} ({total} papers)")
+    if report.errors:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.pass_obj
+def items(obj: Context, as_json: bool, limit: int) -> None:
+    """List stored papers, newest first.
+
+    \b
+    Example:
+      digest items --limit 5 --json
+    """
+    with obj.open_store() as store:
+        rows = store.items(limit=limit)
+    if as_json:
+        click.echo(json.dumps([_item_json(i) for i in rows], indent=2, ensure_ascii=False))
+        return
+    for i in rows:
+        ident = f"arXiv:{i.arxiv_id}" if i.arxiv_id else (f"doi:{i.doi}" if i.doi else "-")
+        click.echo(f"{i.id:>6}  {ident:<22} {i.title[:90]}")
+
+
+def _item_json(i: Any) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "title": i.title,
+        "summary": i.summary,
+        "authors": list(i.authors),
+        "link": i.link,
+        "pdf_url": i.pdf_url,
+        "arxiv_id": i.arxiv_id or None,
+        "version": i.version,
+        "doi": i.doi or None,
+        "published": i.published.isoformat() if i.published else None,
+        "first_seen": i.first_seen.isoformat(),
+        "categories": list(i.categories),
+        "upvotes": i.upvotes,
+    }
+
+
+def main() -> None:
+    cli(prog_name="digest")

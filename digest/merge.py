@@ -1,0 +1,95 @@
+"""Pure: fold a new sighting of a paper into what is known of it.
+
+Sources differ in how much to trust their text: a feed (arXiv API or RSS)
+outranks the Hugging Face API, which outranks a page dump. A newer arXiv
+version always brings its own title and abstract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from digest.models import Entry, SourceKind
+
+RANK: dict[SourceKind, int] = {"feed": 3, "hf": 2, "listing": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class ItemState:
+    """The mergeable part of a stored item."""
+
+    title: str
+    summary: str
+    authors: tuple[str, ...]
+    author_count: int | None
+    link: str
+    pdf_url: str
+    arxiv_id: str
+    version: int | None
+    doi: str
+    published: datetime | None
+    categories: tuple[str, ...]
+    upvotes: int | None
+    quality: int
+
+
+def _abs_link(entry: Entry) -> str:
+    return f"https://arxiv.org/abs/{entry.arxiv_id}" if entry.arxiv_id else ""
+
+
+def new_state(entry: Entry, rank: int) -> ItemState:
+    return ItemState(
+        title=entry.title,
+        summary=entry.summary,
+        authors=entry.authors,
+        author_count=entry.author_count
+        if entry.author_count is not None
+        else (len(entry.authors) or None),
+        link=entry.link or _abs_link(entry),
+        pdf_url=entry.pdf_url,
+        arxiv_id=entry.arxiv_id,
+        version=entry.version,
+        doi=entry.doi,
+        published=entry.published,
+        categories=entry.categories,
+        upvotes=entry.upvotes,
+        quality=rank,
+    )
+
+
+def _max(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+def merge(state: ItemState, entry: Entry, rank: int) -> ItemState:
+    """What is known after `entry` (from a source of `rank`) is seen again."""
+    newer = entry.version is not None and (state.version is None or entry.version > state.version)
+    better = newer or rank > state.quality
+    title = entry.title if entry.title and (better or not state.title) else state.title
+    summary = entry.summary if entry.summary and (better or not state.summary) else state.summary
+    authors = entry.authors if entry.authors and (better or not state.authors) else state.authors
+    published = state.published
+    if entry.published is not None and (published is None or entry.published < published):
+        published = entry.published
+    categories = state.categories + tuple(c for c in entry.categories if c not in state.categories)
+    return replace(
+        state,
+        title=title,
+        summary=summary,
+        authors=authors,
+        author_count=len(authors) if authors else _max(state.author_count, entry.author_count),
+        link=entry.link
+        if entry.link and (better or not state.link)
+        else (state.link or _abs_link(entry)),
+        pdf_url=state.pdf_url or entry.pdf_url,
+        arxiv_id=state.arxiv_id or entry.arxiv_id,
+        version=_max(state.version, entry.version),
+        doi=state.doi or entry.doi,
+        published=published,
+        categories=categories,
+        upvotes=_max(state.upvotes, entry.upvotes),
+        quality=max(state.quality, rank),
+    )

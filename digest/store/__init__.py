@@ -1,0 +1,252 @@
+"""The store: the only owner of SQL. SQLite by default; any SQLAlchemy URL later.
+
+Callers speak in records (`Entry`, `Item`, `SourceState`), never in rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from digest.errors import StoreError
+from digest.models import Entry, Item
+from digest.store import schema
+from digest.store.ingest import IngestCounts, ingest_entries
+
+__all__ = ["IngestCounts", "SourceState", "Store"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    id: int
+    name: str
+    location: str
+    kind: str
+    etag: str | None
+    last_modified: str | None
+    last_fetch_at: datetime | None
+    last_success_at: datetime | None
+    last_new_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Store:
+    """A handle on one database. Open with `Store.open(url)`; migrates on open."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise StoreError(f"bad store URL {url!r}: {exc}") from exc
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_engine(parsed)
+        except (ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot use store URL {url!r}: {exc}") from exc
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store error: {exc}") from exc
+
+    def migrate(self) -> int:
+        with self._tx() as conn:
+            return schema.migrate(conn)
+
+    def schema_version(self) -> int:
+        with self._tx() as conn:
+            return schema.current_version(conn)
+
+    # -- sources -----------------------------------------------------------
+
+    def source(self, name: str, *, location: str = "", kind: str = "") -> SourceState:
+        """The state of source `name`, created on first use."""
+        t = schema.sources
+        with self._tx() as conn:
+            row = conn.execute(select(t).where(t.c.name == name)).mappings().first()
+            if row is None:
+                conn.execute(t.insert().values(name=name, location=location, kind=kind))
+                row = conn.execute(select(t).where(t.c.name == name)).mappings().one()
+            elif (location and row["location"] != location) or (kind and row["kind"] != kind):
+                conn.execute(
+                    t.update()
+                    .where(t.c.id == row["id"])
+                    .values(location=location or row["location"], kind=kind or row["kind"])
+                )
+                row = conn.execute(select(t).where(t.c.name == name)).mappings().one()
+        return SourceState(**{k: row[k] for k in SourceState.__dataclass_fields__})
+
+    def sources(self) -> list[SourceState]:
+        t = schema.sources
+        with self._tx() as conn:
+            rows = conn.execute(select(t).order_by(t.c.name)).mappings().all()
+        return [SourceState(**{k: r[k] for k in SourceState.__dataclass_fields__}) for r in rows]
+
+    def record_fetch(
+        self,
+        source_id: int,
+        now: datetime,
+        *,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        new: int = 0,
+    ) -> None:
+        """Note a fetch outcome. A failure keeps the old validators and counts up."""
+        t = schema.sources
+        values: dict[str, Any] = {"last_fetch_at": now}
+        if error is None:
+            values.update(
+                last_success_at=now,
+                last_error=None,
+                consecutive_failures=0,
+                etag=etag,
+                last_modified=last_modified,
+            )
+            if new:
+                values["last_new_at"] = now
+        else:
+            values.update(last_error=error, consecutive_failures=t.c.consecutive_failures + 1)
+        with self._tx() as conn:
+            conn.execute(t.update().where(t.c.id == source_id).values(**values))
+
+    # -- ingest ------------------------------------------------------------
+
+    def add_entries(
+        self,
+        source_id: int,
+        entries: Sequence[Entry],
+        *,
+        rank: int,
+        now: datetime,
+        run_id: int | None = None,
+    ) -> IngestCounts:
+        """Store entries from one source in one transaction: each paper once."""
+        with self._tx() as conn:
+            return ingest_entries(conn, source_id, entries, rank=rank, now=now, run_id=run_id)
+
+    # -- runs --------------------------------------------------------------
+
+    def start_run(self, kind: str, now: datetime) -> int:
+        with self._tx() as conn:
+            result = conn.execute(schema.runs.insert().values(kind=kind, started_at=now))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_run(self, run_id: int, now: datetime, status: str, report: dict[str, Any]) -> None:
+        t = schema.runs
+        with self._tx() as conn:
+            conn.execute(
+                t.update()
+                .where(t.c.id == run_id)
+                .values(finished_at=now, status=status, report=json.dumps(report, sort_keys=True))
+            )
+
+    def last_run(self, kind: str | None = None) -> dict[str, Any] | None:
+        t = schema.runs
+        stmt = select(t).order_by(t.c.id.desc()).limit(1)
+        if kind:
+            stmt = stmt.where(t.c.kind == kind)
+        with self._tx() as conn:
+            row = conn.execute(stmt).mappings().first()
+        if row is None:
+            return None
+        out = dict(row)
+        out["report"] = json.loads(row["report"]) if row["report"] else None
+        return out
+
+    # -- items -------------------------------------------------------------
+
+    def count_items(self) -> int:
+        with self._tx() as conn:
+            return int(conn.execute(select(func.count()).select_from(schema.items)).scalar_one())
+
+    def items(self, *, limit: int | None = None, since: datetime | None = None) -> list[Item]:
+        """Items, newest first seen first."""
+        t = schema.items
+        stmt = select(t).order_by(t.c.first_seen.desc(), t.c.id.desc())
+        if since is not None:
+            stmt = stmt.where(t.c.first_seen >= since)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._tx() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [_item(r) for r in rows]
+
+    def item_keys(self, item_id: int) -> list[str]:
+        t = schema.item_keys
+        with self._tx() as conn:
+            return list(conn.execute(select(t.c.key).where(t.c.item_id == item_id)).scalars())
+
+    def sightings(self, item_id: int) -> list[dict[str, Any]]:
+        """Where and how an item was seen, oldest first, with the source's name."""
+        s, src = schema.sightings, schema.sources
+        stmt = (
+            select(s, src.c.name.label("source"))
+            .join(src, src.c.id == s.c.source_id)
+            .where(s.c.item_id == item_id)
+            .order_by(s.c.first_seen, s.c.id)
+        )
+        with self._tx() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [{**dict(r), "categories": json.loads(r["categories"])} for r in rows]
+
+
+def _item(r: Any) -> Item:
+    return Item(
+        id=r["id"],
+        title=r["title"],
+        summary=r["summary"],
+        authors=tuple(json.loads(r["authors"])),
+        link=r["link"],
+        pdf_url=r["pdf_url"],
+        arxiv_id=r["arxiv_id"],
+        version=r["version"],
+        doi=r["doi"],
+        published=r["published"],
+        first_seen=r["first_seen"],
+        categories=tuple(json.loads(r["categories"])),
+        upvotes=r["upvotes"],
+        author_count=r["author_count"],
+    )

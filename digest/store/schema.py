@@ -1,0 +1,173 @@
+"""Tables and migrations. The only place that says what the schema is.
+
+Each migration creates or alters exactly what its version introduced, so a
+store at any older version can be brought forward step by step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.engine import Dialect
+
+from digest.errors import StoreError
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: SQLite keeps no zone, PostgreSQL may."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime passed to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(400), nullable=False, unique=True),
+    Column("location", Text, nullable=False, default=""),
+    Column("kind", String(16), nullable=False, default=""),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_fetch_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_new_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("authors", Text, nullable=False, default="[]"),  # JSON list of names
+    Column("author_count", Integer),
+    Column("link", Text, nullable=False, default=""),
+    Column("pdf_url", Text, nullable=False, default=""),
+    Column("arxiv_id", String(64), nullable=False, default=""),
+    Column("version", Integer),
+    Column("doi", String(255), nullable=False, default=""),
+    Column("published", UTCDateTime),
+    Column("categories", Text, nullable=False, default="[]"),  # JSON list
+    Column("upvotes", Integer),
+    Column("quality", Integer, nullable=False, default=0),  # rank of the text's source
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_items_first_seen", "first_seen"),
+    Index("ix_items_arxiv_id", "arxiv_id"),
+)
+
+# Every identity key an item is known by ("arxiv:…", "doi:…", "url:…", "title:…").
+item_keys = Table(
+    "item_keys",
+    metadata,
+    Column("key", String(1000), primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_item_keys_item", "item_id"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(16), nullable=False, default="running"),
+    Column("report", Text),  # JSON
+)
+
+# One row per (item, source, version); seeing it again updates last_seen.
+sightings = Table(
+    "sightings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("version", Integer, nullable=False, default=0),  # 0: the source gave none
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("times_seen", Integer, nullable=False, default=1),
+    Column("link", Text, nullable=False, default=""),
+    Column("announce_type", String(32), nullable=False, default=""),
+    Column("categories", Text, nullable=False, default="[]"),
+    Column("upvotes", Integer),
+    Column("num_comments", Integer),
+    Column("author_count", Integer),
+    Column("organization", Text, nullable=False, default=""),
+    Column("submitted_by", Text, nullable=False, default=""),
+    Column("listed_on", String(10)),  # ISO date of the listing page
+    UniqueConstraint("item_id", "source_id", "version", name="uq_sighting"),
+    Index("ix_sightings_source", "source_id"),
+)
+
+
+def _v1(conn: Connection) -> None:
+    for table in (meta, sources, items, item_keys, runs, sightings):
+        table.create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, "meta"):
+        return 0
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION inside the caller's transaction."""
+    version = current_version(conn)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store has schema version {version}, newer than this digest knows "
+            f"({SCHEMA_VERSION}); upgrade digest"
+        )
+    for step in range(version, SCHEMA_VERSION):
+        MIGRATIONS[step](conn)
+    if version != SCHEMA_VERSION:
+        stmt = meta.delete().where(meta.c.key == "schema_version")
+        conn.execute(stmt)
+        conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+    return SCHEMA_VERSION

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from digest.config import (
+    DEFAULT_STORE,
+    load_settings,
+    parse_size,
+    resolve_config_path,
+    resolve_store_url,
+)
+from digest.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "digest.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_defaults_without_a_file() -> None:
+    s = load_settings(None)
+    assert s.store_url == DEFAULT_STORE
+    assert s.sources == ()
+
+
+def test_sources_resolve_paths_against_the_config(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        "store: sqlite:///x.db\n"
+        "sources:\n"
+        "  - name: a\n"
+        "    path: feeds/a.xml\n"
+        "  - url: https://example.org/rss\n"
+        "    kind: feed\n"
+        "  - name: dump\n"
+        "    kind: listing\n"
+        "    path: d.txt\n"
+        "    reference_date: 2025-01-10\n"
+        "  - name: disabled\n"
+        "    path: off.txt\n"
+        "    enabled: false\n"
+        "fetch:\n"
+        "  timeout: 5\n"
+        "  max_bytes: 1MiB\n",
+    )
+    s = load_settings(p)
+    assert s.store_url == "sqlite:///x.db"
+    assert [x.name for x in s.sources] == ["a", "https://example.org/rss", "dump"]
+    assert s.sources[0].location == str((tmp_path / "feeds/a.xml").resolve())
+    assert s.sources[0].kind is None
+    assert s.sources[1].kind == "feed"
+    assert s.sources[2].reference_date == date(2025, 1, 10)
+    assert s.fetch.timeout == 5.0
+    assert s.fetch.max_bytes == 1024 * 1024
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
+    p = write(tmp_path, "store: sqlite:///x.db\nsources:\n  - name: a\n    pathh: a.xml\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(p)
+    problems = err.value.problems
+    assert f"{p}:4: sources[0].pathh: unknown key" in problems[0]
+
+
+def test_all_problems_reported_at_once(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        "stor: x\n"
+        "fetch:\n"
+        "  timeout: fast\n"
+        "  max_bytes: huge\n"
+        "sources:\n"
+        "  - name: a\n"
+        "    kind: podcast\n"
+        "    path: a\n"
+        "  - name: b\n"
+        "    url: https://x\n"
+        "    path: b\n"
+        "  - name: a\n"
+        "    path: c\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(p)
+    text = "\n".join(err.value.problems)
+    assert f"{p}:1: stor: unknown key" in text
+    assert f"{p}:3: fetch.timeout: must be int or float, not a string" in text
+    assert f"{p}:4: fetch.max_bytes: must be a size like 20MB" in text
+    assert f"{p}:7: sources[0].kind: must be one of listing, feed, hf" in text
+    assert "sources[1]: needs exactly one of `url` or `path`" in text
+    assert f"{p}:12: sources[2].name: duplicate source name 'a'" in text
+    assert len(err.value.problems) == 6
+
+
+def test_boolean_is_not_a_number(tmp_path: Path) -> None:
+    p = write(tmp_path, "fetch:\n  timeout: yes\n")
+    with pytest.raises(
+        ConfigError, match=r":2: fetch.timeout: must be int or float, not a boolean"
+    ):
+        load_settings(p)
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "sources:\n  - name: a\n   path: [unclosed\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(p)
+    assert err.value.problems[0].startswith(f"{p}:")
+    assert err.value.problems[0].split(":")[1].isdigit()
+
+
+def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
+    p = write(tmp_path, "store: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="could not determine a constructor"):
+        load_settings(p)
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    p = write(tmp_path, "- just\n- a list\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_settings(p)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (10, 10),
+        ("20MB", 20_000_000),
+        ("512 KiB", 524_288),
+        ("1.5 kb", 1500),
+        ("x", None),
+        (0, None),
+        ("3 parsecs", None),
+    ],
+)
+def test_parse_size(value: int | str, expected: int | None) -> None:
+    assert parse_size(value) == expected
+
+
+def test_precedence_of_config_and_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DIGEST_CONFIG", raising=False)
+    monkeypatch.delenv("DIGEST_DB", raising=False)
+    assert resolve_config_path(None) is None
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "digest.yaml").write_text("store: sqlite:///from-file.db\n")
+    assert resolve_config_path(None) == Path("config/digest.yaml")
+    monkeypatch.setenv("DIGEST_CONFIG", "other.yaml")
+    assert resolve_config_path(None) == Path("other.yaml")
+    assert resolve_config_path("cli.yaml") == Path("cli.yaml")
+    s = load_settings(Path("config/digest.yaml"))
+    assert resolve_store_url(None, s) == "sqlite:///from-file.db"
+    monkeypatch.setenv("DIGEST_DB", "sqlite:///env.db")
+    assert resolve_store_url(None, s) == "sqlite:///env.db"
+    assert resolve_store_url("sqlite:///cli.db", s) == "sqlite:///cli.db"
+
+
+def test_shipped_config_is_valid() -> None:
+    shipped = Path(__file__).resolve().parent.parent / "config" / "digest.yaml"
+    s = load_settings(shipped)
+    assert {x.name for x in s.sources} >= {"arxiv-cs-lg", "hf-daily", "trending-page"}
+    for src in s.sources:
+        assert Path(src.location).is_file(), src.location

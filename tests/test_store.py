@@ -1,0 +1,237 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.errors import StoreError
+from digest.models import Entry
+from digest.store import Store
+from digest.store.schema import SCHEMA_VERSION
+
+NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(f"sqlite:///{tmp_path / 'digest.db'}")
+    yield s
+    s.close()
+
+
+def add(store: Store, source: str, entries: list[Entry], rank: int = 3, now: datetime = NOW):
+    src = store.source(source, location=source, kind="feed")
+    return store.add_entries(src.id, entries, rank=rank, now=now)
+
+
+def test_open_creates_a_wal_sqlite_file_at_the_current_schema(tmp_path: Path) -> None:
+    db = tmp_path / "sub" / "d.db"
+    with Store.open(f"sqlite:///{db}") as s:
+        assert s.schema_version() == SCHEMA_VERSION
+    assert db.is_file()
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"items", "item_keys", "sightings", "sources", "runs", "meta"} <= tables
+    con.close()
+
+
+def test_reopen_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    with Store.open(url) as s:
+        add(s, "a", [Entry(title="A paper about things")])
+    with Store.open(url) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        assert s.count_items() == 1
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    Store.open(f"sqlite:///{db}").close()
+    con = sqlite3.connect(db)
+    con.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="schema version 999, newer"):
+        Store.open(f"sqlite:///{db}")
+
+
+def test_bad_urls_are_store_errors() -> None:
+    with pytest.raises(StoreError, match="bad store URL"):
+        Store.open("not a url")
+    with pytest.raises(StoreError, match="cannot use store URL"):
+        Store.open("nosuchdb://x/y")
+
+
+def test_title_only_joins_an_id_bearing_item_and_the_reverse(store: Store) -> None:
+    c1 = add(store, "dump", [Entry(title="Scaling Laws for  Neural\nLanguage Models")], rank=1)
+    c2 = add(
+        store,
+        "api",
+        [
+            Entry(
+                title="Scaling Laws for Neural Language Models",
+                arxiv_id="2001.08361",
+                version=1,
+                summary="We study",
+            )
+        ],
+    )
+    c3 = add(store, "dump2", [Entry(title="scaling laws for neural language models.")], rank=1)
+    assert (c1.new, c2.new, c3.new) == (1, 0, 0)
+    assert (c2.duplicates, c3.duplicates) == (1, 1)
+    [item] = store.items()
+    assert item.arxiv_id == "2001.08361"
+    assert item.summary == "We study"
+    # The feed's text outranks the dump's.
+    assert item.title == "Scaling Laws for Neural Language Models"
+    assert set(store.item_keys(item.id)) == {
+        "arxiv:2001.08361",
+        "title:scaling laws for neural language models",
+    }
+    assert [s["source"] for s in store.sightings(item.id)] == ["dump", "api", "dump2"]
+
+
+def test_v2_updates_the_item_and_records_both_versions(store: Store) -> None:
+    add(store, "rss", [Entry(title="Old title", arxiv_id="2410.17243", version=1, summary="first")])
+    later = NOW + timedelta(days=3)
+    c = add(
+        store,
+        "rss",
+        [
+            Entry(
+                title="New title",
+                arxiv_id="2410.17243",
+                version=2,
+                summary="second",
+                announce_type="replace",
+            )
+        ],
+        now=later,
+    )
+    assert (c.new, c.duplicates) == (0, 1)
+    [item] = store.items()
+    assert (item.title, item.summary, item.version) == ("New title", "second", 2)
+    assert item.first_seen == NOW
+    sightings = store.sightings(item.id)
+    assert [(s["version"], s["announce_type"]) for s in sightings] == [(1, ""), (2, "replace")]
+    # The new title is a key too, so a dump with it joins the same item.
+    assert add(store, "dump", [Entry(title="New title")], rank=1).new == 0
+    assert add(store, "dump", [Entry(title="Old title")], rank=1).new == 0
+
+
+def test_an_older_version_does_not_overwrite_a_newer_one(store: Store) -> None:
+    add(store, "a", [Entry(title="T two", arxiv_id="2410.00001", version=2, summary="v2")])
+    add(store, "b", [Entry(title="T one", arxiv_id="2410.00001", version=1, summary="v1")])
+    [item] = store.items()
+    assert (item.title, item.version) == ("T two", 2)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Qwen2.5 Technical Report", "Qwen2.5-1M Technical Report"),
+        ("Attention Is All You Need", "Attention Is Not All You Need"),
+    ],
+)
+def test_similar_titles_stay_apart(store: Store, a: str, b: str) -> None:
+    c = add(store, "x", [Entry(title=a), Entry(title=b)], rank=1)
+    assert (c.new, c.duplicates) == (2, 0)
+    assert sorted(i.title for i in store.items()) == sorted([a, b])
+
+
+def test_same_title_different_arxiv_ids_stay_apart(store: Store) -> None:
+    c = add(
+        store,
+        "x",
+        [
+            Entry(title="Introduction", arxiv_id="2401.00001"),
+            Entry(title="Introduction", arxiv_id="2401.00002"),
+        ],
+    )
+    assert c.new == 2
+    # A title-only sighting joins the first owner of the title and never merges the two.
+    assert add(store, "d", [Entry(title="Introduction")], rank=1).new == 0
+    assert store.count_items() == 2
+
+
+def test_same_title_different_dois_stay_apart(store: Store) -> None:
+    c = add(
+        store, "x", [Entry(title="Erratum", doi="10.1/a"), Entry(title="Erratum", doi="10.1/b")]
+    )
+    assert c.new == 2
+
+
+def test_duplicates_within_one_batch(store: Store) -> None:
+    e = Entry(title="Same paper", link="https://example.org/p?utm_source=x")
+    c = add(store, "x", [e, Entry(title="Same   Paper!"), e])
+    assert (c.new, c.duplicates) == (1, 2)
+    [item] = store.items()
+    assert len(store.sightings(item.id)) == 1
+
+
+def test_canonical_url_joins_across_sources(store: Store) -> None:
+    add(store, "blog", [Entry(title="Post A", link="http://www.Example.org/post/#top")])
+    c = add(store, "agg", [Entry(title="Post A (repost)", link="https://example.org/post")])
+    assert (c.new, c.duplicates) == (0, 1)
+
+
+def test_entries_without_any_key_are_ignored(store: Store) -> None:
+    c = add(store, "x", [Entry(title="   "), Entry(title="Real")])
+    assert (c.new, c.duplicates) == (1, 0)
+
+
+def test_reseeing_updates_sighting_metadata(store: Store) -> None:
+    add(store, "hf", [Entry(title="P", arxiv_id="2411.00001", upvotes=3)], rank=2)
+    add(
+        store,
+        "hf",
+        [Entry(title="P", arxiv_id="2411.00001", upvotes=9)],
+        rank=2,
+        now=NOW + timedelta(hours=2),
+    )
+    [item] = store.items()
+    [s] = store.sightings(item.id)
+    assert (s["upvotes"], s["times_seen"], s["first_seen"], s["last_seen"]) == (
+        9,
+        2,
+        NOW,
+        NOW + timedelta(hours=2),
+    )
+    assert item.upvotes == 9
+
+
+def test_fetch_state_counts_failures_and_resets(store: Store) -> None:
+    src = store.source("s", location="https://x/feed", kind="feed")
+    store.record_fetch(src.id, NOW, etag='"e1"', last_modified="Mon, 23 Nov 2026 06:00:00 GMT")
+    store.record_fetch(src.id, NOW, error="HTTP 500")
+    store.record_fetch(src.id, NOW, error="timed out")
+    s = store.source("s")
+    assert (s.consecutive_failures, s.last_error, s.etag) == (2, "timed out", '"e1"')
+    store.record_fetch(src.id, NOW, etag='"e2"', last_modified=None, new=1)
+    s = store.source("s")
+    assert (s.consecutive_failures, s.last_error, s.etag, s.last_new_at) == (0, None, '"e2"', NOW)
+
+
+def test_runs_are_recorded(store: Store) -> None:
+    rid = store.start_run("ingest", NOW)
+    store.finish_run(rid, NOW, "partial", {"new": 1, "errors": 1})
+    run = store.last_run("ingest")
+    assert run is not None
+    assert (run["id"], run["status"], run["report"]) == (rid, "partial", {"new": 1, "errors": 1})
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    src = store.source("s")
+    with pytest.raises(StoreError, match="naive datetime"):
+        store.add_entries(src.id, [Entry(title="x")], rank=1, now=datetime(2026, 1, 1))
+    assert store.count_items() == 0
+
+
+def test_large_batches_cross_chunk_boundaries(store: Store) -> None:
+    entries = [Entry(title=f"Paper number {i}", arxiv_id=f"2411.{i:05d}") for i in range(4500)]
+    c = add(store, "big", entries + entries[:10])
+    assert (c.new, c.duplicates) == (4500, 10)
+    assert store.count_items() == 4500
