@@ -15,8 +15,14 @@ from digest.models import Entry
 
 # New style: YYMM.NNNN (2007-2014) or YYMM.NNNNN (2015 on). Old style:
 # archive[.SUBJECT]/YYMMNNN, e.g. hep-th/9901001, math.GT/0309136.
-_NEW = r"(?P<new>\d{2}(?:0[1-9]|1[0-2])\.\d{4,5})"
-_OLD = r"(?P<old>[a-z]+(?:-[a-z]+)?(?:\.[A-Z]{2})?/\d{2}(?:0[1-9]|1[0-2])\d{3})"
+_MM = r"(?:0[1-9]|1[0-2])"
+_NEW = rf"(?P<new>(?:0[7-9]|1[0-4]){_MM}\.\d{{4}}(?!\d)|(?:1[5-9]|[2-9]\d){_MM}\.\d{{5}})"
+# The subject class (math.GT, cond-mat.mes-hall) is not part of the id: arXiv
+# files math.GT/0309136 as math/0309136.
+_OLD = (
+    r"(?P<old>(?P<arch>[a-z]+(?:-[a-z]+)?)(?:\.[A-Za-z]+(?:-[a-z]+)?)?/"
+    rf"(?P<num>\d{{2}}{_MM}\d{{3}}))"
+)
 _VER = r"(?:v(?P<ver>\d+))?"
 _ID = rf"(?:{_NEW}|{_OLD}){_VER}"
 
@@ -29,7 +35,7 @@ _CONTEXT_RE = re.compile(
     + r"(?![\d])",
     re.IGNORECASE,
 )
-_DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.IGNORECASE)
+_DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"'<>]+)", re.IGNORECASE)
 
 _TRACKING_PARAMS = frozenset(
     {
@@ -50,14 +56,7 @@ _TRACKING_PARAMS = frozenset(
 
 
 def _pick(m: re.Match[str]) -> tuple[str, int | None]:
-    old = m.group("old")
-    # Old-style archive names are lower case; the subject class is upper case.
-    if old:
-        arch, _, num = old.partition("/")
-        head, dot, subj = arch.partition(".")
-        ident = f"{head.lower()}{dot}{subj.upper()}/{num}"
-    else:
-        ident = m.group("new")
+    ident = f"{m.group('arch').lower()}/{m.group('num')}" if m.group("old") else m.group("new")
     ver = m.group("ver")
     return ident, int(ver) if ver else None
 
@@ -126,14 +125,15 @@ _PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)
 def normalize_title(title: str) -> str:
     """NFKD, accents dropped, case-folded, punctuation and whitespace (hard
     wraps included) folded to single spaces: "LOGO -- Long" == "LOGO: Long"."""
-    decomposed = unicodedata.normalize("NFKD", title)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _PUNCT_RE.sub(" ", stripped.casefold()).strip()
+    if not title.isascii():  # the costly Unicode steps only where they can matter
+        decomposed = unicodedata.normalize("NFKD", title)
+        title = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _PUNCT_RE.sub(" ", title.casefold()).strip()
 
 
 def _is_arxiv_host(url: str) -> bool:
     host = urlsplit(url).hostname or ""
-    return host.endswith("arxiv.org") or host.endswith("huggingface.co")
+    return any(host == d or host.endswith("." + d) for d in ("arxiv.org", "huggingface.co"))
 
 
 def entry_keys(entry: Entry) -> tuple[str, ...]:

@@ -43,9 +43,7 @@ def new_state(entry: Entry, rank: int) -> ItemState:
         title=entry.title,
         summary=entry.summary,
         authors=entry.authors,
-        author_count=entry.author_count
-        if entry.author_count is not None
-        else (len(entry.authors) or None),
+        author_count=len(entry.authors) or entry.author_count,
         link=entry.link or _abs_link(entry),
         pdf_url=entry.pdf_url,
         arxiv_id=entry.arxiv_id,
@@ -67,7 +65,11 @@ def _max(a: int | None, b: int | None) -> int | None:
 def merge(state: ItemState, entry: Entry, rank: int) -> ItemState:
     """What is known after `entry` (from a source of `rank`) is seen again."""
     newer = entry.version is not None and (state.version is None or entry.version > state.version)
-    better = newer or rank > state.quality
+    older = (
+        entry.version is not None and state.version is not None and entry.version < state.version
+    )
+    # `quality` is the rank of whoever supplied the current text.
+    better = newer or (not older and rank > state.quality)
     title = entry.title if entry.title and (better or not state.title) else state.title
     summary = entry.summary if entry.summary and (better or not state.summary) else state.summary
     authors = entry.authors if entry.authors and (better or not state.authors) else state.authors
@@ -91,5 +93,5 @@ def merge(state: ItemState, entry: Entry, rank: int) -> ItemState:
         published=published,
         categories=categories,
         upvotes=_max(state.upvotes, entry.upvotes),
-        quality=max(state.quality, rank),
+        quality=rank if better else state.quality,
     )

@@ -65,6 +65,7 @@ def ingest_source(
     from digest.sources import parse_document, sniff_kind
 
     state = store.source(src.name, location=src.location, kind=src.kind or "")
+    error: str | None
     try:
         fetched = fetcher(
             src.name, src.location, etag=state.etag, last_modified=state.last_modified

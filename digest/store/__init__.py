@@ -46,6 +46,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: big ingests stay in memory
     cur.close()
 
 
@@ -164,6 +165,8 @@ class Store:
         run_id: int | None = None,
     ) -> IngestCounts:
         """Store entries from one source in one transaction: each paper once."""
+        if now.tzinfo is None:
+            raise StoreError("naive datetime passed to the store")
         with self._tx() as conn:
             return ingest_entries(conn, source_id, entries, rank=rank, now=now, run_id=run_id)
 

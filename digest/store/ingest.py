@@ -10,10 +10,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import UpdateBase
 
 from digest.identity import conflicts, entry_keys
 from digest.merge import ItemState, merge, new_state
@@ -47,6 +49,40 @@ def _insert(conn: Connection, table: Any) -> sqlite.Insert | postgresql.Insert:
     return sqlite.insert(table)
 
 
+def _executemany(conn: Connection, stmt: UpdateBase, rows: list[dict[str, Any]]) -> None:
+    """executemany at driver speed: compile once, skip per-row bind processing.
+
+    Rows must already hold database-ready values (text times, JSON text) for
+    every bound parameter; the schema uses server defaults so none are implied.
+    """
+    if not rows:
+        return
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    if compiled.positional:
+        names = compiled.positiontup or []
+        get = itemgetter(*names)
+        params: list[Any] = [get(r) for r in rows] if len(names) > 1 else [(get(r),) for r in rows]
+    else:
+        params = rows
+    conn.exec_driver_sql(str(compiled), params)
+
+
+def _lock_items(conn: Connection) -> None:
+    """Hold the write lock before choosing ids, so concurrent ingests queue up."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+    else:  # SQLite: the first write of a transaction takes the database's write lock
+        conn.execute(
+            schema.meta.update()
+            .where(schema.meta.c.key == "schema_version")
+            .values(value=schema.meta.c.value)
+        )
+
+
+def _dumps(values: tuple[str, ...]) -> str:
+    return json.dumps(list(values), ensure_ascii=False) if values else "[]"
+
+
 def _state_from_row(r: Any) -> ItemState:
     return ItemState(
         title=r.title,
@@ -69,15 +105,15 @@ def _row_from_state(s: ItemState) -> dict[str, Any]:
     return {
         "title": s.title,
         "summary": s.summary,
-        "authors": json.dumps(list(s.authors), ensure_ascii=False),
+        "authors": _dumps(s.authors),
         "author_count": s.author_count,
         "link": s.link,
         "pdf_url": s.pdf_url,
         "arxiv_id": s.arxiv_id,
         "version": s.version,
         "doi": s.doi,
-        "published": s.published,
-        "categories": json.dumps(list(s.categories), ensure_ascii=False),
+        "published": schema.db_time(s.published) if s.published else None,
+        "categories": _dumps(s.categories),
         "upvotes": s.upvotes,
         "quality": s.quality,
     }
@@ -120,6 +156,7 @@ def ingest_entries(
 ) -> IngestCounts:
     new = dup = 0
     new_ids: list[int] = []
+    _lock_items(conn)
     for start in range(0, len(entries), CHUNK):
         counts = _chunk(conn, source_id, entries[start : start + CHUNK], rank, now, run_id)
         new += counts.new
@@ -170,18 +207,22 @@ def _chunk(
                 new_keys.append((key, target))
 
     items = schema.items
+    stamp = schema.db_time(now)
     if created:
-        rows = [
-            {**_row_from_state(kn.state), "first_seen": now, "updated_at": now}
-            for kn in created
-            if kn.state is not None
-        ]
-        result = conn.execute(
-            items.insert().returning(items.c.id, sort_by_parameter_order=True), rows
-        )
-        for kn, item_id in zip(created, result.scalars(), strict=True):
-            kn.item_id = item_id
-            kn.dirty = False
+        next_id = conn.execute(select(func.coalesce(func.max(items.c.id), 0))).scalar_one() + 1
+        rows = []
+        for n, kn in enumerate(created):
+            assert kn.state is not None
+            kn.item_id, kn.dirty = next_id + n, False
+            rows.append(
+                {
+                    "id": kn.item_id,
+                    **_row_from_state(kn.state),
+                    "first_seen": stamp,
+                    "updated_at": stamp,
+                }
+            )
+        _executemany(conn, items.insert(), rows)
 
     dirty = [
         kn
@@ -196,17 +237,19 @@ def _chunk(
                 {name: bindparam(name) for name in (*ItemState.__dataclass_fields__, "updated_at")}
             )
         )
-        conn.execute(
+        _executemany(
+            conn,
             stmt,
             [
-                {**_row_from_state(kn.state), "updated_at": now, "_id": kn.item_id}
+                {**_row_from_state(kn.state), "updated_at": stamp, "_id": kn.item_id}
                 for kn in dirty
                 if kn.state is not None
             ],
         )
 
     if new_keys:
-        conn.execute(
+        _executemany(
+            conn,
             _insert(conn, schema.item_keys).on_conflict_do_nothing(),
             [{"key": key, "item_id": kn.item_id} for key, kn in new_keys],
         )
@@ -228,6 +271,7 @@ def _record_sightings(
 ) -> None:
     # One row per (item, source, version): the last entry in the chunk wins.
     rows: dict[tuple[int, int], dict[str, Any]] = {}
+    stamp = schema.db_time(now)
     for entry, kn in matched:
         assert kn.item_id is not None
         version = entry.version or 0
@@ -236,12 +280,12 @@ def _record_sightings(
             "source_id": source_id,
             "run_id": run_id,
             "version": version,
-            "first_seen": now,
-            "last_seen": now,
+            "first_seen": stamp,
+            "last_seen": stamp,
             "times_seen": 1,
             "link": entry.link,
             "announce_type": entry.announce_type,
-            "categories": json.dumps(list(entry.categories), ensure_ascii=False),
+            "categories": _dumps(entry.categories),
             "upvotes": entry.upvotes,
             "num_comments": entry.num_comments,
             "author_count": entry.author_count,
@@ -257,11 +301,11 @@ def _record_sightings(
         index_elements=[s.c.item_id, s.c.source_id, s.c.version],
         set_={
             "last_seen": stmt.excluded.last_seen,
-            "times_seen": s.c.times_seen + 1,
+            "times_seen": s.c.times_seen + literal_column("1"),
             "run_id": stmt.excluded.run_id,
             "upvotes": stmt.excluded.upvotes,
             "num_comments": stmt.excluded.num_comments,
             "announce_type": stmt.excluded.announce_type,
         },
     )
-    conn.execute(stmt, list(rows.values()))
+    _executemany(conn, stmt, list(rows.values()))

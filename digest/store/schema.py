@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     Column,
     Connection,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -29,21 +28,24 @@ from sqlalchemy.engine import Dialect
 from digest.errors import StoreError
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores naive UTC, returns aware UTC: SQLite keeps no zone, PostgreSQL may."""
+def db_time(value: datetime) -> str:
+    """Fixed-width UTC text, so string order is time order on every backend."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime passed to the store")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    impl = DateTime
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC out; stored as `db_time` text."""
+
+    impl = String(32)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime passed to the store")
-        return value.astimezone(UTC).replace(tzinfo=None)
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> str | None:
+        return None if value is None else db_time(value)
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
+    def process_result_value(self, value: str | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
 
 
 metadata = MetaData()
@@ -60,15 +62,15 @@ sources = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(400), nullable=False, unique=True),
-    Column("location", Text, nullable=False, default=""),
-    Column("kind", String(16), nullable=False, default=""),
+    Column("location", Text, nullable=False, server_default=""),
+    Column("kind", String(16), nullable=False, server_default=""),
     Column("etag", Text),
     Column("last_modified", Text),
     Column("last_fetch_at", UTCDateTime),
     Column("last_success_at", UTCDateTime),
     Column("last_new_at", UTCDateTime),
     Column("last_error", Text),
-    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
 )
 
 items = Table(
@@ -76,22 +78,21 @@ items = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("title", Text, nullable=False),
-    Column("summary", Text, nullable=False, default=""),
-    Column("authors", Text, nullable=False, default="[]"),  # JSON list of names
+    Column("summary", Text, nullable=False, server_default=""),
+    Column("authors", Text, nullable=False, server_default="[]"),  # JSON list of names
     Column("author_count", Integer),
-    Column("link", Text, nullable=False, default=""),
-    Column("pdf_url", Text, nullable=False, default=""),
-    Column("arxiv_id", String(64), nullable=False, default=""),
+    Column("link", Text, nullable=False, server_default=""),
+    Column("pdf_url", Text, nullable=False, server_default=""),
+    Column("arxiv_id", String(64), nullable=False, server_default=""),
     Column("version", Integer),
-    Column("doi", String(255), nullable=False, default=""),
+    Column("doi", String(255), nullable=False, server_default=""),
     Column("published", UTCDateTime),
-    Column("categories", Text, nullable=False, default="[]"),  # JSON list
+    Column("categories", Text, nullable=False, server_default="[]"),  # JSON list
     Column("upvotes", Integer),
-    Column("quality", Integer, nullable=False, default=0),  # rank of the text's source
+    Column("quality", Integer, nullable=False, server_default="0"),  # rank of the text's source
     Column("first_seen", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_items_first_seen", "first_seen"),
-    Index("ix_items_arxiv_id", "arxiv_id"),
 )
 
 # Every identity key an item is known by ("arxiv:…", "doi:…", "url:…", "title:…").
@@ -101,6 +102,7 @@ item_keys = Table(
     Column("key", String(1000), primary_key=True),
     Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
     Index("ix_item_keys_item", "item_id"),
+    sqlite_with_rowid=False,  # the key is the row: one b-tree, not two
 )
 
 runs = Table(
@@ -110,7 +112,7 @@ runs = Table(
     Column("kind", String(32), nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
-    Column("status", String(16), nullable=False, default="running"),
+    Column("status", String(16), nullable=False, server_default="running"),
     Column("report", Text),  # JSON
 )
 
@@ -122,18 +124,18 @@ sightings = Table(
     Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
     Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL")),
-    Column("version", Integer, nullable=False, default=0),  # 0: the source gave none
+    Column("version", Integer, nullable=False, server_default="0"),  # 0: the source gave none
     Column("first_seen", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
-    Column("times_seen", Integer, nullable=False, default=1),
-    Column("link", Text, nullable=False, default=""),
-    Column("announce_type", String(32), nullable=False, default=""),
-    Column("categories", Text, nullable=False, default="[]"),
+    Column("times_seen", Integer, nullable=False, server_default="1"),
+    Column("link", Text, nullable=False, server_default=""),
+    Column("announce_type", String(32), nullable=False, server_default=""),
+    Column("categories", Text, nullable=False, server_default="[]"),
     Column("upvotes", Integer),
     Column("num_comments", Integer),
     Column("author_count", Integer),
-    Column("organization", Text, nullable=False, default=""),
-    Column("submitted_by", Text, nullable=False, default=""),
+    Column("organization", Text, nullable=False, server_default=""),
+    Column("submitted_by", Text, nullable=False, server_default=""),
     Column("listed_on", String(10)),  # ISO date of the listing page
     UniqueConstraint("item_id", "source_id", "version", name="uq_sighting"),
     Index("ix_sightings_source", "source_id"),
