@@ -7,6 +7,7 @@ normalisation; nothing here merges on a similarity score.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -136,11 +137,13 @@ def _is_arxiv_host(url: str) -> bool:
     return any(host == d or host.endswith("." + d) for d in ("arxiv.org", "huggingface.co"))
 
 
-def entry_keys(entry: Entry) -> tuple[str, ...]:
+def entry_keys(entry: Entry, scope: str = "") -> tuple[str, ...]:
     """Identity keys of an entry, strongest first.
 
     Links to arXiv or Hugging Face pages are left out when the arXiv id is
-    known: the id already says everything such a link says.
+    known: the id already says everything such a link says. A guid that is
+    not a URL is only unique within its feed, so it is keyed under `scope`
+    (the source). An entry with nothing else is known by a hash of its text.
     """
     keys: list[str] = []
     if entry.arxiv_id:
@@ -151,9 +154,18 @@ def entry_keys(entry: Entry) -> tuple[str, ...]:
         url = canonical_url(entry.link)
         if url:
             keys.append(f"url:{url}")
+    guid = entry.guid.strip()
+    if guid and not entry.arxiv_id:
+        url = canonical_url(guid)
+        key = f"url:{url}" if url else f"guid:{scope}:{guid}"
+        if key not in keys:
+            keys.append(key)
     title = normalize_title(entry.title)
     if title:
         keys.append(f"title:{title}")
+    elif not keys and entry.summary.strip():
+        digest = hashlib.sha1(entry.summary.strip().encode(), usedforsecurity=False)
+        keys.append(f"text:{digest.hexdigest()}")
     return tuple(keys)
 
 

@@ -36,3 +36,7 @@ def feedparser_corpus(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def arxiv_api_corpus(shared_dir: Path) -> Path:
     return shared_dir / "corpora" / "arxiv-api"
+
+
+# A real HTTP server on 127.0.0.1 for any test that asks for it.
+from tests.httpserver import loopback_server  # noqa: E402, F401

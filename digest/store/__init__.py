@@ -208,7 +208,7 @@ class Store:
     def items(self, *, limit: int | None = None, since: datetime | None = None) -> list[Item]:
         """Items, newest first seen first."""
         t = schema.items
-        stmt = select(t).order_by(t.c.first_seen.desc(), t.c.id.desc())
+        stmt = select(t).order_by(t.c.id.desc())  # ids follow arrival order
         if since is not None:
             stmt = stmt.where(t.c.first_seen >= since)
         if limit is not None:
@@ -229,7 +229,7 @@ class Store:
             select(s, src.c.name.label("source"))
             .join(src, src.c.id == s.c.source_id)
             .where(s.c.item_id == item_id)
-            .order_by(s.c.first_seen, s.c.id)
+            .order_by(s.c.first_seen, s.c.source_id, s.c.version)
         )
         with self._tx() as conn:
             rows = conn.execute(stmt).mappings().all()

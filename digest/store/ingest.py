@@ -173,7 +173,8 @@ def _chunk(
     now: datetime,
     run_id: int | None,
 ) -> IngestCounts:
-    keyed = [(e, entry_keys(e)) for e in entries]
+    scope = str(source_id)
+    keyed = [(e, entry_keys(e, scope)) for e in entries]
     keyed = [(e, ks) for e, ks in keyed if ks]
     index = _lookup(conn, {key for _, ks in keyed for key in ks})
     matched: list[tuple[Entry, _Known]] = []

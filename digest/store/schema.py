@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from sqlalchemy import (
     Column,
     Connection,
     ForeignKey,
-    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
-    UniqueConstraint,
     select,
 )
 from sqlalchemy.engine import Dialect
@@ -28,11 +27,12 @@ from sqlalchemy.engine import Dialect
 from digest.errors import StoreError
 
 
+@lru_cache(maxsize=4096)  # ingests repeat the same few timestamps many times
 def db_time(value: datetime) -> str:
     """Fixed-width UTC text, so string order is time order on every backend."""
     if value.tzinfo is None:
         raise ValueError("naive datetime passed to the store")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -92,7 +92,8 @@ items = Table(
     Column("quality", Integer, nullable=False, server_default="0"),  # rank of the text's source
     Column("first_seen", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_items_first_seen", "first_seen"),
+    # No index on first_seen: ids are handed out in arrival order, so "new since"
+    # is an id range, and every index costs each insert of a big ingest.
 )
 
 # Every identity key an item is known by ("arxiv:…", "doi:…", "url:…", "title:…").
@@ -101,7 +102,6 @@ item_keys = Table(
     metadata,
     Column("key", String(1000), primary_key=True),
     Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
-    Index("ix_item_keys_item", "item_id"),
     sqlite_with_rowid=False,  # the key is the row: one b-tree, not two
 )
 
@@ -120,11 +120,10 @@ runs = Table(
 sightings = Table(
     "sightings",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
-    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),  # 0: the source gave none
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL")),
-    Column("version", Integer, nullable=False, server_default="0"),  # 0: the source gave none
     Column("first_seen", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
     Column("times_seen", Integer, nullable=False, server_default="1"),
@@ -137,8 +136,7 @@ sightings = Table(
     Column("organization", Text, nullable=False, server_default=""),
     Column("submitted_by", Text, nullable=False, server_default=""),
     Column("listed_on", String(10)),  # ISO date of the listing page
-    UniqueConstraint("item_id", "source_id", "version", name="uq_sighting"),
-    Index("ix_sightings_source", "source_id"),
+    sqlite_with_rowid=False,
 )
 
 

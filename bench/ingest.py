@@ -1,0 +1,207 @@
+"""Ingest benchmark: synthetic dump and RSS entries into a store that is already large.
+
+Prints entries per second, peak memory of the ingesting process, and the ratio
+of the whole RSS ingest to `feedparser.parse` alone on the same bytes, measured
+in the same run. Targets (2-core machine): dump >= 50,000 entries/s, RSS
+ingest <= 1.3x feedparser, peak memory < 500 MB.
+
+    python bench/ingest.py             # 100,000 entries, 1,000,000-item store
+    python bench/ingest.py --quick     # 10,000 entries, 50,000-item store
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from digest.models import Entry  # noqa: E402
+from digest.store import Store  # noqa: E402
+
+NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+WORDS = (
+    "scaling law batch size learning rate diffusion transformer attention token model "
+    "training inference data reasoning agent benchmark optimizer sparse memory vision"
+).split()
+
+
+def words(i: int, n: int) -> str:
+    return " ".join(WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(n))
+
+
+def abstract(i: int) -> str:
+    return f"We study {words(i, 12)} in setting {i}. " * 8  # about 900 characters
+
+
+def dump_text(n: int, offset: int) -> str:
+    lines = [
+        "new",
+        "",
+        "Get trending papers in your email inbox!",
+        "",
+        "Subscribe",
+        "",
+        "byAK and the research community",
+        "",
+        "Nov 20",
+        "",
+    ]
+    for i in range(offset, offset + n):
+        day = date(2026, 11, 20) - timedelta(days=i % 300)
+        lines += [
+            f"Synthetic dump paper {i}: {words(i, 5).title()}",
+            "",
+            abstract(i),
+            "",
+            f"  • {i % 12 + 1} authors",
+            "·",
+            f"{day:%b} {day.day} {i % 50}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def rss_bytes(n: int, offset: int) -> bytes:
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<rss xmlns:arxiv="http://arxiv.org/schemas/atom" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0"><channel>',
+        "<title>cs.LG updates on arXiv.org</title><link>http://rss.arxiv.org/rss/cs.LG</link>",
+        "<description>synthetic</description>",
+    ]
+    for i in range(offset, offset + n):
+        aid = f"26{(i // 100000) % 12 + 1:02d}.{i % 100000:05d}"
+        out.append(
+            f"<item><title>Synthetic feed paper {i}: {words(i, 5).title()}</title>"
+            f"<link>https://arxiv.org/abs/{aid}</link>"
+            f"<description>arXiv:{aid}v1 Announce Type: new \nAbstract: {abstract(i)}"
+            "</description>"
+            f'<guid isPermaLink="false">oai:arXiv.org:{aid}v1</guid>'
+            "<category>cs.LG</category><arxiv:announce_type>new</arxiv:announce_type>"
+            "<dc:creator>Ada Lovelace, Grace Hopper, Alan Turing</dc:creator></item>"
+        )
+    out.append("</channel></rss>")
+    return "\n".join(out).encode()
+
+
+def build_base(url: str, n: int) -> float:
+    store = Store.open(url)
+    src = store.source("base", location="synthetic", kind="feed")
+    t = time.perf_counter()
+    step = 50_000
+    for start in range(0, n, step):
+        batch = [
+            Entry(
+                title=f"Base paper {i} {words(i, 4)}",
+                summary=words(i, 20),
+                arxiv_id=f"1{(i // 100000) % 9 + 1}{(i // 10000) % 12 + 1:02d}.{i % 10000:04d}"
+                if i < 900_000
+                else "",
+            )
+            for i in range(start, min(n, start + step))
+        ]
+        store.add_entries(src.id, batch, rank=3, now=NOW)
+    store.close()
+    return time.perf_counter() - t
+
+
+def _child(kind: str, url: str, payload: Any, queue: Any) -> None:
+    from digest.sources import parse_document
+
+    store = Store.open(url)
+    src = store.source(f"bench-{kind}", location="synthetic", kind=kind)
+    t = time.perf_counter()
+    doc = parse_document(kind, payload, reference_date=date(2026, 11, 23))
+    t_parse = time.perf_counter() - t
+    counts = store.add_entries(src.id, doc.entries, rank=1 if kind == "listing" else 3, now=NOW)
+    total = time.perf_counter() - t
+    store.close()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(
+        {
+            "entries": len(doc.entries),
+            "new": counts.new,
+            "parse": t_parse,
+            "total": total,
+            "peak_mb": rss_mb,
+        }
+    )
+
+
+def _feedparser_child(payload: bytes, queue: Any) -> None:
+    import feedparser
+
+    t = time.perf_counter()
+    d = feedparser.parse(payload)
+    queue.put({"entries": len(d.entries), "total": time.perf_counter() - t})
+
+
+def in_child(target: Any, *args: Any) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=target, args=(*args, q))
+    p.start()
+    result: dict[str, Any] = q.get()
+    p.join()
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--entries", type=int, default=100_000)
+    ap.add_argument("--base", type=int, default=1_000_000)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--dir", help="keep the store here (reused if it exists)")
+    args = ap.parse_args()
+    if args.quick:
+        args.entries, args.base = 10_000, 50_000
+    workdir = Path(args.dir or tempfile.mkdtemp(prefix="digest-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / f"base-{args.base}.db"
+    url = f"sqlite:///{db}"
+    if not db.exists():
+        secs = build_base(url, args.base)
+        print(f"built a {args.base:,}-item store in {secs:.1f}s ({args.base / secs:,.0f} items/s)")
+    with Store.open(url) as s:
+        print(f"store holds {s.count_items():,} items")
+
+    n = args.entries
+    dump = in_child(_child, "listing", url, dump_text(n, 10_000_000).encode())
+    rate = dump["entries"] / dump["total"]
+    print(
+        f"dump: {dump['entries']:,} entries ({dump['new']:,} new) in {dump['total']:.2f}s "
+        f"= {rate:,.0f} entries/s (parse {dump['parse']:.2f}s), peak {dump['peak_mb']:.0f} MB"
+    )
+
+    payload = rss_bytes(n, 20_000_000)
+    fp = in_child(_feedparser_child, payload)
+    rss = in_child(_child, "feed", url, payload)
+    ratio = rss["total"] / fp["total"]
+    print(
+        f"rss:  {rss['entries']:,} entries ({rss['new']:,} new) in {rss['total']:.2f}s "
+        f"= {rss['entries'] / rss['total']:,.0f} entries/s, peak {rss['peak_mb']:.0f} MB"
+    )
+    print(
+        f"      feedparser.parse alone {fp['total']:.2f}s on the same bytes; "
+        f"ingest/feedparser = {ratio:.2f}x (target <= 1.30)"
+    )
+    peak = max(dump["peak_mb"], rss["peak_mb"])
+    verdict = {
+        "dump >= 50,000 entries/s": rate >= 50_000,
+        "rss ingest <= 1.30x feedparser": ratio <= 1.30,
+        "peak memory < 500 MB": peak < 500,
+    }
+    for name, ok in verdict.items():
+        print(f"  {'PASS' if ok else 'MISS'}  {name}")
+
+
+if __name__ == "__main__":
+    main()
