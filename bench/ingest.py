@@ -23,14 +23,33 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest.models import Entry  # noqa: E402
-from digest.store import Store  # noqa: E402
+from digest.models import Entry
+from digest.store import Store
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 WORDS = (
-    "scaling law batch size learning rate diffusion transformer attention token model "
-    "training inference data reasoning agent benchmark optimizer sparse memory vision"
-).split()
+    "scaling",
+    "law",
+    "batch",
+    "size",
+    "learning",
+    "rate",
+    "diffusion",
+    "transformer",
+    "attention",
+    "token",
+    "model",
+    "training",
+    "inference",
+    "data",
+    "reasoning",
+    "agent",
+    "benchmark",
+    "optimizer",
+    "sparse",
+    "memory",
+    "vision",
+)
 
 
 def words(i: int, n: int) -> str:

@@ -48,7 +48,8 @@ ARXIV_API = """<?xml version='1.0' encoding='UTF-8'?>
   grows with model size.</summary>
     <author><name>Ada Lovelace</name></author>
     <link href="https://arxiv.org/abs/2511.01234v1" rel="alternate" type="text/html"/>
-    <link href="https://arxiv.org/pdf/2511.01234v1" rel="related" type="application/pdf" title="pdf"/>
+    <link href="https://arxiv.org/pdf/2511.01234v1" rel="related" type="application/pdf"
+          title="pdf"/>
     <category term="cs.LG" scheme="http://arxiv.org/schemas/atom"/>
   </entry>
 </feed>
