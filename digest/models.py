@@ -128,3 +128,71 @@ class Item:
     categories: tuple[str, ...] = ()
     upvotes: int | None = None
     author_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One interest term. `text` is as written; `/…/` means a regular expression."""
+
+    text: str
+    weight: float = 1.0
+
+    @property
+    def is_regex(self) -> bool:
+        return len(self.text) > 2 and self.text.startswith("/") and self.text.endswith("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """An interest profile, as loaded from YAML."""
+
+    name: str
+    title: str
+    keywords: tuple[Term, ...] = ()
+    exclude: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # empty: every source
+    min_score: float = 1.0
+    max_items: int = 20
+    title_weight: float = 2.0  # a title match counts this many times an abstract match
+    schedule: str | None = None
+    timezone: str = "UTC"
+    send_empty: bool = False
+    path: str = ""  # the file it came from, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A term matched in one field of an item."""
+
+    term: str
+    field: Literal["title", "abstract", "author"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What selection needs to know of an item."""
+
+    item_id: int
+    key: str  # the item's identity, e.g. "arxiv:2410.17243"
+    title: str
+    summary: str
+    authors: tuple[str, ...]
+    url: str
+    first_seen: datetime
+    published: datetime | None = None
+    upvotes: int | None = None
+    sources: tuple[str, ...] = ()  # names of the sources it was seen in
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A candidate chosen for a profile, with its score and reasons."""
+
+    candidate: Candidate
+    score: float
+    matched: tuple[Hit, ...]
+
+    def because(self) -> str:
+        """`matched: scaling law (title), batch size (abstract)`."""
+        return "matched: " + ", ".join(f"{h.term} ({h.field})" for h in self.matched)
