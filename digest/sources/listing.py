@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable
-from dataclasses import MISSING, fields
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from types import MemberDescriptorType
-from typing import Any, ParamSpec, cast
 
 from digest.identity import find_arxiv_id, find_doi
 from digest.models import Entry, ParsedDocument
@@ -35,35 +31,9 @@ _DOT = "·"
 _META_START = "·•h"  # first characters of metadata lines: cheap pre-check before the real one
 _LONG = 300  # no title is this long; every abstract in the real dumps is longer
 _SNIFF = 1 << 16
-_P = ParamSpec("_P")
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\f\v") + b"\x7f"
 
 
-def _entry_constructor(cls: Callable[_P, Entry]) -> Callable[_P, Entry]:
-    """Entry's frozen __init__ sets each of its ~18 fields via object.__setattr__,
-    which is most of the parse time. This builds the same instance through the slot
-    descriptors (2-3x faster), with Entry's signature; it falls back to Entry itself
-    whenever that shortcut could differ."""
-    fs = fields(Entry)
-    if (
-        hasattr(Entry, "__post_init__")
-        or any(f.default_factory is not MISSING or not f.init for f in fs)
-        or not all(isinstance(Entry.__dict__.get(f.name), MemberDescriptorType) for f in fs)
-    ):
-        return cls
-    ns: dict[str, Any] = {"_new": object.__new__, "_cls": Entry}
-    params, body = [], []
-    for k, f in enumerate(fs):
-        ns[f"_s{k}"] = Entry.__dict__[f.name].__set__
-        ns[f"_d{k}"] = f.default
-        params.append(f.name if f.default is MISSING else f"{f.name}=_d{k}")
-        body.append(f"    _s{k}(e, {f.name})\n")
-    src = f"def make(*, {', '.join(params)}):\n    e = _new(_cls)\n{''.join(body)}    return e\n"
-    exec(src, ns)  # noqa: S102 -- source built above from Entry's own field names
-    return cast("Callable[_P, Entry]", ns["make"])
-
-
-_new_entry = _entry_constructor(Entry)
 
 
 def _check_text(head: bytes, has_nul: bool) -> None:
@@ -252,7 +222,7 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
                 warnings.append(f"invalid date in the entry {title!r}")
         ids = find_arxiv_id(link) if link else None
         entries.append(
-            _new_entry(
+            Entry(
                 title=title,
                 summary=summary,
                 link=link,
