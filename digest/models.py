@@ -159,6 +159,7 @@ class Profile:
     timezone: str = "UTC"
     send_empty: bool = False
     path: str = ""  # the file it came from, for messages
+    recipients: tuple[str, ...] = ()  # fixed email recipients
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,268 @@
+"""Load and validate interest profiles: one YAML file per profile in a folder.
+
+Every problem is reported as `file:line: key: message` (through `config.Checker`),
+and all problems of all files are raised together in one `ConfigError`. Problems
+inside a list (`exclude[1]`) carry the line of the list's key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.config import Checker, _kind, _Map, load_yaml
+from digest.errors import ConfigError
+from digest.models import Profile, Term
+
+_KEYS = {"name", "title", "keywords", "exclude", "authors", "sources", "min_score"}
+_KEYS |= {"max_items", "title_weight", "schedule", "timezone", "send_empty", "recipients"}
+_SUFFIXES = (".yaml", ".yml")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_EMAIL_RE = re.compile(r"[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_WORD_RE = re.compile(r"[^\W_]")  # what digest.match makes tokens of
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_schedule(text: str) -> tuple[tuple[int, ...], int, int]:
+    """`mon-fri 07:00` -> ((0, 1, 2, 3, 4), 7, 0); days are 0 = Monday.
+
+    Days: `daily`, a day name, a range `mon-fri` (forwards only) or a comma list
+    of these; then the time as HH:MM (24-hour). Raises ValueError with the reason.
+    """
+    parts = re.sub(r"\s*([,-])\s*", r"\1", text.strip().lower()).split()
+    if len(parts) != 2:
+        raise ValueError('must be days then a time, like "mon-fri 07:00" or "daily 18:30"')
+    days_text, time_text = parts
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", time_text)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError(f"time {time_text!r} is not HH:MM between 00:00 and 23:59")
+    if days_text == "daily":
+        return tuple(range(7)), int(m.group(1)), int(m.group(2))
+    days: set[int] = set()
+    for part in days_text.split(","):
+        lo, dash, hi = part.partition("-")
+        for day in (lo, hi) if dash else (lo,):
+            if day not in DAYS:
+                raise ValueError(f"unknown day {day!r} (use {', '.join(DAYS)} or daily)")
+        first, last = DAYS.index(lo), DAYS.index(hi if dash else lo)
+        if last < first:
+            raise ValueError(f"day range {part!r} runs backwards")
+        days.update(range(first, last + 1))
+    return tuple(sorted(days)), int(m.group(1)), int(m.group(2))
+
+
+def _schedule_problem(text: str) -> str | None:
+    try:
+        parse_schedule(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _timezone_problem(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+    return None
+
+
+def term_problem(text: str) -> str | None:
+    """Why `text` cannot be a keyword or exclude term, or None when it can.
+
+    Mirrors `digest.match` (kept free of that import): regexes are compiled as it
+    compiles them, and a plain term needs a letter or digit to match anything.
+    """
+    if not text.strip():
+        return "must not be empty"
+    if not Term(text).is_regex:
+        return None if _WORD_RE.search(text) else "has no letters or digits: it can never match"
+    try:
+        pattern = re.compile(text[1:-1], re.IGNORECASE)
+    except re.error as exc:
+        return f"invalid regular expression {text}: {exc}"
+    if pattern.search(""):
+        return f"regular expression {text} matches the empty string, so it matches everything"
+    return None
+
+
+def _email_problem(text: str) -> str | None:
+    if _EMAIL_RE.fullmatch(text):
+        return None
+    return f"{text!r} does not look like an email address (name@example.org)"
+
+
+def _name_problem(text: str) -> str | None:
+    if _NAME_RE.fullmatch(text):
+        return None
+    return f"{text!r} is not a profile id (letters, digits, '.', '_', '-')"
+
+
+def _author_problem(text: str) -> str | None:
+    return None if _WORD_RE.search(text) else "has no letters or digits: it can never match"
+
+
+def _empty_problem(text: str) -> str | None:
+    return None if text.strip() else "must not be empty"
+
+
+def _strings(
+    chk: Checker,
+    top: _Map,
+    key: str,
+    check: Callable[[str], str | None] | None = None,
+    fold: bool = True,
+) -> tuple[str, ...]:
+    """A list of strings under `key`: non-strings, empties and duplicates are problems."""
+    raw = top.get(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        chk.problem(top, key, key, "must be a list of strings")
+        return ()
+    out: list[str] = []
+    seen: set[str] = set()
+    for n, value in enumerate(raw):
+        where = f"{key}[{n}]"
+        if not isinstance(value, str):
+            chk.problem(top, key, where, f"must be a string, not {_kind(value)}")
+        elif not value.strip():
+            chk.problem(top, key, where, "must not be empty")
+        elif check is not None and (msg := check(value)) is not None:
+            chk.problem(top, key, where, msg)
+        elif (value.casefold() if fold else value) in seen:
+            chk.problem(top, key, where, f"duplicate {value!r}")
+        else:
+            seen.add(value.casefold() if fold else value)
+            out.append(value)
+    return tuple(out)
+
+
+def _keywords(chk: Checker, top: _Map) -> tuple[Term, ...]:
+    raw = top.get("keywords")
+    if raw is None or isinstance(raw, list):
+        return tuple(Term(t) for t in _strings(chk, top, "keywords", term_problem))
+    if not isinstance(raw, dict):
+        chk.problem(top, "keywords", "keywords", "must be a mapping of term: weight, or a list")
+        return ()
+    kw = raw if isinstance(raw, _Map) else _Map(raw)
+    out: list[Term] = []
+    seen: set[str] = set()
+    for text in kw:
+        if hasattr(kw, "lines") and text not in kw.lines:  # unquoted yes/no/null: YAML changed it
+            chk.problem(kw, None, "keywords", f"a term YAML read as {text}: quote it")
+            continue
+        if (msg := term_problem(text)) is not None:
+            chk.problem(kw, text, f"keywords.{text}", msg)
+            continue
+        if text.casefold() in seen:
+            chk.problem(kw, text, f"keywords.{text}", "duplicate term (case is ignored)")
+            continue
+        seen.add(text.casefold())
+        before = len(chk.problems)  # `term:` with no value: weight 1
+        weight = chk.get(kw, text, "keywords", (int, float), 1.0, _not_negative)
+        if len(chk.problems) == before:
+            out.append(Term(text, float(weight)))
+    return tuple(out)
+
+
+def _not_negative(value: float) -> str | None:
+    return "must not be negative" if value < 0 else None
+
+
+def _at_least_one(value: int) -> str | None:
+    return None if value >= 1 else "must be at least 1"
+
+
+def _build(chk: Checker, raw: Any, path: Path) -> tuple[Profile, _Map]:
+    """The profile (defaults where a value is invalid) and its top mapping."""
+    if raw is not None and not isinstance(raw, dict):
+        chk.problem(None, None, "profile", "must be a mapping of settings")
+    top = chk.mapping(raw, "", _KEYS) if isinstance(raw, dict) else _Map()
+    name = chk.get(top, "name", "", str, check=_name_problem)
+    if name is None:
+        name = path.stem
+        if "name" not in top and (msg := _name_problem(name)) is not None:
+            chk.problem(None, None, "name", f"{msg}: set `name:` or rename the file")
+    if isinstance(raw, dict | None) and not top.get("keywords") and not top.get("authors"):
+        chk.problem(
+            top,
+            "keywords" if "keywords" in top else None,
+            "keywords",
+            "no keywords and no authors: this profile can never match anything",
+        )
+    before = len(chk.problems)
+    keywords = _keywords(chk, top)
+    authors = _strings(chk, top, "authors", _author_problem)
+    min_score = float(chk.get(top, "min_score", "", (int, float), 1.0, _not_negative))
+    title_weight = float(chk.get(top, "title_weight", "", (int, float), 2.0, _not_negative))
+    best = sum(t.weight for t in keywords) * max(title_weight, 1.0) + len(authors)
+    if len(chk.problems) == before and (keywords or authors) and best < min_score:
+        chk.problem(top, "min_score", "min_score", f"unreachable: the best score is {best:g}")
+    profile = Profile(
+        name=name,
+        title=chk.get(top, "title", "", str, default=name, check=_empty_problem),
+        keywords=keywords,
+        exclude=_strings(chk, top, "exclude", term_problem),
+        authors=authors,
+        sources=_strings(chk, top, "sources", fold=False),
+        min_score=min_score,
+        max_items=chk.get(top, "max_items", "", int, 20, _at_least_one),
+        title_weight=title_weight,
+        schedule=chk.get(top, "schedule", "", str, None, _schedule_problem),
+        timezone=chk.get(top, "timezone", "", str, "UTC", _timezone_problem),
+        send_empty=chk.get(top, "send_empty", "", bool, False),
+        path=str(path),
+        recipients=_strings(chk, top, "recipients", _email_problem),
+    )
+    return profile, top
+
+
+def load_profile(path: Path) -> Profile:
+    """One profile file; raises ConfigError with every problem found in it."""
+    chk = Checker(path)
+    profile, _ = _build(chk, load_yaml(path), path)
+    chk.raise_if_any()
+    return profile
+
+
+def load_profiles(folder: Path) -> list[Profile]:
+    """Every `*.yaml` / `*.yml` in `folder` (not below it), sorted by name.
+
+    All problems of all files are raised in one ConfigError; two files with the
+    same profile name are a problem. Hidden files (`.x.yaml`) are skipped.
+    """
+    if not folder.is_dir():
+        raise ConfigError([f"{folder}: not a folder of profiles"])
+    paths = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in _SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
+    problems: list[str] = []
+    profiles: list[Profile] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        chk = Checker(path)
+        try:
+            raw = load_yaml(path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        profile, top = _build(chk, raw, path)
+        if (other := seen.get(profile.name)) is not None:
+            chk.problem(
+                top if "name" in top else None,
+                "name",
+                "name",
+                f"duplicate profile name {profile.name!r} (also in {other})",
+            )
+        seen.setdefault(profile.name, path)
+        profiles.append(profile)
+        problems.extend(chk.problems)
+    if problems:
+        raise ConfigError(problems)
+    return sorted(profiles, key=lambda p: p.name)
