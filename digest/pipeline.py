@@ -98,9 +98,9 @@ def ingest_source(
         warnings = doc.warnings
         error = None
         if doc.skipped:
-            warnings += (f"skipped {doc.skipped} entries without a title, link or id",)
+            warnings += (f"skipped {doc.skipped} entries without a title, link, id or text",)
             if not doc.entries:
-                error = f"no usable entries ({doc.skipped} without a title, link or id)"
+                error = f"no usable entries ({doc.skipped} without a title, link, id or text)"
         store.record_fetch(
             state.id,
             now,

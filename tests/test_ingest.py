@@ -228,10 +228,16 @@ def test_every_feedparser_corpus_file_goes_through_ingest(
     with_items = [s for s in report.sources if s.entries > 0]
     failed = [s for s in report.sources if s.error]
     quiet = [s for s in report.sources if s.entries == 0 and not s.error]
+    # Exactly one of: items, a clear error, or a feed that holds no entries at all.
     assert len(with_items) + len(failed) + len(quiet) == len(files)
-    assert len(with_items) > 1000
+    assert not any(s.error for s in with_items)
+    assert all(s.skipped == 0 for s in quiet)
     for s in failed:
-        assert len(s.error or "") > 5  # a message, not a bare class name
+        assert s.error is not None
+        assert "no usable entries" in s.error or ("not a feed" in s.error and ":" in s.error)
+    assert len(with_items) > 500
+    sanitize = [s for s in with_items if "/sanitize/" in s.source]
+    assert len(sanitize) > 100  # entries with only content become items too
     assert report.new > 0
 
 

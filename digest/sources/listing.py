@@ -34,8 +34,6 @@ _SNIFF = 1 << 16
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\f\v") + b"\x7f"
 
 
-
-
 def _check_text(head: bytes, has_nul: bool) -> None:
     if has_nul:
         raise ValueError("not a text listing: contains NUL bytes")

@@ -18,9 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.models import Entry, Item
+from digest.models import Candidate, Entry, Item
 from digest.store import schema
 from digest.store.ingest import IngestCounts, ingest_entries
+from digest.store.ingest import insert_for as _upsert
 
 __all__ = ["IngestCounts", "SourceState", "Store"]
 
@@ -217,6 +218,77 @@ class Store:
             rows = conn.execute(stmt).mappings().all()
         return [_item(r) for r in rows]
 
+    # -- selection windows -------------------------------------------------
+
+    def candidates(self, profile: str, *, since: datetime | None = None) -> list[Candidate]:
+        """Items the profile has not been given: newer than its last successful
+        digest (or first seen at or after `since`), never delivered to it."""
+        t, pi, ps = schema.items, schema.profile_items, schema.profile_state
+        given = select(pi.c.item_id).where(pi.c.profile == profile, pi.c.item_id == t.c.id)
+        stmt = select(t).where(~given.exists()).order_by(t.c.id)
+        with self._tx() as conn:
+            if since is not None:
+                stmt = stmt.where(t.c.first_seen >= since)
+            else:
+                last = conn.execute(
+                    select(ps.c.last_item_id).where(ps.c.profile == profile)
+                ).scalar()
+                stmt = stmt.where(t.c.id > (last or 0))
+            rows = conn.execute(stmt).mappings().all()
+            seen_in: dict[int, list[str]] = {}
+            s, src = schema.sightings, schema.sources
+            ids = [r["id"] for r in rows]
+            for start in range(0, len(ids), 5000):
+                q = (
+                    select(s.c.item_id, src.c.name)
+                    .join(src, src.c.id == s.c.source_id)
+                    .where(s.c.item_id.in_(ids[start : start + 5000]))
+                    .distinct()
+                )
+                for item_id, name in conn.execute(q):
+                    seen_in.setdefault(item_id, []).append(name)
+        return [
+            Candidate(
+                item_id=r["id"],
+                key=_identity(r),
+                title=r["title"],
+                summary=r["summary"],
+                authors=tuple(json.loads(r["authors"])),
+                url=r["link"],
+                first_seen=r["first_seen"],
+                published=r["published"],
+                upvotes=r["upvotes"],
+                sources=tuple(sorted(seen_in.get(r["id"], ()))),
+            )
+            for r in rows
+        ]
+
+    def record_given(
+        self, profile: str, item_ids: Sequence[int], *, upto_item_id: int, now: datetime
+    ) -> None:
+        """A digest for `profile` went out: remember its items and how far it reached."""
+        pi, ps = schema.profile_items, schema.profile_state
+        with self._tx() as conn:
+            if item_ids:
+                stmt = _upsert(conn, pi).on_conflict_do_nothing()
+                conn.execute(
+                    stmt,
+                    [{"profile": profile, "item_id": i, "delivered_at": now} for i in item_ids],
+                )
+            last = conn.execute(select(ps.c.last_item_id).where(ps.c.profile == profile)).scalar()
+            if last is None:
+                conn.execute(
+                    ps.insert().values(
+                        profile=profile, last_item_id=upto_item_id, last_success_at=now
+                    )
+                )
+            else:
+                conn.execute(
+                    ps.update()
+                    .where(ps.c.profile == profile)
+                    .values(last_item_id=max(last, upto_item_id), last_success_at=now)
+                )
+
     def item_keys(self, item_id: int) -> list[str]:
         t = schema.item_keys
         with self._tx() as conn:
@@ -234,6 +306,14 @@ class Store:
         with self._tx() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [{**dict(r), "categories": json.loads(r["categories"])} for r in rows]
+
+
+def _identity(r: Any) -> str:
+    if r["arxiv_id"]:
+        return f"arxiv:{r['arxiv_id']}"
+    if r["doi"]:
+        return f"doi:{r['doi']}"
+    return f"item:{r['id']}"
 
 
 def _item(r: Any) -> Item:

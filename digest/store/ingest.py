@@ -43,7 +43,7 @@ class _Known:
     dirty: bool = False
 
 
-def _insert(conn: Connection, table: Any) -> sqlite.Insert | postgresql.Insert:
+def insert_for(conn: Connection, table: Any) -> sqlite.Insert | postgresql.Insert:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
@@ -251,7 +251,7 @@ def _chunk(
     if new_keys:
         _executemany(
             conn,
-            _insert(conn, schema.item_keys).on_conflict_do_nothing(),
+            insert_for(conn, schema.item_keys).on_conflict_do_nothing(),
             [{"key": key, "item_id": kn.item_id} for key, kn in new_keys],
         )
 
@@ -297,7 +297,7 @@ def _record_sightings(
     if not rows:
         return
     s = schema.sightings
-    stmt = _insert(conn, s)
+    stmt = insert_for(conn, s)
     stmt = stmt.on_conflict_do_update(
         index_elements=[s.c.item_id, s.c.source_id, s.c.version],
         set_={

@@ -140,12 +140,37 @@ sightings = Table(
 )
 
 
+# What each profile has been given, so no digest repeats a paper.
+profile_items = Table(
+    "profile_items",
+    metadata,
+    Column("profile", String(200), primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("delivered_at", UTCDateTime, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# How far each profile's successful digests reach: items with a higher id are new to it.
+profile_state = Table(
+    "profile_state",
+    metadata,
+    Column("profile", String(200), primary_key=True),
+    Column("last_item_id", Integer, nullable=False, server_default="0"),
+    Column("last_success_at", UTCDateTime),
+)
+
+
 def _v1(conn: Connection) -> None:
     for table in (meta, sources, items, item_keys, runs, sightings):
         table.create(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1,)
+def _v2(conn: Connection) -> None:
+    profile_items.create(conn)
+    profile_state.create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
