@@ -236,6 +236,89 @@ def items(obj: Context, as_json: bool, limit: int) -> None:
         click.echo(f"{i.id:>6}  {ident:<22} {i.title[:90]}")
 
 
+@cli.group()
+def profiles() -> None:
+    """Interest profiles (one YAML file each)."""
+
+
+@profiles.command("check")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=True))
+@click.pass_obj
+def profiles_check(obj: Context, path: str | None) -> None:
+    """Validate every profile; problems are printed as file:line: key: message.
+
+    \b
+    Examples:
+      digest profiles check
+      digest profiles check config/profiles/scaling.yaml
+    """
+    from pathlib import Path
+
+    from digest.profiles import load_profile, load_profiles
+
+    target = Path(path) if path else obj.settings.profiles_dir
+    if target is None:
+        fail("no profiles folder configured; name a file or folder")
+    found = [load_profile(target)] if target.is_file() else load_profiles(target)
+    for p in found:
+        terms = len(p.keywords) + len(p.authors)
+        click.echo(f"ok  {p.name:<20} {terms:>3} terms  {p.path}")
+    click.echo(f"{len(found)} profiles valid")
+
+
+@cli.command()
+@click.argument("profile")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "text", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--since",
+    metavar="DATETIME",
+    help="Consider items first seen since then, instead of the profile's window.",
+)
+@click.pass_obj
+def preview(obj: Context, profile: str, fmt: str, since: str | None) -> None:
+    """Show what PROFILE's next digest would hold; records nothing.
+
+    \b
+    Examples:
+      digest preview scaling
+      digest preview scaling --format json --since 2026-11-01
+    """
+    from digest import pipeline
+
+    chosen = pipeline.find_profile(obj.settings, profile)
+    with obj.open_store() as store:
+        picks, _ = pipeline.pick(store, chosen, since=_now(since) if since else None)
+    if fmt == "json":
+        out = [
+            {
+                "title": p.candidate.title,
+                "score": p.score,
+                "matched": [{"term": h.term, "field": h.field} for h in p.matched],
+                "key": p.candidate.key,
+                "url": p.candidate.url,
+                "sources": list(p.candidate.sources),
+            }
+            for p in picks
+        ]
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    if fmt == "markdown":
+        click.echo(f"# {chosen.title}\n\n{len(picks)} papers\n")
+        for p in picks:
+            title = p.candidate.title.replace("[", "\\[").replace("]", "\\]")
+            click.echo(f"- [{title}]({p.candidate.url}) — score {p.score:g}; {p.because()}")
+        return
+    click.echo(f"{chosen.title}: {len(picks)} papers")
+    for p in picks:
+        click.echo(f"{p.score:>6g}  {p.candidate.title}\n        {p.because()}")
+
+
 def _item_json(i: Any) -> dict[str, Any]:
     return {
         "id": i.id,

@@ -176,9 +176,10 @@ class Settings:
     store_url: str = DEFAULT_STORE
     sources: tuple[SourceConfig, ...] = ()
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    profiles_dir: Path | None = None  # None: no profiles configured
 
 
-_TOP_KEYS = {"store", "sources", "fetch"}
+_TOP_KEYS = {"store", "sources", "fetch", "profiles"}
 _SOURCE_KEYS = {"name", "kind", "url", "path", "reference_date", "enabled"}
 _FETCH_KEYS = {"timeout", "max_bytes", "user_agent"}
 
@@ -257,8 +258,15 @@ def load_settings(path: Path | None) -> Settings:
             max_bytes=(parse_size(size) if size else None) or DEFAULT_MAX_BYTES,
             user_agent=chk.get(f, "user_agent", "fetch", str, default=""),
         )
+    profiles = chk.get(top, "profiles", "", str, default="profiles")
     chk.raise_if_any()
-    return Settings(path=path, store_url=store, sources=sources, fetch=fetch)
+    return Settings(
+        path=path,
+        store_url=store,
+        sources=sources,
+        fetch=fetch,
+        profiles_dir=(path.parent / profiles).resolve(),
+    )
 
 
 def resolve_config_path(option: str | None) -> Path | None:

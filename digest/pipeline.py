@@ -13,9 +13,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from digest.config import Settings
-from digest.errors import SourceError
+from digest.errors import DigestError, SourceError
 from digest.merge import RANK
-from digest.models import FetchResult, IngestReport, SourceConfig, SourceReport
+from digest.models import (
+    FetchResult,
+    IngestReport,
+    Pick,
+    Profile,
+    SourceConfig,
+    SourceReport,
+)
 from digest.store import Store
 
 log = logging.getLogger("digest.pipeline")
@@ -157,6 +164,39 @@ def ingest_report_dict(report: IngestReport) -> dict[str, Any]:
         "errors": report.errors,
         "sources": [{**asdict(s), "warnings": list(s.warnings)} for s in report.sources],
     }
+
+
+def load_profiles(settings: Settings) -> list[Profile]:
+    from digest.profiles import load_profiles as load
+
+    if settings.profiles_dir is None or not settings.profiles_dir.is_dir():
+        return []
+    return load(settings.profiles_dir)
+
+
+def find_profile(settings: Settings, name: str) -> Profile:
+    for profile in load_profiles(settings):
+        if profile.name == name:
+            return profile
+    raise DigestError(f"no profile named {name!r} in {settings.profiles_dir}")
+
+
+def pick(
+    store: Store, profile: Profile, *, since: datetime | None = None
+) -> tuple[list[Pick], int]:
+    """What the profile's next digest would hold, and the newest item id it
+    considered (how far a successful digest moves the profile's window)."""
+    from digest.match import Matcher
+    from digest.select import select
+
+    candidates = store.candidates(profile.name, since=since)
+    matcher = Matcher([profile])
+    results = {}
+    for c in candidates:
+        result = matcher.match(c.title, c.summary, c.authors)
+        results[c.item_id] = (result.for_profile(profile.name), profile.name in result.excluded)
+    upto = max((c.item_id for c in candidates), default=0)
+    return select(profile, candidates, results), upto
 
 
 def run_once(

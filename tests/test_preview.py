@@ -1,0 +1,124 @@
+"""Profiles and preview through the CLI, on the real listings and a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import cli
+from digest.store import Store
+
+SIZE_PROFILE = """\
+name: size
+title: Sizes in training
+keywords:
+  batch size: 3
+  step size: 2
+  model size: 2
+exclude: [quantum]
+min_score: 2
+max_items: 500
+"""
+
+
+@pytest.fixture
+def setup(tmp_path: Path, listings_dir: Path) -> Path:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "size.yaml").write_text(SIZE_PROFILE)
+    cfg = tmp_path / "digest.yaml"
+    cfg.write_text(f"store: sqlite:///{tmp_path / 'd.db'}\nprofiles: profiles\n")
+    result = CliRunner().invoke(
+        cli, ["--config", str(cfg), "ingest", str(listings_dir), "--reference-date", "2025-06-01"]
+    )
+    assert result.exit_code == 0, result.output
+    return cfg
+
+
+def preview(cfg: Path, *args: str) -> list[dict[str, object]]:
+    result = CliRunner().invoke(
+        cli, ["--config", str(cfg), "preview", "size", "--format", "json", *args]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.shared
+def test_size_profile_picks_every_variant_and_explains(setup: Path) -> None:
+    picks = preview(setup)
+    titles = {p["title"] for p in picks}
+    assert "Bellman Optimal Step-size Straightening of Flow-Matching Models" in titles
+    assert (
+        "Power Scheduler: A Batch Size and Token Number Agnostic Learning Rate Scheduler" in titles
+    )
+    # "size" alone, without a profile term, is not enough.
+    assert "Size and Shape Constraints of (486958) Arrokoth from Stellar Occultations" not in titles
+    for p in picks:
+        assert p["score"] >= 2
+        assert p["matched"], p
+        assert {m["term"] for m in p["matched"]} <= {"batch size", "step size", "model size"}
+        assert {m["field"] for m in p["matched"]} <= {"title", "abstract"}
+        assert p["key"]
+    scores = [p["score"] for p in picks]
+    assert scores == sorted(scores, reverse=True)
+    bellman = next(p for p in picks if p["title"].startswith("Bellman"))
+    assert {"term": "step size", "field": "title"} in bellman["matched"]
+
+
+@pytest.mark.shared
+def test_preview_records_nothing_and_a_delivery_prevents_repeats(
+    setup: Path, tmp_path: Path
+) -> None:
+    first = preview(setup)
+    assert first == preview(setup)  # previewing twice changes nothing
+    assert len(first) > 5
+    with Store.open(f"sqlite:///{tmp_path / 'd.db'}") as store:
+        cands = {c.key: c.item_id for c in store.candidates("size")}
+        given = [cands[p["key"]] for p in first[:3]]
+        store.record_given("size", given, upto_item_id=0, now=datetime(2026, 11, 23, tzinfo=UTC))
+    second = preview(setup)
+    assert {p["key"] for p in second} == {p["key"] for p in first[3:]}
+    # After a digest that covered everything, the window is empty until new items come.
+    with Store.open(f"sqlite:///{tmp_path / 'd.db'}") as store:
+        top = max(c.item_id for c in store.candidates("size"))
+        store.record_given(
+            "size",
+            [cands[p["key"]] for p in second],
+            upto_item_id=top,
+            now=datetime(2026, 11, 23, tzinfo=UTC),
+        )
+    assert preview(setup) == []
+    # --since looks back past the window but still never repeats a delivered item.
+    assert preview(setup, "--since", "2000-01-01") == []
+
+
+def test_profiles_check_reports_every_problem(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("name: a\nkeywords: {x: 1}\nmax_itmes: 3\n")
+    (tmp_path / "b.yaml").write_text(
+        "name: b\nkeywords:\n  ok: 1\n  bad: heavy\ntimezone: Mars/Base\n"
+    )
+    result = CliRunner().invoke(cli, ["profiles", "check", str(tmp_path)])
+    assert result.exit_code == 2
+    err = result.stderr
+    assert f"{tmp_path / 'a.yaml'}:3: max_itmes: unknown key" in err
+    assert f"{tmp_path / 'b.yaml'}:4: keywords.bad:" in err
+    assert f"{tmp_path / 'b.yaml'}:5: timezone:" in err
+
+
+def test_profiles_check_accepts_the_shipped_profiles() -> None:
+    shipped = Path(__file__).resolve().parent.parent / "config" / "profiles"
+    result = CliRunner().invoke(cli, ["profiles", "check", str(shipped)])
+    assert result.exit_code == 0, result.output
+    assert "2 profiles valid" in result.stdout
+
+
+def test_preview_of_an_unknown_profile_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    cfg = tmp_path / "digest.yaml"
+    cfg.write_text(f"store: sqlite:///{tmp_path / 'd.db'}\n")
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "preview", "nope"])
+    assert result.exit_code == 1
+    assert "no profile named 'nope'" in result.stderr
