@@ -11,20 +11,24 @@ ingest <= 1.3x feedparser, peak memory < 500 MB.
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing as mp
-import resource
 import sys
-import tempfile
-import time
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# bench/select.py would shadow the stdlib `select` module for this script and
+# its worker processes: put the project root first and drop bench/.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from digest.models import Entry
-from digest.store import Store
+import argparse  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import resource  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, date, datetime, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
+
+from digest.models import Entry  # noqa: E402
+from digest.store import Store  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 WORDS = (

@@ -235,3 +235,22 @@ def test_large_batches_cross_chunk_boundaries(store: Store) -> None:
     c = add(store, "big", entries + entries[:10])
     assert (c.new, c.duplicates) == (4500, 10)
     assert store.count_items() == 4500
+
+
+def test_profile_window_moves_only_when_a_digest_is_recorded(store: Store) -> None:
+    add(store, "x", [Entry(title=f"Paper {i}") for i in range(3)])
+    first = store.candidates("p")
+    assert len(first) == 3
+    # A digest was built but its delivery failed: nothing recorded, all held back.
+    assert [c.item_id for c in store.candidates("p")] == [c.item_id for c in first]
+    store.record_given("p", [first[0].item_id], upto_item_id=first[-1].item_id, now=NOW)
+    assert store.candidates("p") == []
+    assert [c.item_id for c in store.candidates("p", since=NOW - timedelta(days=1))] == [
+        c.item_id for c in first[1:]
+    ]
+    add(store, "x", [Entry(title="Paper 3")], now=NOW + timedelta(hours=1))
+    assert [c.title for c in store.candidates("p")] == ["Paper 3"]
+    # Another profile has its own window.
+    assert len(store.candidates("q")) == 4
+    assert first[0].key == f"item:{first[0].item_id}"
+    assert first[0].sources == ("x",)
