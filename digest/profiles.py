@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.config import Checker, _kind, _Map, load_yaml
 from digest.errors import ConfigError
+from digest.match import check_regex
 from digest.models import Profile, Term
 
 _KEYS = {"name", "title", "keywords", "exclude", "authors", "sources", "min_score"}
@@ -73,20 +74,14 @@ def _timezone_problem(name: str) -> str | None:
 def term_problem(text: str) -> str | None:
     """Why `text` cannot be a keyword or exclude term, or None when it can.
 
-    Mirrors `digest.match` (kept free of that import): regexes are compiled as it
-    compiles them, and a plain term needs a letter or digit to match anything.
+    A plain term needs a letter or digit to match anything; a regex must be one
+    the matcher can use.
     """
     if not text.strip():
         return "must not be empty"
     if not Term(text).is_regex:
         return None if _WORD_RE.search(text) else "has no letters or digits: it can never match"
-    try:
-        pattern = re.compile(text[1:-1], re.IGNORECASE)
-    except re.error as exc:
-        return f"invalid regular expression {text}: {exc}"
-    if pattern.search(""):
-        return f"regular expression {text} matches the empty string, so it matches everything"
-    return None
+    return check_regex(text)
 
 
 def _email_problem(text: str) -> str | None:
