@@ -29,7 +29,6 @@ CHUNK = 2000
 class IngestCounts:
     new: int
     duplicates: int
-    new_item_ids: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -155,14 +154,12 @@ def ingest_entries(
     run_id: int | None,
 ) -> IngestCounts:
     new = dup = 0
-    new_ids: list[int] = []
     _lock_items(conn)
     for start in range(0, len(entries), CHUNK):
         counts = _chunk(conn, source_id, entries[start : start + CHUNK], rank, now, run_id)
         new += counts.new
         dup += counts.duplicates
-        new_ids.extend(counts.new_item_ids)
-    return IngestCounts(new, dup, tuple(new_ids))
+    return IngestCounts(new, dup)
 
 
 def _chunk(
@@ -256,11 +253,7 @@ def _chunk(
         )
 
     _record_sightings(conn, source_id, matched, now, run_id)
-    return IngestCounts(
-        new=len(created),
-        duplicates=len(matched) - len(created),
-        new_item_ids=tuple(kn.item_id for kn in created if kn.item_id is not None),
-    )
+    return IngestCounts(new=len(created), duplicates=len(matched) - len(created))
 
 
 def _record_sightings(
