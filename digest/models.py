@@ -171,8 +171,19 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class Seen:
+    """One source an item was seen in, with what that source said of it."""
+
+    source: str
+    upvotes: int | None = None
+    num_comments: int | None = None
+    announce_type: str = ""
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
-    """What selection needs to know of an item."""
+    """What selection and rendering need to know of an item."""
 
     item_id: int
     key: str  # the item's identity, e.g. "arxiv:2410.17243"
@@ -183,7 +194,25 @@ class Candidate:
     first_seen: datetime
     published: datetime | None = None
     upvotes: int | None = None
-    sources: tuple[str, ...] = ()  # names of the sources it was seen in
+    seen: tuple[Seen, ...] = ()
+    arxiv_id: str = ""
+    pdf_url: str = ""
+    categories: tuple[str, ...] = ()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Names of the sources it was seen in."""
+        return tuple(sorted({s.source for s in self.seen}))
+
+    @property
+    def hf_url(self) -> str:
+        return f"https://huggingface.co/papers/{self.arxiv_id}" if self.arxiv_id else ""
+
+    @property
+    def pdf(self) -> str:
+        if self.pdf_url:
+            return self.pdf_url
+        return f"https://arxiv.org/pdf/{self.arxiv_id}" if self.arxiv_id else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +226,13 @@ class Pick:
     def because(self) -> str:
         """`matched: scaling law (title), batch size (abstract)`."""
         return "matched: " + ", ".join(f"{h.term} ({h.field})" for h in self.matched)
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One issue of a profile's digest: its picks, in order."""
+
+    profile: Profile
+    picks: tuple[Pick, ...]
+    created: datetime  # aware UTC; shown in the profile's time zone
+    id: int | None = None  # the store's number for it, once recorded

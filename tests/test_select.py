@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from digest.models import Candidate, Hit, Profile, Term
+from digest.models import Candidate, Hit, Profile, Seen, Term
 from digest.select import score, select
 
 T0 = datetime(2025, 1, 10, 8, 0, tzinfo=UTC)
@@ -39,7 +39,7 @@ def cand(
         first_seen=first_seen,
         published=published,
         upvotes=upvotes,
-        sources=sources,
+        seen=tuple(Seen(s) for s in sources),
     )
 
 

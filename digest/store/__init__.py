@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.models import Candidate, Entry, Item
+from digest.models import Candidate, Entry, Item, Seen
 from digest.store import schema
 from digest.store.ingest import IngestCounts, ingest_entries
 from digest.store.ingest import insert_for as _upsert
@@ -235,18 +235,26 @@ class Store:
                 ).scalar()
                 stmt = stmt.where(t.c.id > (last or 0))
             rows = conn.execute(stmt).mappings().all()
-            seen_in: dict[int, list[str]] = {}
+            seen_in: dict[int, list[Seen]] = {}
             s, src = schema.sightings, schema.sources
             ids = [r["id"] for r in rows]
             for start in range(0, len(ids), 5000):
                 q = (
-                    select(s.c.item_id, src.c.name)
+                    select(s, src.c.name)
                     .join(src, src.c.id == s.c.source_id)
                     .where(s.c.item_id.in_(ids[start : start + 5000]))
-                    .distinct()
+                    .order_by(s.c.item_id, s.c.first_seen, src.c.name, s.c.version)
                 )
-                for item_id, name in conn.execute(q):
-                    seen_in.setdefault(item_id, []).append(name)
+                for row in conn.execute(q).mappings():
+                    seen_in.setdefault(row["item_id"], []).append(
+                        Seen(
+                            source=row["name"],
+                            upvotes=row["upvotes"],
+                            num_comments=row["num_comments"],
+                            announce_type=row["announce_type"],
+                            categories=tuple(json.loads(row["categories"])),
+                        )
+                    )
         return [
             Candidate(
                 item_id=r["id"],
@@ -258,7 +266,10 @@ class Store:
                 first_seen=r["first_seen"],
                 published=r["published"],
                 upvotes=r["upvotes"],
-                sources=tuple(sorted(seen_in.get(r["id"], ()))),
+                seen=tuple(seen_in.get(r["id"], ())),
+                arxiv_id=r["arxiv_id"],
+                pdf_url=r["pdf_url"],
+                categories=tuple(json.loads(r["categories"])),
             )
             for r in rows
         ]
