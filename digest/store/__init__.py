@@ -18,10 +18,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.models import Candidate, Entry, Item, Seen
-from digest.store import schema
+from digest.models import Candidate, Digest, Entry, Item, Pick, Profile
+from digest.store import picks, schema
 from digest.store.ingest import IngestCounts, ingest_entries
-from digest.store.ingest import insert_for as _upsert
 
 __all__ = ["IngestCounts", "SourceState", "Store"]
 
@@ -218,87 +217,32 @@ class Store:
             rows = conn.execute(stmt).mappings().all()
         return [_item(r) for r in rows]
 
-    # -- selection windows -------------------------------------------------
+    # -- selection windows and digests ---------------------------------------
 
     def candidates(self, profile: str, *, since: datetime | None = None) -> list[Candidate]:
-        """Items the profile has not been given: newer than its last successful
-        digest (or first seen at or after `since`), never delivered to it."""
-        t, pi, ps = schema.items, schema.profile_items, schema.profile_state
-        given = select(pi.c.item_id).where(pi.c.profile == profile, pi.c.item_id == t.c.id)
-        stmt = select(t).where(~given.exists()).order_by(t.c.id)
+        """Items the profile has not been given: newer than its last recorded
+        digest (or first seen at or after `since`), never given to it."""
         with self._tx() as conn:
-            if since is not None:
-                stmt = stmt.where(t.c.first_seen >= since)
-            else:
-                last = conn.execute(
-                    select(ps.c.last_item_id).where(ps.c.profile == profile)
-                ).scalar()
-                stmt = stmt.where(t.c.id > (last or 0))
-            rows = conn.execute(stmt).mappings().all()
-            seen_in: dict[int, list[Seen]] = {}
-            s, src = schema.sightings, schema.sources
-            ids = [r["id"] for r in rows]
-            for start in range(0, len(ids), 5000):
-                q = (
-                    select(s, src.c.name)
-                    .join(src, src.c.id == s.c.source_id)
-                    .where(s.c.item_id.in_(ids[start : start + 5000]))
-                    .order_by(s.c.item_id, s.c.first_seen, src.c.name, s.c.version)
-                )
-                for row in conn.execute(q).mappings():
-                    seen_in.setdefault(row["item_id"], []).append(
-                        Seen(
-                            source=row["name"],
-                            upvotes=row["upvotes"],
-                            num_comments=row["num_comments"],
-                            announce_type=row["announce_type"],
-                            categories=tuple(json.loads(row["categories"])),
-                        )
-                    )
-        return [
-            Candidate(
-                item_id=r["id"],
-                key=_identity(r),
-                title=r["title"],
-                summary=r["summary"],
-                authors=tuple(json.loads(r["authors"])),
-                url=r["link"],
-                first_seen=r["first_seen"],
-                published=r["published"],
-                upvotes=r["upvotes"],
-                seen=tuple(seen_in.get(r["id"], ())),
-                arxiv_id=r["arxiv_id"],
-                pdf_url=r["pdf_url"],
-                categories=tuple(json.loads(r["categories"])),
-            )
-            for r in rows
-        ]
+            return picks.candidates(conn, profile, since=since)
 
     def record_given(
         self, profile: str, item_ids: Sequence[int], *, upto_item_id: int, now: datetime
     ) -> None:
-        """A digest for `profile` went out: remember its items and how far it reached."""
-        pi, ps = schema.profile_items, schema.profile_state
+        """Remember that `profile` was given these items, and how far its window reached."""
         with self._tx() as conn:
-            if item_ids:
-                stmt = _upsert(conn, pi).on_conflict_do_nothing()
-                conn.execute(
-                    stmt,
-                    [{"profile": profile, "item_id": i, "delivered_at": now} for i in item_ids],
-                )
-            last = conn.execute(select(ps.c.last_item_id).where(ps.c.profile == profile)).scalar()
-            if last is None:
-                conn.execute(
-                    ps.insert().values(
-                        profile=profile, last_item_id=upto_item_id, last_success_at=now
-                    )
-                )
-            else:
-                conn.execute(
-                    ps.update()
-                    .where(ps.c.profile == profile)
-                    .values(last_item_id=max(last, upto_item_id), last_success_at=now)
-                )
+            picks.record_given(conn, profile, item_ids, upto_item_id=upto_item_id, now=now)
+
+    def record_digest(
+        self, profile: Profile, chosen: Sequence[Pick], *, upto_item_id: int, now: datetime
+    ) -> Digest:
+        """Store a digest issue and move the profile's window, in one transaction."""
+        with self._tx() as conn:
+            return picks.record_digest(conn, profile, chosen, upto_item_id=upto_item_id, now=now)
+
+    def digests(self, profile: Profile, *, limit: int = 30) -> list[Digest]:
+        """The profile's recorded digests, newest first."""
+        with self._tx() as conn:
+            return picks.digests(conn, profile, limit=limit)
 
     def item_keys(self, item_id: int) -> list[str]:
         t = schema.item_keys
@@ -317,14 +261,6 @@ class Store:
         with self._tx() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [{**dict(r), "categories": json.loads(r["categories"])} for r in rows]
-
-
-def _identity(r: Any) -> str:
-    if r["arxiv_id"]:
-        return f"arxiv:{r['arxiv_id']}"
-    if r["doi"]:
-        return f"doi:{r['doi']}"
-    return f"item:{r['id']}"
 
 
 def _item(r: Any) -> Item:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from sqlalchemy import (
     Column,
     Connection,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -160,6 +161,27 @@ profile_state = Table(
 )
 
 
+# Each digest issue of a profile, and its picks in order.
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("profile", String(200), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+)
+
+digest_items = Table(
+    "digest_items",
+    metadata,
+    Column("digest_id", Integer, ForeignKey("digests.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("matched", Text, nullable=False),  # JSON [[term, field], ...]
+)
+
+
 def _v1(conn: Connection) -> None:
     for table in (meta, sources, items, item_keys, runs, sightings):
         table.create(conn)
@@ -170,7 +192,12 @@ def _v2(conn: Connection) -> None:
     profile_state.create(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
+def _v3(conn: Connection) -> None:
+    digests.create(conn)
+    digest_items.create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,176 @@
+"""Selection windows and digest issues: what each profile was given, and when."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
+from digest.store import schema
+from digest.store.ingest import insert_for
+
+
+def _identity(r: Any) -> str:
+    if r["arxiv_id"]:
+        return f"arxiv:{r['arxiv_id']}"
+    if r["doi"]:
+        return f"doi:{r['doi']}"
+    return f"item:{r['id']}"
+
+
+def _seen(conn: Connection, ids: list[int]) -> dict[int, list[Seen]]:
+    s, src = schema.sightings, schema.sources
+    out: dict[int, list[Seen]] = {}
+    for start in range(0, len(ids), 5000):
+        q = (
+            select(s, src.c.name)
+            .join(src, src.c.id == s.c.source_id)
+            .where(s.c.item_id.in_(ids[start : start + 5000]))
+            .order_by(s.c.item_id, s.c.first_seen, src.c.name, s.c.version)
+        )
+        for row in conn.execute(q).mappings():
+            out.setdefault(row["item_id"], []).append(
+                Seen(
+                    source=row["name"],
+                    upvotes=row["upvotes"],
+                    num_comments=row["num_comments"],
+                    announce_type=row["announce_type"],
+                    categories=tuple(json.loads(row["categories"])),
+                )
+            )
+    return out
+
+
+def _candidates(conn: Connection, rows: Sequence[Any]) -> list[Candidate]:
+    seen = _seen(conn, [r["id"] for r in rows])
+    return [
+        Candidate(
+            item_id=r["id"],
+            key=_identity(r),
+            title=r["title"],
+            summary=r["summary"],
+            authors=tuple(json.loads(r["authors"])),
+            url=r["link"],
+            first_seen=r["first_seen"],
+            published=r["published"],
+            upvotes=r["upvotes"],
+            seen=tuple(seen.get(r["id"], ())),
+            arxiv_id=r["arxiv_id"],
+            pdf_url=r["pdf_url"],
+            categories=tuple(json.loads(r["categories"])),
+        )
+        for r in rows
+    ]
+
+
+def candidates(conn: Connection, profile: str, *, since: datetime | None) -> list[Candidate]:
+    t, pi, ps = schema.items, schema.profile_items, schema.profile_state
+    given = select(pi.c.item_id).where(pi.c.profile == profile, pi.c.item_id == t.c.id)
+    stmt = select(t).where(~given.exists()).order_by(t.c.id)
+    if since is not None:
+        stmt = stmt.where(t.c.first_seen >= since)
+    else:
+        last = conn.execute(select(ps.c.last_item_id).where(ps.c.profile == profile)).scalar()
+        stmt = stmt.where(t.c.id > (last or 0))
+    return _candidates(conn, conn.execute(stmt).mappings().all())
+
+
+def record_given(
+    conn: Connection, profile: str, item_ids: Sequence[int], *, upto_item_id: int, now: datetime
+) -> None:
+    pi, ps = schema.profile_items, schema.profile_state
+    if item_ids:
+        conn.execute(
+            insert_for(conn, pi).on_conflict_do_nothing(),
+            [{"profile": profile, "item_id": i, "delivered_at": now} for i in item_ids],
+        )
+    last = conn.execute(select(ps.c.last_item_id).where(ps.c.profile == profile)).scalar()
+    if last is None:
+        conn.execute(
+            ps.insert().values(profile=profile, last_item_id=upto_item_id, last_success_at=now)
+        )
+    else:
+        conn.execute(
+            ps.update()
+            .where(ps.c.profile == profile)
+            .values(last_item_id=max(last, upto_item_id), last_success_at=now)
+        )
+
+
+def record_digest(
+    conn: Connection,
+    profile: Profile,
+    chosen: Sequence[Pick],
+    *,
+    upto_item_id: int,
+    now: datetime,
+) -> Digest:
+    d, di = schema.digests, schema.digest_items
+    digest_id = int(
+        conn.execute(
+            d.insert().values(profile=profile.name, created_at=now, count=len(chosen))
+        ).inserted_primary_key[0]  # type: ignore[index]
+    )
+    if chosen:
+        conn.execute(
+            di.insert(),
+            [
+                {
+                    "digest_id": digest_id,
+                    "position": n,
+                    "item_id": p.candidate.item_id,
+                    "score": p.score,
+                    "matched": json.dumps([[h.term, h.field] for h in p.matched]),
+                }
+                for n, p in enumerate(chosen)
+            ],
+        )
+    record_given(
+        conn,
+        profile.name,
+        [p.candidate.item_id for p in chosen],
+        upto_item_id=upto_item_id,
+        now=now,
+    )
+    return Digest(profile=profile, picks=tuple(chosen), created=now, id=digest_id)
+
+
+def digests(conn: Connection, profile: Profile, *, limit: int) -> list[Digest]:
+    d, di, t = schema.digests, schema.digest_items, schema.items
+    heads = (
+        conn.execute(
+            select(d).where(d.c.profile == profile.name).order_by(d.c.id.desc()).limit(limit)
+        )
+        .mappings()
+        .all()
+    )
+    if not heads:
+        return []
+    rows = (
+        conn.execute(
+            select(di.c.digest_id, di.c.score, di.c.matched, t)
+            .join(t, t.c.id == di.c.item_id)
+            .where(di.c.digest_id.in_([h["id"] for h in heads]))
+            .order_by(di.c.digest_id, di.c.position)
+        )
+        .mappings()
+        .all()
+    )
+    by_item = {c.item_id: c for c in _candidates(conn, rows)}
+    chosen: dict[int, list[Pick]] = {}
+    for r in rows:
+        hits = tuple(Hit(term, field) for term, field in json.loads(r["matched"]))
+        chosen.setdefault(r["digest_id"], []).append(Pick(by_item[r["id"]], r["score"], hits))
+    return [
+        Digest(
+            profile=profile,
+            picks=tuple(chosen.get(h["id"], ())),
+            created=h["created_at"],
+            id=h["id"],
+        )
+        for h in heads
+    ]
