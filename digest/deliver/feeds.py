@@ -1,0 +1,299 @@
+"""RSS 2.0 and Atom documents of one profile's picks and digest issues.
+
+Pure functions: records and a `now` in, bytes out; no files, no clock.
+
+Ids. Every entry id is a tag: URI (RFC 4151) that depends only on the profile
+name and the item's identity, so it is the same in every build and readers never
+show an item twice:
+
+    tag:digest,2026:<profile>/item/<Candidate.key>    e.g. .../item/arxiv:2410.17243
+    tag:digest,2026:<profile>/digest/<Digest.id>      (no id: .../digest/<created, UTC>)
+    tag:digest,2026:<profile>/items | /digests        the feeds themselves (Atom)
+
+Both parts are percent-encoded where the tag grammar needs it. RSS guids carry
+the same string with isPermaLink="false".
+
+Text. Characters XML 1.0 forbids (most C0 controls, lone surrogates, U+FFFE/F;
+C1 controls too) are dropped from every string first: lxml refuses them. Entry
+titles are HTML in both formats (Atom type="html"; in RSS escaped once more),
+because RSS readers take titles as HTML anyway: a title `<script>` arrives as
+the text `&lt;script&gt;`, never as markup. Content is HTML built from escaped
+text and then cleaned by nh3 (a few tags, http(s) links only). Only http(s)
+URLs are linked; anything else becomes the site URL.
+
+Dates must be timezone-aware (feedgen refuses naive ones; so do we, like the
+store); they are written in UTC to whole seconds.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import quote, urljoin, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import nh3
+from feedgen.entry import FeedEntry
+from feedgen.feed import FeedGenerator
+
+from digest.models import Candidate, Digest, Pick, Profile
+
+TAG_PREFIX = "tag:digest,2026:"
+MAX_AUTHORS = 25  # listed in an entry; the rest are counted
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_TAGS = {"p", "ul", "li", "a"}
+_ATTRS = {"a": {"href"}}
+_SCHEMES = {"http", "https"}
+
+Format = Literal["rss", "atom"]
+
+
+@dataclass(frozen=True)
+class FeedLinks:
+    site_url: str  # the HTML page the feed stands for (rel=alternate, RSS <link>)
+    rss_url: str  # the RSS document's own URL (its rel=self)
+    atom_url: str  # the Atom document's own URL (its rel=self)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    id: str
+    title: str  # HTML
+    link: str
+    when: datetime
+    content: str  # HTML
+
+
+class _HtmlTitleEntry(FeedEntry):  # type: ignore[misc]  # feedgen is untyped
+    """A feedgen entry whose Atom title is type="html": feedgen has no option for it."""
+
+    def atom_entry(self, extensions: bool = True) -> Any:
+        entry = super().atom_entry(extensions)
+        entry.find("title").set("type", "html")
+        return entry
+
+
+def _text(s: str) -> str:
+    """`s` without characters XML 1.0 forbids, whitespace collapsed."""
+    return " ".join(_NOT_XML.sub("", s).split())
+
+
+def _esc(s: str) -> str:
+    return html.escape(_text(s), quote=False)
+
+
+def _clean(fragment: str) -> str:
+    return str(nh3.clean(fragment, tags=_TAGS, attributes=_ATTRS, url_schemes=_SCHEMES))
+
+
+def http_url(url: str) -> str:
+    """`url` when it is an absolute http(s) URL without whitespace, else ""."""
+    u = _NOT_XML.sub("", url).strip()
+    try:
+        parts = urlsplit(u)
+    except ValueError:
+        return ""
+    ok = parts.scheme.lower() in _SCHEMES and parts.netloc and not any(c.isspace() for c in u)
+    return u if ok else ""
+
+
+def _utc(dt: datetime) -> datetime:
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"naive datetime in a feed: {dt.isoformat()}")
+    return dt.astimezone(UTC).replace(microsecond=0)
+
+
+def _tag(profile: Profile, path: str) -> str:
+    return f"{TAG_PREFIX}{quote(profile.name, safe='')}/{path}"
+
+
+def item_uri(profile: Profile, key: str) -> str:
+    """The stable id of an item in a profile's feeds (Atom id, RSS guid)."""
+    return _tag(profile, "item/" + quote(key, safe=":@"))
+
+
+def digest_uri(profile: Profile, digest: Digest) -> str:
+    """The stable id of a digest issue in a profile's feeds."""
+    if digest.id is not None:
+        return _tag(profile, f"digest/{digest.id}")
+    return _tag(profile, "digest/" + _utc(digest.created).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _feed_title(profile: Profile) -> str:
+    return _text(profile.title) or _text(profile.name) or "digest"
+
+
+def _title(c: Candidate) -> str:
+    """The title as HTML: escaped text (nh3 too, though it finds no markup)."""
+    return _clean(_esc(c.title) or _esc(c.key) or "(untitled)")
+
+
+def _linked(c: Candidate) -> str:
+    url = http_url(c.url)
+    return f'<a href="{html.escape(url)}">{_title(c)}</a>' if url else _title(c)
+
+
+def _site(links: FeedLinks) -> str:
+    site = http_url(links.site_url)
+    if not site:
+        raise ValueError(f"site URL is not an absolute http(s) URL: {links.site_url!r}")
+    return site
+
+
+def _build(
+    fmt: Format, profile: Profile, links: FeedLinks, kind: str, now: datetime, entries: list[_Entry]
+) -> bytes:
+    site, title = _site(links), _feed_title(profile)
+    fg = FeedGenerator()
+    fg.id(_tag(profile, kind))
+    fg.title(title)
+    what = "Papers picked for" if kind == "items" else "Issues of"
+    fg.description(f"{what} the {title} digest")  # also the Atom <subtitle>
+    fg.author(name=title)
+    fg.language("en")
+    fg.updated(_utc(now))  # Atom <updated> and RSS <lastBuildDate>
+    own, mime = (links.rss_url, "rss") if fmt == "rss" else (links.atom_url, "atom")
+    fg.link(href=http_url(own) or site, rel="self", type=f"application/{mime}+xml")
+    fg.link(href=site, rel="alternate", type="text/html")  # RSS <link>: the last link wins
+    for e in entries:
+        fe = _HtmlTitleEntry()
+        fg.add_entry(fe, order="append")  # feedgen prepends by default
+        fe.id(e.id)  # also the RSS guid, isPermaLink="false"
+        fe.title(e.title)
+        fe.link(href=e.link, rel="alternate")
+        fe.content(e.content, type="html")
+        fe.updated(e.when)  # FeedEntry() defaults it to the clock
+        fe.published(e.when)  # Atom <published>, RSS <pubDate>
+    return bytes(fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True))
+
+
+def _item_html(pick: Pick) -> str:
+    c = pick.candidate
+    parts: list[str] = []
+    names = [n for n in (_text(a) for a in c.authors[:MAX_AUTHORS]) if n]
+    if names:
+        more = len(c.authors) - MAX_AUTHORS
+        tail = f" and {more} more" if more > 0 else ""
+        parts.append(f"<p>{html.escape(', '.join(names) + tail, quote=False)}</p>")
+    if _text(c.summary):
+        parts.append(f"<p>{_esc(c.summary)}</p>")
+    facts = [_esc(pick.because())] if pick.matched else []
+    facts.append(f"score {round(pick.score, 2):g}")
+    if c.sources:
+        facts.append("seen in " + _esc(", ".join(c.sources)))
+    parts.append("<p>" + " · ".join(facts) + "</p>")
+    return _clean("".join(parts))
+
+
+def _items(
+    fmt: Format,
+    profile: Profile,
+    picks: Sequence[tuple[Pick, datetime]],
+    links: FeedLinks,
+    now: datetime,
+    limit: int,
+) -> bytes:
+    site = _site(links)
+    ordered = sorted(((_utc(t), p) for p, t in picks), key=lambda tp: (tp[0], tp[1].candidate.key))
+    entries: list[_Entry] = []
+    seen: set[str] = set()
+    for when, pick in reversed(ordered):
+        c = pick.candidate
+        if len(entries) >= limit:
+            break
+        if c.key not in seen:  # picked again: one entry, at its newest pick
+            seen.add(c.key)
+            link = http_url(c.url) or site
+            entries.append(
+                _Entry(item_uri(profile, c.key), _title(c), link, when, _item_html(pick))
+            )
+    return _build(fmt, profile, links, "items", now, entries)
+
+
+def _day(dt: datetime, tz_name: str) -> str:
+    try:
+        local = dt.astimezone(ZoneInfo(tz_name))
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a bad name, a directory
+        local = dt.astimezone(UTC)
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def _digests(
+    fmt: Format,
+    profile: Profile,
+    digests: Sequence[Digest],
+    links: FeedLinks,
+    page_url: Callable[[Digest], str],
+    now: datetime,
+    limit: int,
+) -> bytes:
+    site = _site(links)
+    entries: list[_Entry] = []
+    ordered = sorted(digests, key=lambda d: (_utc(d.created), d.id or 0), reverse=True)
+    for d in ordered[: max(limit, 0)]:
+        when, n = _utc(d.created), len(d.picks)
+        title = (
+            f"{_feed_title(profile)} — {_day(when, profile.timezone)} ({n} paper{'s' * (n != 1)})"
+        )
+        rows = "".join(f"<li>{_linked(p.candidate)}</li>" for p in d.picks)
+        content = f"<ul>{rows}</ul>" if rows else "<p>No papers in this issue.</p>"
+        link = http_url(urljoin(site, page_url(d))) or site
+        entries.append(
+            _Entry(digest_uri(profile, d), _clean(_esc(title)), link, when, _clean(content))
+        )
+    return _build(fmt, profile, links, "digests", now, entries)
+
+
+def items_rss(
+    profile: Profile,
+    picks: Sequence[tuple[Pick, datetime]],
+    links: FeedLinks,
+    *,
+    now: datetime,
+    limit: int = 50,
+) -> bytes:
+    """RSS 2.0: one entry per picked item, newest pick first, at most `limit`."""
+    return _items("rss", profile, picks, links, now, limit)
+
+
+def items_atom(
+    profile: Profile,
+    picks: Sequence[tuple[Pick, datetime]],
+    links: FeedLinks,
+    *,
+    now: datetime,
+    limit: int = 50,
+) -> bytes:
+    """Atom: one entry per picked item, newest pick first, at most `limit`."""
+    return _items("atom", profile, picks, links, now, limit)
+
+
+def digests_rss(
+    profile: Profile,
+    digests: Sequence[Digest],
+    links: FeedLinks,
+    *,
+    page_url: Callable[[Digest], str],
+    now: datetime,
+    limit: int = 30,
+) -> bytes:
+    """RSS 2.0: one entry per digest issue, newest first, linking to `page_url(digest)`."""
+    return _digests("rss", profile, digests, links, page_url, now, limit)
+
+
+def digests_atom(
+    profile: Profile,
+    digests: Sequence[Digest],
+    links: FeedLinks,
+    *,
+    page_url: Callable[[Digest], str],
+    now: datetime,
+    limit: int = 30,
+) -> bytes:
+    """Atom: one entry per digest issue, newest first, linking to `page_url(digest)`."""
+    return _digests("atom", profile, digests, links, page_url, now, limit)

@@ -1,0 +1,346 @@
+"""RSS and Atom feeds of picks and digests: they parse back, stay stable, and stay inert."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+
+from digest.deliver.feeds import (
+    FeedLinks,
+    digest_uri,
+    digests_atom,
+    digests_rss,
+    item_uri,
+    items_atom,
+    items_rss,
+)
+from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
+from digest.sources.feed import parse_feed
+
+SITE = "https://digest.example.org/archive/scaling/"
+LINKS = FeedLinks(site_url=SITE, rss_url=SITE + "feed.xml", atom_url=SITE + "feed.atom")
+PROFILE = Profile(name="scaling", title="Scaling laws")
+NOW = datetime(2026, 11, 23, 7, 30, 15, 123456, tzinfo=UTC)
+RFC822 = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})$")
+ON_ATTR = re.compile(r"<[^>]*\son\w+\s*=", re.I)
+JS_IN_TAG = re.compile(r"<[^>]*javascript:", re.I)
+
+ItemsBuilder = Callable[..., bytes]
+ITEMS: list[tuple[str, ItemsBuilder]] = [("rss", items_rss), ("atom", items_atom)]
+DIGESTS: list[tuple[str, ItemsBuilder]] = [("rss", digests_rss), ("atom", digests_atom)]
+
+
+def pick(
+    key: str, title: str = "A paper", *, url: str = "", summary: str = "An abstract.", **kw: Any
+) -> Pick:
+    c = Candidate(
+        item_id=1,
+        key=key,
+        title=title,
+        summary=summary,
+        authors=kw.pop("authors", ("Ada Lovelace", "Alan Turing")),
+        url=url or f"https://arxiv.org/abs/{key.partition(':')[2]}",
+        first_seen=NOW,
+        seen=(Seen("arxiv"), Seen("hf", upvotes=3)),
+        **kw,
+    )
+    return Pick(c, 3.25, (Hit("scaling law", "title"), Hit("batch size", "abstract")))
+
+
+def picks_at(n: int) -> list[tuple[Pick, datetime]]:
+    """n picks, one a day, given oldest first."""
+    return [
+        (pick(f"arxiv:2410.{i:05d}", f"Paper {i}"), NOW - timedelta(days=n - i)) for i in range(n)
+    ]
+
+
+def parse(data: bytes) -> Any:
+    fp = feedparser.parse(data, sanitize_html=False)
+    assert fp.bozo == 0, fp.get("bozo_exception")
+    return fp
+
+
+def self_links(fp: Any) -> list[str]:
+    return [ln["href"] for ln in fp.feed.get("links", []) if ln.get("rel") == "self"]
+
+
+def when(fmt: str, raw: str) -> datetime:
+    if fmt == "rss":
+        assert RFC822.match(raw), raw
+        return parsedate_to_datetime(raw)
+    assert RFC3339.match(raw), raw
+    return datetime.fromisoformat(raw)
+
+
+def inert(data: bytes, *, strict: bool = True) -> Any:
+    """No active script in the raw bytes, nor in any parsed, unsanitised value.
+
+    `strict`: not even the text `javascript:`. Without it, that text may appear
+    as escaped text (a title quoting markup), but in no tag and no link.
+    """
+    raw = data.lower()
+    assert b"<script" not in raw
+    assert not ON_ATTR.search(data.decode())
+    if strict:
+        assert b"javascript:" not in raw
+    fp = parse(data)
+    hrefs = [ln.get("href", "") for ln in fp.feed.get("links", [])]
+    for e in fp.entries:
+        hrefs += [e.get("link", "")] + [ln.get("href", "") for ln in e.get("links", [])]
+        values = [e.get("title", ""), e.get("summary", "")]
+        values += [c.get("value", "") for c in e.get("content", [])]
+        for v in values:
+            assert "<script" not in v.lower()
+            assert not ON_ATTR.search(v), v
+            assert not JS_IN_TAG.search(v), v
+            if strict:
+                assert "javascript:" not in v.lower()
+    assert all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
+    return fp
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_items_parse_back(fmt: str, build: ItemsBuilder) -> None:
+    picks = picks_at(3)
+    data = build(PROFILE, picks, LINKS, now=NOW)
+    fp = parse(data)
+    assert fp.version == ("rss20" if fmt == "rss" else "atom10")
+    assert fp.feed.title == "Scaling laws"
+    assert fp.feed.language == "en"
+    assert self_links(fp) == [LINKS.rss_url if fmt == "rss" else LINKS.atom_url]
+    assert fp.feed.link == SITE
+    assert when(fmt, fp.feed.updated) == NOW.replace(microsecond=0)
+    assert len(fp.entries) == 3
+    newest_first = list(reversed(picks))
+    for e, (p, t) in zip(fp.entries, newest_first, strict=True):
+        c = p.candidate
+        assert e.id == item_uri(PROFILE, c.key)
+        assert e.id == f"tag:digest,2026:scaling/item/{c.key}"
+        assert e.title == c.title
+        assert e.link == c.url
+        assert when(fmt, e.published) == t.replace(microsecond=0)
+        body = e.content[0].value if fmt == "atom" else e.summary
+        for part in ("Ada Lovelace, Alan Turing", "An abstract.", "score 3.25"):
+            assert part in body
+        assert "matched: scaling law (title), batch size (abstract)" in body
+        assert "seen in arxiv, hf" in body
+    if fmt == "rss":
+        assert b'<guid isPermaLink="false">tag:digest,2026:scaling/item/' in data
+        assert all(e.guidislink is False for e in fp.entries)
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS + DIGESTS)
+def test_stable_across_builds(fmt: str, build: ItemsBuilder) -> None:
+    if build in (digests_rss, digests_atom):
+        ds = [Digest(PROFILE, (pick("arxiv:2410.00001"),), NOW, id=4)]
+        kw: dict[str, Any] = {"page_url": lambda d: f"{d.id}.html"}
+        a, b = build(PROFILE, ds, LINKS, now=NOW, **kw), build(PROFILE, ds, LINKS, now=NOW, **kw)
+    else:
+        a = build(PROFILE, picks_at(4), LINKS, now=NOW)
+        b = build(PROFILE, picks_at(4), LINKS, now=NOW)
+    assert a == b  # no clock inside: the same input gives the same bytes
+    assert [e.id for e in parse(a).entries] == [e.id for e in parse(b).entries]
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_limit_keeps_newest(fmt: str, build: ItemsBuilder) -> None:
+    picks = picks_at(5)
+    shuffled = [picks[2], picks[0], picks[4], picks[1], picks[3]]
+    fp = parse(build(PROFILE, shuffled, LINKS, now=NOW, limit=2))
+    assert [e.title for e in fp.entries] == ["Paper 4", "Paper 3"]
+    assert parse(build(PROFILE, picks, LINKS, now=NOW, limit=0)).entries == []
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_repicked_item_is_one_entry_at_its_newest_pick(fmt: str, build: ItemsBuilder) -> None:
+    p = pick("arxiv:2410.00001")
+    older, newer = NOW - timedelta(days=3), NOW - timedelta(days=1)
+    fp = parse(build(PROFILE, [(p, older), (p, newer)], LINKS, now=NOW))
+    assert len(fp.entries) == 1
+    assert when(fmt, fp.entries[0].published) == newer.replace(microsecond=0)
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_dates_are_written_in_utc(fmt: str, build: ItemsBuilder) -> None:
+    plus2 = timezone(timedelta(hours=2))
+    t = datetime(2026, 11, 23, 1, 0, tzinfo=plus2)
+    fp = parse(build(PROFILE, [(pick("arxiv:2410.00001"), t)], LINKS, now=t))
+    assert when(fmt, fp.feed.updated) == t
+    assert when(fmt, fp.entries[0].published).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_naive_datetimes_are_refused(fmt: str, build: ItemsBuilder) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        build(PROFILE, [], LINKS, now=datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="naive"):
+        build(PROFILE, [(pick("arxiv:1"), datetime(2026, 1, 1))], LINKS, now=NOW)
+
+
+HOSTILE_TITLE = '<script>alert(1)</script> R&D \x00\x1b"quoted"\ud800\ufffe\x85 שלום עולם 🚀'
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_hostile_item_is_inert(fmt: str, build: ItemsBuilder) -> None:
+    p = pick(
+        "arxiv:2410.66666",
+        HOSTILE_TITLE,
+        url="javascript:alert(1)",
+        summary="<img src=x onerror=alert(1)> a & b \x08 < c",
+        authors=("<b>Eve</b>\x0c", "Ω & Co"),
+    )
+    data = build(PROFILE, [(p, NOW)], LINKS, now=NOW)
+    inert(data)
+    e = parse(data).entries[0]
+    # Titles are HTML in both formats: unescaped, they read as the title did.
+    assert html.unescape(e.title) == '<script>alert(1)</script> R&D "quoted" שלום עולם 🚀'
+    assert e.link == SITE  # not a javascript: link
+    body = e.content[0].value if fmt == "atom" else e.summary
+    assert "&lt;img src=x onerror=alert(1)&gt; a &amp; b &lt; c" in body
+    assert "&lt;b&gt;Eve&lt;/b&gt;, Ω &amp; Co" in body
+    assert "\x00" not in body
+    assert "\x08" not in body
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+@pytest.mark.parametrize(
+    "title",
+    ["a < b > c", "AT&T & R&amp;D", "\"double\" 'single'", "مرحبا بالعالم", "🚀🧪 emoji", "Plain"],
+)
+def test_titles_round_trip(fmt: str, build: ItemsBuilder, title: str) -> None:
+    fp = parse(build(PROFILE, [(pick("arxiv:2410.00001", title), NOW)], LINKS, now=NOW))
+    assert html.unescape(fp.entries[0].title) == title
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_feed_title_with_markup_and_controls(fmt: str, build: ItemsBuilder) -> None:
+    prof = Profile(name="odd name/é", title="Q&A <weekly>\x07")
+    fp = parse(build(prof, [(pick("arxiv:2410.00001"), NOW)], LINKS, now=NOW))
+    assert fp.feed.title == "Q&A <weekly>"
+    assert fp.entries[0].id == "tag:digest,2026:odd%20name%2F%C3%A9/item/arxiv:2410.00001"
+
+
+def test_bad_site_url_is_refused() -> None:
+    bad = FeedLinks("javascript:alert(1)", "feed.xml", "feed.atom")
+    with pytest.raises(ValueError, match="site URL"):
+        items_rss(PROFILE, [], bad, now=NOW)
+
+
+def digests_fixture() -> list[Digest]:
+    prof = Profile(name="scaling", title="Scaling laws", timezone="Asia/Tokyo")
+    one = (pick("arxiv:2410.00001", "First & <best>"),)
+    two = (pick("arxiv:2410.00002", "Second"), pick("arxiv:2410.00003", "Third", url="ftp://x"))
+    return [
+        Digest(prof, one, datetime(2026, 11, 21, 23, 30, tzinfo=UTC), id=1),  # 22 Nov in Tokyo
+        Digest(prof, two, datetime(2026, 11, 23, 6, 0, tzinfo=UTC), id=2),
+        Digest(prof, (), datetime(2026, 11, 22, 6, 0, tzinfo=UTC), id=None),
+    ]
+
+
+@pytest.mark.parametrize(("fmt", "build"), DIGESTS)
+def test_digests_feed(fmt: str, build: ItemsBuilder) -> None:
+    ds = digests_fixture()
+    prof = ds[0].profile
+    data = build(prof, ds, LINKS, page_url=lambda d: f"2026-11-{d.id}.html", now=NOW)
+    fp = parse(data)
+    assert self_links(fp) == [LINKS.rss_url if fmt == "rss" else LINKS.atom_url]
+    assert when(fmt, fp.feed.updated) == NOW.replace(microsecond=0)
+    assert [html.unescape(e.title) for e in fp.entries] == [
+        "Scaling laws — 23 Nov 2026 (2 papers)",
+        "Scaling laws — 22 Nov 2026 (0 papers)",
+        "Scaling laws — 22 Nov 2026 (1 paper)",
+    ]
+    newest_first = [ds[1], ds[2], ds[0]]
+    assert [e.id for e in fp.entries] == [digest_uri(prof, d) for d in newest_first]
+    assert fp.entries[0].id == "tag:digest,2026:scaling/digest/2"
+    assert fp.entries[1].id == "tag:digest,2026:scaling/digest/2026-11-22T06:00:00Z"
+    assert [e.link for e in fp.entries] == [
+        SITE + "2026-11-2.html",
+        SITE + "2026-11-None.html",
+        SITE + "2026-11-1.html",
+    ]
+    assert [when(fmt, e.published) for e in fp.entries] == [d.created for d in newest_first]
+    body = [e.content[0].value if fmt == "atom" else e.summary for e in fp.entries]
+    assert (
+        '<a href="https://arxiv.org/abs/2410.00002" rel="noopener noreferrer">Second</a>' in body[0]
+    )
+    assert "<li>Third</li>" in body[0]  # an ftp: link is not linked
+    assert "First &amp; &lt;best&gt;" in body[2]
+    limited = parse(build(prof, ds, LINKS, page_url=lambda d: "x.html", now=NOW, limit=1))
+    assert [e.id for e in limited.entries] == ["tag:digest,2026:scaling/digest/2"]
+
+
+@pytest.mark.parametrize(("fmt", "build"), DIGESTS)
+def test_digest_page_url_must_be_http(fmt: str, build: ItemsBuilder) -> None:
+    ds = [Digest(PROFILE, (pick("arxiv:1", HOSTILE_TITLE, url="javascript:alert(1)"),), NOW, id=9)]
+    data = build(PROFILE, ds, LINKS, page_url=lambda d: "javascript:alert(1)", now=NOW)
+    inert(data)
+    assert parse(data).entries[0].link == SITE
+
+
+def corpus_texts(path: Path) -> tuple[list[tuple[str, str, str]], int]:
+    """(title, summary, link) of each entry as `parse_feed` gives it, then the raw,
+    unsanitised markup feedparser holds for the same entries and feed fields; and
+    how many of them came from `parse_feed`."""
+    data = path.read_bytes()
+    out: list[tuple[str, str, str]] = []
+    try:
+        doc = parse_feed(data, url="http://example.org/feed")
+        out += [(e.title, e.summary, e.link) for e in doc.entries]
+    except ValueError:
+        pass
+    n_parsed = len(out)
+    fp = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
+    for e in fp.entries:
+        content = " ".join(c.get("value", "") for c in e.get("content", []))
+        out.append((e.get("title", ""), e.get("summary", "") + content, e.get("link", "")))
+    raw_feed = [str(fp.feed.get(k, "")) for k in ("title", "subtitle", "rights", "info")]
+    out += [(v, v, "") for v in raw_feed if v]
+    return out, n_parsed
+
+
+@pytest.mark.shared
+def test_sanitize_corpus(feedparser_corpus: Path) -> None:
+    folder = feedparser_corpus / "wellformed" / "sanitize"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    picks: list[tuple[Pick, datetime]] = []
+    parsed: list[tuple[Pick, datetime]] = []  # via parse_feed only: plain text already
+    hostile = 0
+    for i, path in enumerate(sorted(folder.glob("*.xml"))):
+        texts, n_parsed = corpus_texts(path)
+        for j, (title, summary, link) in enumerate(texts):
+            hostile += "<script" in title + summary or "javascript:" in link
+            p = pick(
+                f"corpus:{path.stem}/{j}", title, url=link or "https://x.test/", summary=summary
+            )
+            picks.append((p, NOW - timedelta(seconds=i * 10 + j)))
+            if j < n_parsed:
+                parsed.append(picks[-1])
+    assert len(parsed) > 150
+    assert len(picks) > 900
+    assert hostile > 50  # the corpus does exercise the escaping
+    for build in (items_rss, items_atom):
+        inert(build(PROFILE, parsed, LINKS, now=NOW, limit=len(parsed)))
+        data = build(PROFILE, picks, LINKS, now=NOW, limit=len(picks))
+        # feed_title_unacceptable_uri.xml has a title quoting `<a href="javascript:...">`:
+        # as escaped text it is inert, and nh3 keeps its quotes as they are.
+        assert len(inert(data, strict=False).entries) == len(picks)
+    digests = [
+        Digest(PROFILE, tuple(p for p, _ in picks[i : i + 20]), picks[i][1], id=i)
+        for i in range(0, len(picks), 20)
+    ]
+    for dbuild in (digests_rss, digests_atom):
+        data = dbuild(
+            PROFILE, digests, LINKS, page_url=lambda d: f"{d.id}.html", now=NOW, limit=999
+        )
+        assert len(inert(data, strict=False).entries) == len(digests)
