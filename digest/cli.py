@@ -199,9 +199,10 @@ def run(obj: Context, as_json: bool, now: str | None) -> None:
         total = store.count_items()
         url = store.engine.url.render_as_string(hide_password=True)
     if as_json:
-        click.echo(json.dumps(pipeline.ingest_report_dict(report), indent=2))
+        click.echo(json.dumps(pipeline.run_report_dict(report), indent=2))
     else:
-        for s in report.sources:
+        click.echo("sources:")
+        for s in report.ingest.sources:
             state = (
                 "error: " + s.error
                 if s.error
@@ -210,9 +211,87 @@ def run(obj: Context, as_json: bool, now: str | None) -> None:
                 )
             )
             click.echo(f"  {s.source:<24} {s.entries:>5} entries  {state}")
-        click.echo(f"store: {url} ({total} papers)")
-    if report.errors:
+        click.echo("profiles:")
+        for p in report.profiles:
+            made = f"digest #{p.digest_id}" if p.digest_id else "no digest"
+            click.echo(
+                f"  {p.profile:<24} {p.candidates:>5} candidates, {p.picked:>3} picked, {made}"
+            )
+        click.echo(f"store:   {url} ({total} papers)")
+        click.echo(f"archive: {settings.output_dir / 'archive'}")
+        for p in report.profiles:
+            click.echo(f"  {settings.output_dir / 'archive' / p.profile / 'index.html'}")
+    if report.ingest.errors:
         sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.argument("profile")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "html", "text"]),
+    default="markdown",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    "out",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Write digest.<ext> into DIR instead of printing it.",
+)
+@click.pass_obj
+def render(obj: Context, profile: str, fmt: str, out: str | None) -> None:
+    """Render PROFILE's next digest, as it would be sent; records nothing.
+
+    \b
+    Examples:
+      digest render scaling
+      digest render scaling --format html --out /tmp/preview
+    """
+    from pathlib import Path
+
+    from digest import pipeline
+    from digest.models import Digest
+
+    settings = obj.settings
+    chosen = pipeline.find_profile(settings, profile)
+    with obj.open_store() as store:
+        picks = pipeline.pick(store, chosen).picks
+    digest = Digest(profile=chosen, picks=tuple(picks), created=_now(None))
+    r = pipeline.renderer(settings)
+    body = {"markdown": r.markdown, "html": r.html, "text": r.text}[fmt](digest)
+    if out is None:
+        click.echo(body, nl=False)
+        return
+    ext = {"markdown": "md", "html": "html", "text": "txt"}[fmt]
+    path = Path(out) / f"digest.{ext}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    click.echo(str(path))
+
+
+@cli.command()
+@click.argument("profile", required=False)
+@click.option("--now", metavar="DATETIME", help="Pretend it is this time (ISO 8601, UTC).")
+@click.pass_obj
+def publish(obj: Context, profile: str | None, now: str | None) -> None:
+    """Write the feeds and the HTML archive of PROFILE, or of every profile.
+
+    \b
+    Examples:
+      digest publish
+      digest publish scaling
+    """
+    from digest import pipeline
+
+    with obj.open_store() as store:
+        written = pipeline.publish(
+            obj.settings, store, _now(now), names=[profile] if profile else None
+        )
+    for path in written:
+        click.echo(str(path))
 
 
 @cli.command()
@@ -293,7 +372,7 @@ def preview(obj: Context, profile: str, fmt: str, since: str | None) -> None:
 
     chosen = pipeline.find_profile(obj.settings, profile)
     with obj.open_store() as store:
-        picks, _ = pipeline.pick(store, chosen, since=_now(since) if since else None)
+        picks = pipeline.pick(store, chosen, since=_now(since) if since else None).picks
     if fmt == "json":
         out = [
             {

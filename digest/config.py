@@ -177,9 +177,22 @@ class Settings:
     sources: tuple[SourceConfig, ...] = ()
     fetch: FetchSettings = field(default_factory=FetchSettings)
     profiles_dir: Path | None = None  # None: no profiles configured
+    output_dir: Path = Path("out")  # feeds and the archive are written here
+    site_url: str = "http://localhost:8000/"  # where output_dir is served
+    templates_dir: Path | None = None  # overrides for the bundled templates
+    feed_items: int = 50
 
 
-_TOP_KEYS = {"store", "sources", "fetch", "profiles"}
+_TOP_KEYS = {
+    "store",
+    "sources",
+    "fetch",
+    "profiles",
+    "output",
+    "site_url",
+    "templates",
+    "feed_items",
+}
 _SOURCE_KEYS = {"name", "kind", "url", "path", "reference_date", "enabled"}
 _FETCH_KEYS = {"timeout", "max_bytes", "user_agent"}
 
@@ -259,14 +272,34 @@ def load_settings(path: Path | None) -> Settings:
             user_agent=chk.get(f, "user_agent", "fetch", str, default=""),
         )
     profiles = chk.get(top, "profiles", "", str, default="profiles")
+    output = chk.get(top, "output", "", str, default="out")
+    site_url = chk.get(top, "site_url", "", str, default="http://localhost:8000/", check=_http_url)
+    templates = chk.get(top, "templates", "", str)
+    feed_items = chk.get(
+        top,
+        "feed_items",
+        "",
+        int,
+        default=50,
+        check=lambda v: None if v > 0 else "must be at least 1",
+    )
     chk.raise_if_any()
+    base = path.parent
     return Settings(
         path=path,
         store_url=store,
         sources=sources,
         fetch=fetch,
-        profiles_dir=(path.parent / profiles).resolve(),
+        profiles_dir=(base / profiles).resolve(),
+        output_dir=(base / output).resolve(),
+        site_url=site_url.rstrip("/") + "/",
+        templates_dir=(base / templates).resolve() if templates else None,
+        feed_items=feed_items,
     )
+
+
+def _http_url(value: str) -> str | None:
+    return None if re.match(r"^https?://[^/\s]+", value) else "must be an http(s) URL"
 
 
 def resolve_config_path(option: str | None) -> Path | None:

@@ -111,6 +111,23 @@ class IngestReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileReport:
+    """What one run did for one profile."""
+
+    profile: str
+    candidates: int
+    picked: int
+    digest_id: int | None  # None: nothing to send, no digest recorded
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    ingest: IngestReport
+    profiles: tuple[ProfileReport, ...]
+    written: tuple[str, ...]  # files published
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     """One paper as the store knows it, merged from all its sightings."""
 

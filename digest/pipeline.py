@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from digest.config import Settings
 from digest.errors import DigestError, SourceError
@@ -20,10 +20,15 @@ from digest.models import (
     IngestReport,
     Pick,
     Profile,
+    ProfileReport,
+    RunReport,
     SourceConfig,
     SourceReport,
 )
 from digest.store import Store
+
+if TYPE_CHECKING:
+    from digest.render import Renderer
 
 log = logging.getLogger("digest.pipeline")
 
@@ -181,11 +186,15 @@ def find_profile(settings: Settings, name: str) -> Profile:
     raise DigestError(f"no profile named {name!r} in {settings.profiles_dir}")
 
 
-def pick(
-    store: Store, profile: Profile, *, since: datetime | None = None
-) -> tuple[list[Pick], int]:
-    """What the profile's next digest would hold, and the newest item id it
-    considered (how far a successful digest moves the profile's window)."""
+@dataclass(frozen=True, slots=True)
+class Selection:
+    picks: list[Pick]
+    candidates: int
+    upto_item_id: int  # the newest item considered: how far the window may move
+
+
+def pick(store: Store, profile: Profile, *, since: datetime | None = None) -> Selection:
+    """What the profile's next digest would hold. Records nothing."""
     from digest.match import Matcher
     from digest.select import select
 
@@ -196,11 +205,82 @@ def pick(
         result = matcher.match(c.title, c.summary, c.authors)
         results[c.item_id] = (result.for_profile(profile.name), profile.name in result.excluded)
     upto = max((c.item_id for c in candidates), default=0)
-    return select(profile, candidates, results), upto
+    return Selection(select(profile, candidates, results), len(candidates), upto)
+
+
+def _chosen(settings: Settings, names: Sequence[str] | None) -> list[Profile]:
+    profiles = load_profiles(settings)
+    if names:
+        known = {p.name for p in profiles}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise DigestError(f"no profile named {missing[0]!r} in {settings.profiles_dir}")
+        profiles = [p for p in profiles if p.name in names]
+    return profiles
+
+
+def create_digests(
+    settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
+) -> list[ProfileReport]:
+    """Select and record the next digest of each profile. A profile with no
+    picks gets no digest (unless `send_empty`), but its window still moves."""
+    reports = []
+    for profile in _chosen(settings, names):
+        sel = pick(store, profile)
+        digest_id = None
+        if sel.picks or profile.send_empty:
+            digest = store.record_digest(profile, sel.picks, upto_item_id=sel.upto_item_id, now=now)
+            digest_id = digest.id
+        else:
+            store.record_given(profile.name, [], upto_item_id=sel.upto_item_id, now=now)
+        reports.append(ProfileReport(profile.name, sel.candidates, len(sel.picks), digest_id))
+        log.info(
+            "profile %s: %d candidates, %d picked", profile.name, sel.candidates, len(sel.picks)
+        )
+    return reports
+
+
+def renderer(settings: Settings) -> Renderer:
+    from digest.render import Renderer
+
+    return Renderer(settings.templates_dir)
+
+
+def publish(
+    settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
+) -> list[Path]:
+    """Write the archive pages and feeds of each profile from its recorded digests."""
+    from digest.deliver import archive
+
+    written: list[Path] = []
+    render = renderer(settings)
+    for profile in _chosen(settings, names):
+        digests = store.digests(profile, limit=max(settings.feed_items, 30))
+        written += archive.write_profile(
+            settings.output_dir,
+            profile,
+            digests,
+            render,
+            site_url=settings.site_url,
+            now=now,
+            feed_items=settings.feed_items,
+        )
+    return written
+
+
+def run_report_dict(report: RunReport) -> dict[str, Any]:
+    return {
+        "ingest": ingest_report_dict(report.ingest),
+        "profiles": [asdict(p) for p in report.profiles],
+        "written": list(report.written),
+    }
 
 
 def run_once(
     settings: Settings, store: Store, now: datetime, *, fetcher: Fetcher | None = None
-) -> IngestReport:
-    """One scheduled cycle. Today it ingests; selection and delivery build on it."""
-    return ingest(settings, store, now, fetcher=fetcher)
+) -> RunReport:
+    """One cycle: ingest every source, record each profile's digest, publish."""
+    ingested = ingest(settings, store, now, fetcher=fetcher)
+    profiles = create_digests(settings, store, now)
+    written = publish(settings, store, now)
+    return RunReport(ingested, tuple(profiles), tuple(str(p) for p in written))

@@ -1,0 +1,585 @@
+"""Rendering: golden files, escaping, hostile input, the feedparser sanitize corpus,
+the email size cap, text wrapping, helpers and personalisation.
+
+Regenerate the golden files with `UPDATE_GOLDEN=1 pytest tests/test_render.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen, Term
+from digest.render import (
+    WIDTH,
+    Renderer,
+    highlight,
+    local_date,
+    md_escape,
+    safe_url,
+    short_authors,
+    snippet,
+    sources_line,
+)
+from digest.sources.feed import parse_feed
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+ARCHIVE = "https://digest.example.org/archive/scaling/"
+UNSUB = "https://digest.example.org/unsubscribe?token=abc123&profile=scaling"
+CREATED = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
+RTL_AR = "نماذج اللغة الكبيرة"
+RTL_HE = "מודלים של שפה"
+
+PROFILE = Profile(
+    name="scaling",
+    title="Scaling laws & training dynamics",
+    keywords=(Term("scaling law", 3), Term("batch size", 2), Term("/\\bmu-?P\\b/", 2)),
+    timezone="Europe/Berlin",
+)
+
+
+def _cand(n: int, **kw: object) -> Candidate:
+    base: dict[str, object] = {
+        "item_id": n,
+        "key": f"item:{n}",
+        "title": f"Paper {n}",
+        "summary": "",
+        "authors": (),
+        "url": f"https://example.org/papers/{n}",
+        "first_seen": CREATED - timedelta(hours=n),
+    }
+    base.update(kw)
+    return Candidate(**base)  # type: ignore[arg-type]
+
+
+def _picks() -> tuple[Pick, ...]:
+    rich = _cand(
+        1,
+        key="arxiv:2611.01234",
+        title="Scaling Laws for Batch Sizes in Language-Model Pretraining",
+        summary=(
+            "We study how the critical batch size grows with compute and data. Across 300 "
+            "training runs, e.g. from 10M to 7B parameters, the optimal batch-sizes follow a "
+            "power law in the loss. These scaling laws predict the best learning rate. We "
+            "release code at https://github.com/example/batch-scaling-laws-with-a-long-name."
+        ),
+        authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger W. Dijkstra", "Liskov"),
+        url="https://arxiv.org/abs/2611.01234",
+        arxiv_id="2611.01234",
+        seen=(
+            Seen("arxiv-cs-lg", announce_type="new", categories=("cs.LG", "cs.CL")),
+            Seen("hf-daily", upvotes=12, num_comments=1),
+            Seen("hf-daily", upvotes=42, num_comments=3),
+        ),
+    )
+    listing = _cand(
+        2,
+        title="muP transfer without tears",
+        summary="Hyperparameter transfer with mu-P works across widths; we show why.",
+        authors=("Greg Yang", "Edward Hu"),
+        url="https://example.org/papers/mup?ref=feed&lang=en",
+        seen=(Seen("trending-page", upvotes=7),),
+    )
+    intl = _cand(
+        3,
+        title=f'Fast <attention> & "quotes" 🚀 — {RTL_AR} / {RTL_HE}',
+        summary=f"Text with a < b && c > d, 'single' quotes, émoji 🤖 and {RTL_AR}. {RTL_HE}.",
+        url="https://example.org/papers/(3)",
+        pdf_url="https://example.org/papers/3.pdf",
+        seen=(Seen("arxiv-cs-cl", announce_type="cross", categories=("cs.CL",)),),
+    )
+    hostile = _cand(
+        4,
+        title="<script>alert(1)</script> [click](https://evil.example/) *bold* # _x_",
+        summary="An abstract with <img src=x onerror=alert(1)> inside.",
+        authors=("<b>Mallory</b>",),
+        url="javascript:alert(1)",
+        pdf_url="data:text/html,<script>alert(1)</script>",
+        seen=(Seen("<i>evil</i>-feed"),),
+    )
+    return (
+        Pick(rich, 7.0, (Hit("scaling law", "title"), Hit("batch size", "abstract"))),
+        Pick(listing, 4.0, (Hit("/\\bmu-?P\\b/", "title"),)),
+        Pick(intl, 1.5, (Hit("batch size", "abstract"),)),
+        Pick(hostile, 1.0, (Hit("Mallory", "author"),)),
+    )
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(archive_url=ARCHIVE)
+
+
+@pytest.fixture(scope="module")
+def digest() -> Digest:
+    return Digest(PROFILE, _picks(), CREATED, id=7)
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+    handle_startendtag = handle_starttag
+
+
+def assert_inert(html: str, *, email: bool = False) -> None:
+    """No script, no event handler, no URL but http(s), mailto or relative; in email
+    no external assets at all."""
+    assert "<script" not in html.lower()
+    assert not re.search(r"<[^>]*\son\w+\s*=", html, re.I)
+    parser = _Tags()
+    parser.feed(html)
+    parser.close()
+    for tag, attrs in parser.tags:
+        assert tag not in {"script", "iframe", "object", "embed", "form", "base"}
+        if email:
+            assert tag not in {"link", "img", "video", "audio", "source"}
+        for name, value in attrs:
+            assert not name.startswith("on"), (tag, name)
+            if name in {"href", "src", "action", "formaction", "background", "poster"}:
+                scheme = re.match(r"\s*([a-zA-Z][\w+.-]*):", value or "")
+                assert scheme is None or scheme[1].lower() in {"http", "https", "mailto"}, value
+
+
+def _check_golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(actual.encode())
+    assert path.exists(), f"{path} missing: run with UPDATE_GOLDEN=1"
+    assert actual == path.read_bytes().decode(), f"{name} differs (UPDATE_GOLDEN=1 rewrites it)"
+
+
+# -- golden files --------------------------------------------------------------
+
+
+def test_golden_markdown(renderer: Renderer, digest: Digest) -> None:
+    _check_golden("digest.md", renderer.markdown(digest))
+
+
+def test_golden_text(renderer: Renderer, digest: Digest) -> None:
+    _check_golden("digest.txt", renderer.text(digest, unsubscribe_url=UNSUB))
+
+
+def test_golden_html(renderer: Renderer, digest: Digest) -> None:
+    _check_golden("digest.html", renderer.html(digest, unsubscribe_url=UNSUB))
+
+
+def test_outputs_agree_on_content(renderer: Renderer, digest: Digest) -> None:
+    text = renderer.text(digest, unsubscribe_url=UNSUB)
+    html = renderer.html(digest, unsubscribe_url=UNSUB)
+    md = renderer.markdown(digest)
+    for out in (text, html, md):
+        assert "Monday, 23 November 2026" in out
+        assert "4 new papers" in out
+        assert "Ada Lovelace, Alan Turing, Grace Hopper and 2 others" in out
+        assert "arxiv-cs-lg cs.LG cs.CL (new) · hf-daily ▲ 42, 3 comments" in out
+        assert "matched: scaling law (title), batch size (abstract)" in out
+        assert "https://arxiv.org/pdf/2611.01234" in out
+        assert "https://huggingface.co/papers/2611.01234" in out
+        assert "Score 7" in out
+        assert "Score 1.5" in out
+        assert "“scaling” digest" in out
+    assert '<mark class="hit"' in html
+    assert ">batch size</mark>" in html
+    assert "**batch size**" in md
+    assert "**batch-sizes**" in md
+    assert "**mu-P**" in md
+    assert "<mark" not in text
+    assert "**" not in text
+    assert "Unsubscribe" in text
+    assert "Unsubscribe" in html
+    assert "Unsubscribe" not in md
+
+
+# -- escaping, RTL and hostile input -------------------------------------------
+
+
+def test_special_characters_in_every_format(renderer: Renderer, digest: Digest) -> None:
+    text = renderer.text(digest)
+    md = renderer.markdown(digest)
+    html = renderer.html(digest)
+    md_html = renderer.markdown_html(digest)
+    page = renderer.archive_page(digest)
+    # intact in plain text
+    assert f'Fast <attention> & "quotes" 🚀 — {RTL_AR} / {RTL_HE}' in " ".join(text.split())
+    assert f"a < b && c > d, 'single' quotes, émoji 🤖 and {RTL_AR}. {RTL_HE}." in " ".join(
+        text.split()
+    )
+    # Markdown: metacharacters escaped, the rest as is; shown right once rendered
+    assert f'Fast \\<attention\\> & "quotes" 🚀 — {RTL_AR} / {RTL_HE}' in md
+    for out in (html, md_html, page):
+        assert "Fast &lt;attention&gt; &amp;" in out
+        assert RTL_AR in out
+        assert RTL_HE in out
+        assert "🚀" in out
+        assert "🤖" in out
+        assert "a &lt; b &amp;&amp; c &gt; d" in out
+        assert "<attention>" not in out
+    for out in (html, page):
+        assert re.search(r'<h2 class="title" dir="auto"[^>]*><a[^>]*>Fast &lt;attention', out)
+        assert out.count('dir="auto"') >= 4 * 4
+        assert 'href="https://example.org/papers/%283%29"' in out
+
+
+def test_hostile_input(renderer: Renderer, digest: Digest) -> None:
+    outputs = {
+        "html": renderer.html(digest, unsubscribe_url=UNSUB),
+        "markdown_html": renderer.markdown_html(digest),
+        "archive_page": renderer.archive_page(digest, feed_urls={"RSS": ARCHIVE + "feed.xml"}),
+        "archive_index": renderer.archive_index(PROFILE, [digest]),
+    }
+    for name, out in outputs.items():
+        assert "<script" not in out, name
+        assert "javascript:" not in out, name
+        assert "data:text" not in out, name
+        assert not re.search(r"<[^>]*\bonerror\s*=", out), name
+        assert not any("evil" in h for h in re.findall(r'href="([^"]*)"', out)), name
+        assert_inert(out, email=name == "html")
+    # the hostile title is shown as text, its Markdown link is not a link
+    assert (
+        "&lt;script&gt;alert(1)&lt;/script&gt; [click](https://evil.example/)"
+        in (outputs["markdown_html"])
+    )
+    assert 'href="https://evil.example/' not in outputs["markdown_html"]
+    md = renderer.markdown(digest)
+    assert "\\<script\\>alert(1)\\</script\\> \\[click\\](https://evil.example/) \\*bold\\*" in md
+    assert "javascript:" not in md
+    assert "javascript:" not in renderer.text(digest)
+    # an item whose URL was dropped has its title unlinked
+    assert re.search(r'<h2 class="title" dir="auto"[^>]*>&lt;script', outputs["html"])
+
+
+def test_email_has_no_external_assets(renderer: Renderer, digest: Digest) -> None:
+    html = renderer.html(digest, unsubscribe_url=UNSUB)
+    assert "<link" not in html
+    assert "<img" not in html
+    assert "@import" not in html
+    assert "url(" not in html
+    assert "prefers-color-scheme: dark" in html  # @media survives inlining
+    assert "max-width: 640px" in html
+    assert 'style="' in html
+    assert "<style>" in html
+
+
+def _sanitize_corpus(corpus: Path) -> tuple[list[Pick], list[str]]:
+    folder = corpus / "wellformed" / "sanitize"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    picks: list[Pick] = []
+    feed_titles: list[str] = []
+    for path in sorted(folder.iterdir()):
+        try:
+            doc = parse_feed(path.read_bytes())
+        except ValueError:
+            continue
+        feed_titles.append(doc.feed_title)
+        for e in doc.entries:
+            n = len(picks) + 1
+            cand = _cand(n, title=e.title, summary=e.summary, url=e.link, authors=e.authors)
+            picks.append(Pick(cand, 1.0, (Hit("safe", "title"),)))
+    return picks, feed_titles
+
+
+def test_sanitize_corpus(feedparser_corpus: Path) -> None:
+    picks, feed_titles = _sanitize_corpus(feedparser_corpus)
+    assert len(picks) > 100
+    r = Renderer(archive_url=ARCHIVE, max_html_bytes=50_000_000)
+    d = Digest(PROFILE, tuple(picks), CREATED, id=1)
+    outputs = {
+        "html": r.html(d, unsubscribe_url=UNSUB),
+        "markdown_html": r.markdown_html(d),
+        "archive_page": r.archive_page(d),
+        "archive_index": r.archive_index(PROFILE, [d]),
+    }
+    assert r.prepare(d).shown == len(picks)
+    for name, out in outputs.items():
+        assert "<script" not in out.lower(), name
+        assert not re.search(r"\bon\w+=", out), name
+        assert "javascript:" not in out.lower(), name
+        assert_inert(out, email=name == "html")
+    assert r.text(d)
+    assert r.markdown(d)
+    # Feed titles are raw HTML in the corpus: as source names they must stay text.
+    seen = [
+        replace(p, candidate=replace(p.candidate, seen=(Seen(t),)))
+        for p, t in zip(picks, feed_titles, strict=False)
+    ]
+    hostile = replace(d, picks=tuple(seen), profile=replace(PROFILE, title=feed_titles[0]))
+    for out in (r.html(hostile), r.markdown_html(hostile), r.archive_page(hostile)):
+        assert_inert(out)
+
+
+# -- the size cap --------------------------------------------------------------
+
+
+def test_size_cap_shows_what_fits() -> None:
+    long = " ".join(["Scaling laws with a much longer abstract sentence here."] * 40)
+    picks = tuple(
+        Pick(
+            _cand(
+                i,
+                title=f"A long title number {i} about scaling laws " * 3,
+                summary=long,
+                authors=tuple(f"Author {j}" for j in range(30)),
+                seen=(Seen("arxiv-cs-lg", announce_type="new", categories=("cs.LG",)),),
+                arxiv_id=f"2611.{i:05d}",
+            ),
+            5.0,
+            (Hit("scaling law", "title"),),
+        )
+        for i in range(400)
+    )
+    r = Renderer(archive_url=ARCHIVE)
+    d = Digest(PROFILE, picks, CREATED)
+    prepared = r.prepare(d)
+    assert 0 < prepared.shown < 400
+    assert prepared.total == 400
+    more = 400 - prepared.shown
+    text, html = r.personalize(prepared, unsubscribe_url=UNSUB)
+    assert len(html.encode()) <= r.max_html_bytes
+    assert f'<a class="link" href="{ARCHIVE}"' in html
+    assert f"{more} more in the archive" in html
+    assert f"{more} more in the archive: {ARCHIVE}" in text
+    assert "400 new papers" in html
+    assert "400 new papers" in text
+    assert text.count("\n    Abstract: ") == prepared.shown  # the same items in both parts
+    assert html.count('<td class="item"') == prepared.shown
+    assert len(html.encode()) > 0.9 * r.max_html_bytes  # and no room was wasted
+    # without an archive URL the line is there, unlinked
+    bare = Renderer().html(d)
+    assert f"{more} more in the archive" in bare
+    assert len(bare.encode()) <= 100_000
+
+
+def test_size_cap_small_digest_untouched(renderer: Renderer, digest: Digest) -> None:
+    assert renderer.prepare(digest).shown == len(digest.picks)
+    assert "more in the archive" not in renderer.html(digest)
+
+
+# -- plain text ----------------------------------------------------------------
+
+
+def _assert_width(text: str) -> None:
+    for line in text.splitlines():
+        if len(line) > WIDTH:  # only a URL alone on its line may overflow
+            assert re.fullmatch(r"\s*(\w+: )?https?://\S+", line), line
+
+
+def test_text_width(renderer: Renderer, digest: Digest) -> None:
+    _assert_width(renderer.text(digest, unsubscribe_url=UNSUB))
+    url = "https://example.org/" + "very-long-path-segment/" * 6 + "?q=" + "x" * 40
+    wide = _cand(
+        9,
+        title="Word " * 40 + "Supercalifragilistic" * 6,
+        summary=f"See {url} for details. " + "Another sentence with words. " * 30,
+        url=url,
+        authors=tuple(f"Person Number {i}" for i in range(3)),
+    )
+    d = Digest(PROFILE, (Pick(wide, 1.0, ()),), CREATED)
+    text = renderer.text(d, unsubscribe_url=UNSUB + "&x=" + "y" * 80)
+    _assert_width(text)
+    assert url in text.split()  # never broken
+    assert "Supercalifragilistic" in text
+
+
+def test_text_has_no_markup(renderer: Renderer, digest: Digest) -> None:
+    text = renderer.text(digest)
+    assert "<mark" not in text
+    assert "&amp;" not in text
+    assert "&lt;" not in text
+    assert "<script>alert(1)</script>" in text  # plain text shows text as it is
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def test_short_authors() -> None:
+    assert short_authors([]) == ""
+    assert short_authors(["A"]) == "A"
+    assert short_authors(["A", "B"]) == "A and B"
+    assert short_authors(["A", "B", "C"]) == "A, B and C"
+    assert short_authors(["A", "B", "C", "D"]) == "A, B, C and D"
+    assert short_authors(["A", "B", "C", "D", "E"]) == "A, B, C and 2 others"
+    assert short_authors([f"P{i}" for i in range(100)], n=2) == "P0, P1 and 98 others"
+    assert short_authors(["  Ada   Lovelace ", " "]) == "Ada Lovelace"
+
+
+def test_snippet_cuts_at_sentence_boundary() -> None:
+    first = "Short first sentence. " * 5
+    text = first + "A second part that goes on and on " * 20
+    out = snippet(text)
+    assert out == first.strip() + " …"
+    assert len(out) <= 300
+
+
+def test_snippet_skips_abbreviations_and_never_cuts_words() -> None:
+    text = "We compare methods, e.g. Adam and SGD, on many tasks " * 10
+    out = snippet(text)
+    assert len(out) <= 300
+    assert out.endswith("…")
+    assert not out.endswith("e.g. …")
+    assert text.startswith(out[:-1].rstrip())
+    body = out[:-1].rstrip()
+    assert text[len(body)] == " "  # cut before a space: no word cut in two
+    assert snippet("Short abstract. Done.") == "Short abstract. Done."
+    assert snippet("  spaced\n\tout  ") == "spaced out"
+    giant = "x" * 1000
+    assert snippet(giant) == "x" * 299 + "…"
+
+
+def test_snippet_sentence_too_early_falls_back_to_words() -> None:
+    text = "Tiny. " + "word " * 200
+    out = snippet(text)
+    assert out.endswith("word…")
+    assert len(out) <= 300
+
+
+def test_date_in_profile_time_zone(renderer: Renderer) -> None:
+    late = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+    assert local_date(late, "America/New_York") == "Sunday, 22 November 2026"
+    assert local_date(late, "Asia/Tokyo") == "Monday, 23 November 2026"
+    assert local_date(late.replace(tzinfo=None), "UTC") == "Monday, 23 November 2026"
+    assert local_date(late, "Not/AZone") == "Monday, 23 November 2026"
+    d = Digest(replace(PROFILE, timezone="America/Los_Angeles"), (), late)
+    for out in (renderer.markdown(d), renderer.text(d), renderer.html(d)):
+        assert "Sunday, 22 November 2026 · No new papers" in out
+        assert "Nothing new matched" in out
+
+
+def test_safe_url() -> None:
+    assert safe_url("https://a.org/x?y=1&z=2") == "https://a.org/x?y=1&z=2"
+    assert safe_url(" http://a.org/(x) y") == "http://a.org/%28x%29%20y"
+    for bad in ("javascript:alert(1)", " JaVaScRiPt:alert(1)", "data:text/html,x", "ftp://a.org/"):
+        assert safe_url(bad) == ""
+    assert safe_url("java\tscript:alert(1)") == ""
+    assert safe_url("https://a.org/\n") != ""
+    assert safe_url("//a.org/x") == ""
+    assert safe_url("/relative") == ""
+    assert safe_url("") == ""
+    assert safe_url("mailto:u@a.org") == ""
+    assert safe_url("mailto:u@a.org", mailto=True)
+
+
+def test_highlight_follows_matching_rules() -> None:
+    def marked(text: str, *terms: str) -> list[str]:
+        return [s for s, hit in highlight(text, terms) if hit]
+
+    assert marked("Batch-Sizes and batchsize and batch size", "batch size") == [
+        "Batch-Sizes",
+        "batchsize",
+        "batch size",
+    ]
+    assert marked("a URL, CURL and RL here", "RL") == ["RL"]
+    assert marked("We use muP and mu-P.", "/\\bmu-?P\\b/") == ["muP", "mu-P"]
+    assert marked("Sínkhorn iterations", "sinkhorn") == ["Sínkhorn"]
+    assert marked("size of the batch", "batch size") == []
+    text = "scaling laws, scaling law"
+    assert "".join(s for s, _ in highlight(text, ["scaling law", "law"])) == text
+
+
+def test_sources_line_merges_sightings() -> None:
+    seen = (
+        Seen("hf", upvotes=3),
+        Seen("arxiv", announce_type="new", categories=("cs.LG",)),
+        Seen("hf", upvotes=9, num_comments=1),
+        Seen("arxiv", announce_type="replace", categories=("cs.LG", "stat.ML")),
+    )
+    assert sources_line(seen) == "hf ▲ 9, 1 comment · arxiv cs.LG stat.ML (replace)"
+    assert sources_line(()) == ""
+
+
+def test_md_escape() -> None:
+    assert md_escape("[a](b) *c* _d_ `e` <f> # g | h ~") == (
+        "\\[a\\](b) \\*c\\* \\_d\\_ \\`e\\` \\<f\\> \\# g \\| h \\~"
+    )
+    assert md_escape("- item") == "\\- item"
+    assert md_escape("1. x") == "1\\. x"
+    assert md_escape("AT&T &amp; &#60;") == "AT&T &amp;amp; &amp;\\#60;"
+
+
+def test_markdown_html_is_sanitized_and_escapes_round_trip(renderer: Renderer) -> None:
+    title = "[x](https://evil.example/) <b>bold</b> AT&T &amp; &#60; a_b_c *s* `c` | ~ # = {}"
+    d = Digest(PROFILE, (Pick(_cand(1, title=title), 1.0, ()),), CREATED)
+    out = renderer.markdown_html(d)
+    shown = ">[x](https://evil.example/) &lt;b&gt;bold&lt;/b&gt; AT&amp;T &amp;amp; &amp;#60; "
+    assert shown + "a_b_c *s* `c` | ~ # = {}<" in out
+    assert_inert(out)
+
+
+# -- personalisation -----------------------------------------------------------
+
+
+def test_personalize_matches_full_render(renderer: Renderer, digest: Digest) -> None:
+    prepared = renderer.prepare(digest)
+    for url in (UNSUB, "mailto:unsubscribe@digest.example.org?subject=stop", ""):
+        text, html = renderer.personalize(prepared, unsubscribe_url=url)
+        assert text == renderer.text(digest, unsubscribe_url=url)
+        assert html == renderer.html(digest, unsubscribe_url=url)
+    text, html = renderer.personalize(prepared, unsubscribe_url=UNSUB)
+    assert 'href="https://digest.example.org/unsubscribe?token=abc123&amp;profile=scaling"' in html
+    assert "\n" + UNSUB + "\n" in text
+    assert ">Unsubscribe</a>" in html
+
+
+def test_personalize_without_url_has_no_unsubscribe(renderer: Renderer, digest: Digest) -> None:
+    prepared = renderer.prepare(digest)
+    for url in ("", "javascript:alert(1)"):
+        text, html = renderer.personalize(prepared, unsubscribe_url=url)
+        assert "Unsubscribe" not in text
+        assert "Unsubscribe" not in html
+        assert "unsubscribe.invalid" not in text + html
+    assert "“scaling” digest" in text
+    assert "“scaling” digest" in html
+
+
+def test_personalize_escapes_quotes_in_url(renderer: Renderer, digest: Digest) -> None:
+    _, html = renderer.personalize(
+        renderer.prepare(digest), unsubscribe_url='https://x.org/u?a="><script>&b=1'
+    )
+    assert_inert(html, email=True)
+    assert 'href="https://x.org/u?a=%22%3E%3Cscript%3E&amp;b=1"' in html
+
+
+# -- archive and templates -----------------------------------------------------
+
+
+def test_archive_page_and_index(renderer: Renderer, digest: Digest) -> None:
+    feeds = {"RSS": ARCHIVE + "feed.xml", "Atom": ARCHIVE + "feed.atom", "Bad": "javascript:x"}
+    page = renderer.archive_page(digest, feed_urls=feeds)
+    assert '<link rel="alternate" type="application/rss+xml"' in page
+    assert '<link rel="alternate" type="application/atom+xml"' in page
+    assert "Bad" not in page
+    assert "<style>" in page
+    assert 'style="' not in page
+    assert page.count('<article class="item"') == 4
+    older = replace(digest, created=CREATED - timedelta(days=3), id=6, picks=digest.picks[:1])
+    index = renderer.archive_index(PROFILE, [older, digest], feed_urls=feeds)
+    assert index.index("2026-11-23-7.html") < index.index("2026-11-20-6.html")
+    assert "Monday, 23 November 2026" in index
+    assert "1 new paper<" in index
+    assert_inert(index)
+    custom = renderer.archive_index(PROFILE, [digest], href=lambda d: f"issue-{d.id}.html")
+    assert 'href="issue-7.html"' in custom
+
+
+def test_template_override(tmp_path: Path, digest: Digest) -> None:
+    (tmp_path / "digest.md.j2").write_text("Custom {{ title|md }}: {{ items|length }}\n")
+    r = Renderer(tmp_path)
+    assert r.markdown(digest) == "Custom Scaling laws & training dynamics: 4\n"
+    assert "<!DOCTYPE html>" in r.html(digest)  # the others still come from templates/
+    (tmp_path / "bad.md.j2").write_text("{{ nope }}")
+    with pytest.raises(Exception, match="nope"):
+        r._text.get_template("bad.md.j2").render()
