@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -217,6 +218,13 @@ def run(obj: Context, as_json: bool, now: str | None) -> None:
             click.echo(
                 f"  {p.profile:<24} {p.candidates:>5} candidates, {p.picked:>3} picked, {made}"
             )
+        sent = report.sent
+        click.echo(
+            f"email:   {sent.get('sent', 0)} sent, {sent.get('temporary', 0)} to retry, "
+            f"{sent.get('permanent', 0)} failed"
+        )
+        if settings.email.smtp is None:
+            click.echo(f"outbox:  {settings.email.outbox}")
         click.echo(f"store:   {url} ({total} papers)")
         click.echo(f"archive: {settings.output_dir / 'archive'}")
         for p in report.profiles:
@@ -396,6 +404,186 @@ def preview(obj: Context, profile: str, fmt: str, since: str | None) -> None:
     click.echo(f"{chosen.title}: {len(picks)} papers")
     for p in picks:
         click.echo(f"{p.score:>6g}  {p.candidate.title}\n        {p.because()}")
+
+
+_EMAIL_RE = re.compile(
+    r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+
+
+def normalize_email(raw: str) -> str:
+    """Trimmed and lower-cased; raises click.BadParameter when it is not an address."""
+    email = raw.strip().lower()
+    if len(email) > 254 or not _EMAIL_RE.match(email):
+        raise click.BadParameter(f"not an email address: {raw!r}")
+    return email
+
+
+@cli.group()
+def subscribers() -> None:
+    """People who get digests by email."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--profile", "profiles", multiple=True, required=True, help="Repeatable.")
+@click.pass_obj
+def subscribers_add(obj: Context, email: str, profiles: tuple[str, ...]) -> None:
+    """Add (or re-activate) a confirmed subscriber of one or more profiles.
+
+    \b
+    Example:
+      digest subscribers add ada@example.org --profile scaling --profile diffusion
+    """
+    from digest import pipeline
+
+    address = normalize_email(email)
+    for name in profiles:
+        pipeline.find_profile(obj.settings, name)
+    with obj.open_store() as store:
+        sub = store.add_subscriber(address, profiles, now=_now(None))
+    click.echo(f"{sub.email}: {sub.status}, follows {', '.join(sub.profiles)}")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.pass_obj
+def subscribers_remove(obj: Context, email: str) -> None:
+    """Unsubscribe an address: it is kept, marked, and never mailed again.
+
+    \b
+    Example:
+      digest subscribers remove ada@example.org
+    """
+    address = normalize_email(email)
+    with obj.open_store() as store:
+        sub = store.subscriber(address)
+        if sub is None:
+            fail(f"no subscriber {address}", 1)
+        store.set_subscriber_status(sub.id, "unsubscribed", _now(None))
+    click.echo(f"{address}: unsubscribed")
+
+
+@subscribers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_obj
+def subscribers_list(obj: Context, as_json: bool) -> None:
+    """List subscribers with their status and profiles.
+
+    \b
+    Example:
+      digest subscribers list --json
+    """
+    with obj.open_store() as store:
+        subs = store.subscribers()
+    if as_json:
+        out = [
+            {
+                "email": s.email,
+                "status": s.status,
+                "profiles": list(s.profiles),
+                "created": s.created_at.isoformat(),
+                "confirmed": s.confirmed_at.isoformat() if s.confirmed_at else None,
+            }
+            for s in subs
+        ]
+        click.echo(json.dumps(out, indent=2))
+        return
+    for s in subs:
+        click.echo(f"{s.email:<40} {s.status:<13} {', '.join(s.profiles)}")
+
+
+@subscribers.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def subscribers_import(obj: Context, path: str) -> None:
+    """Import a CSV with columns `email` and `profiles` (separated by `;` or spaces).
+    Bad rows are reported with their line number; good rows are kept.
+
+    \b
+    Example:
+      digest subscribers import people.csv
+    """
+    import csv
+
+    from digest import pipeline
+
+    known = {p.name for p in pipeline.load_profiles(obj.settings)}
+    good: list[tuple[str, list[str]]] = []
+    bad = 0
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "email" not in reader.fieldnames:
+            fail(f"{path}: needs a header row with an `email` column")
+        for row in reader:
+            line = reader.line_num
+            try:
+                address = normalize_email(row.get("email") or "")
+            except click.BadParameter as exc:
+                click.echo(f"{path}:{line}: {exc.message}", err=True)
+                bad += 1
+                continue
+            names = re.split(r"[;\s]+", (row.get("profiles") or "").strip())
+            names = [n for n in names if n]
+            unknown = [n for n in names if n not in known]
+            if not names or unknown:
+                why = f"unknown profile {unknown[0]!r}" if unknown else "no profiles"
+                click.echo(f"{path}:{line}: {address}: {why}", err=True)
+                bad += 1
+                continue
+            good.append((address, names))
+    with obj.open_store() as store:
+        now = _now(None)
+        for address, names in good:
+            store.add_subscriber(address, names, now=now)
+    click.echo(f"imported {len(good)} subscribers, {bad} rows rejected")
+    if bad:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.argument("profile", required=False)
+@click.option("--now", metavar="DATETIME", help="Pretend it is this time (ISO 8601, UTC).")
+@click.pass_obj
+def send(obj: Context, profile: str | None, now: str | None) -> None:
+    """Send what is pending and retry temporary failures whose time came.
+
+    \b
+    Examples:
+      digest send
+      digest send scaling
+    """
+    from digest import pipeline
+
+    with obj.open_store() as store:
+        counts = pipeline.send(obj.settings, store, _now(now), names=[profile] if profile else None)
+    click.echo(", ".join(f"{n} {k}" for k, n in counts.items()))
+    if counts["temporary"] or counts["permanent"]:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_obj
+def deliveries(obj: Context, as_json: bool) -> None:
+    """Delivery state per digest: pending, sent, failed-temporary, failed-permanent.
+
+    \b
+    Example:
+      digest deliveries --json
+    """
+    with obj.open_store() as store:
+        rows = store.deliveries()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(
+            f"#{r['digest']:<5} {r['profile']:<16} {r['created'][:16]}  {r['papers']:>3} papers  "
+            f"sent {r['sent']}, pending {r['pending']}, temporary {r['failed-temporary']}, "
+            f"permanent {r['failed-permanent']}"
+        )
 
 
 def _item_json(i: Any) -> dict[str, Any]:

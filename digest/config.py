@@ -171,6 +171,29 @@ class FetchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SMTPConfig:
+    host: str
+    port: int = 587
+    security: str = "starttls"  # plain, starttls or tls
+    username: str | None = None  # the password comes from $DIGEST_SMTP_PASSWORD
+    timeout: float = 30.0
+    connections: int = 4
+    rate: float | None = None  # messages per second, all connections together
+    retries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class EmailConfig:
+    sender: str = "digest@localhost"
+    domain: str = "localhost"
+    subject: str = "{title}: {count} new papers, {date}"
+    unsubscribe_url: str = "http://localhost:8000/unsubscribe/{token}"
+    unsubscribe_mailto: str = "unsubscribe@localhost"
+    outbox: Path = Path("out/outbox")  # where messages go when no SMTP host is set
+    smtp: SMTPConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     path: Path | None = None
     store_url: str = DEFAULT_STORE
@@ -181,6 +204,7 @@ class Settings:
     site_url: str = "http://localhost:8000/"  # where output_dir is served
     templates_dir: Path | None = None  # overrides for the bundled templates
     feed_items: int = 50
+    email: EmailConfig = field(default_factory=EmailConfig)
 
 
 _TOP_KEYS = {
@@ -192,6 +216,26 @@ _TOP_KEYS = {
     "site_url",
     "templates",
     "feed_items",
+    "email",
+}
+_EMAIL_KEYS = {
+    "sender",
+    "domain",
+    "subject",
+    "unsubscribe_url",
+    "unsubscribe_mailto",
+    "outbox",
+    "smtp",
+}
+_SMTP_KEYS = {
+    "host",
+    "port",
+    "security",
+    "username",
+    "timeout",
+    "connections",
+    "rate",
+    "retries",
 }
 _SOURCE_KEYS = {"name", "kind", "url", "path", "reference_date", "enabled"}
 _FETCH_KEYS = {"timeout", "max_bytes", "user_agent"}
@@ -233,6 +277,57 @@ def _sources(chk: Checker, raw: Any, base: Path, parent: _Map) -> tuple[SourceCo
         names.add(name)
         out.append(SourceConfig(name=name, location=location, kind=kind, reference_date=ref))
     return tuple(out)
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be positive"
+
+
+def _security(value: str) -> str | None:
+    return None if value in ("plain", "starttls", "tls") else "must be plain, starttls or tls"
+
+
+def _smtp(chk: Checker, raw: Any, parent: _Map) -> SMTPConfig | None:
+    m = chk.mapping(raw, "email.smtp", _SMTP_KEYS, parent)
+    w = "email.smtp"
+    host = chk.get(m, "host", w, str)
+    if not host:
+        return None
+    return SMTPConfig(
+        host=host,
+        port=chk.get(m, "port", w, int, default=587, check=_positive),
+        security=chk.get(m, "security", w, str, default="starttls", check=_security),
+        username=chk.get(m, "username", w, str),
+        timeout=float(chk.get(m, "timeout", w, (int, float), default=30, check=_positive)),
+        connections=chk.get(m, "connections", w, int, default=4, check=_positive),
+        rate=chk.get(m, "rate", w, (int, float), check=_positive),
+        retries=chk.get(
+            m, "retries", w, int, default=3, check=lambda v: None if v >= 0 else "must be >= 0"
+        ),
+    )
+
+
+def _email(chk: Checker, raw: Any, base: Path, top: _Map) -> EmailConfig:
+    d = EmailConfig()
+    e = chk.mapping(raw, "email", _EMAIL_KEYS, top) if raw is not None else _Map()
+    return EmailConfig(
+        sender=chk.get(e, "sender", "email", str, default=d.sender),
+        domain=chk.get(e, "domain", "email", str, default=d.domain),
+        subject=chk.get(e, "subject", "email", str, default=d.subject),
+        unsubscribe_url=chk.get(
+            e,
+            "unsubscribe_url",
+            "email",
+            str,
+            default=d.unsubscribe_url,
+            check=lambda v: None if "{token}" in v else "must contain {token}",
+        ),
+        unsubscribe_mailto=chk.get(
+            e, "unsubscribe_mailto", "email", str, default=d.unsubscribe_mailto
+        ),
+        outbox=(base / chk.get(e, "outbox", "email", str, default="../out/outbox")).resolve(),
+        smtp=_smtp(chk, e["smtp"], e) if e.get("smtp") is not None else None,
+    )
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -283,8 +378,9 @@ def load_settings(path: Path | None) -> Settings:
         default=50,
         check=lambda v: None if v > 0 else "must be at least 1",
     )
-    chk.raise_if_any()
     base = path.parent
+    email = _email(chk, top.get("email"), base, top)
+    chk.raise_if_any()
     return Settings(
         path=path,
         store_url=store,
@@ -295,6 +391,7 @@ def load_settings(path: Path | None) -> Settings:
         site_url=site_url.rstrip("/") + "/",
         templates_dir=(base / templates).resolve() if templates else None,
         feed_items=feed_items,
+        email=email,
     )
 
 

@@ -34,3 +34,11 @@ class ParseError(SourceError):
 
 class StoreError(DigestError):
     """The store cannot be opened or migrated."""
+
+
+class TokenError(DigestError):
+    """A signed token (unsubscribe, confirm) is not valid; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"invalid token: {reason}")

@@ -125,6 +125,7 @@ class RunReport:
     ingest: IngestReport
     profiles: tuple[ProfileReport, ...]
     written: tuple[str, ...]  # files published
+    sent: dict[str, int] = field(default_factory=dict)  # sent / temporary / permanent
 
 
 @dataclass(frozen=True, slots=True)

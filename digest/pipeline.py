@@ -5,7 +5,9 @@ The CLI and the scheduler call these functions and nothing below them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -28,6 +30,7 @@ from digest.models import (
 from digest.store import Store
 
 if TYPE_CHECKING:
+    from digest.deliver.email import Transport
     from digest.render import Renderer
 
 log = logging.getLogger("digest.pipeline")
@@ -268,11 +271,121 @@ def publish(
     return written
 
 
+def ensure_recipients(settings: Settings, store: Store, now: datetime) -> None:
+    """Fixed recipients listed in profiles become active subscribers of them. An
+    address that unsubscribed stays unsubscribed: a config file never overrides that."""
+    for profile in load_profiles(settings):
+        for email in profile.recipients:
+            store.add_subscriber(email, [profile.name], now=now, reactivate=False)
+
+
+def transport(settings: Settings) -> Transport:
+    """SMTP when a host is configured; otherwise .eml files in the outbox."""
+    from digest.deliver.email import OutboxTransport, SMTPSettings, SMTPTransport
+
+    smtp = settings.email.smtp
+    if smtp is None:
+        return OutboxTransport(settings.email.outbox)
+    return SMTPTransport(
+        SMTPSettings(
+            host=smtp.host,
+            port=smtp.port,
+            security=smtp.security,  # type: ignore[arg-type]
+            username=smtp.username,
+            password=os.environ.get("DIGEST_SMTP_PASSWORD"),
+            timeout=smtp.timeout,
+            connections=smtp.connections,
+            rate=smtp.rate,
+            retries=smtp.retries,
+        )
+    )
+
+
+def secret_key(settings: Settings) -> bytes:
+    from digest.tokens import key_from_env
+
+    if os.environ.get("DIGEST_SECRET_KEY"):
+        return key_from_env()
+    # The demo must run with no setup; a real deployment sets DIGEST_SECRET_KEY.
+    log.warning("DIGEST_SECRET_KEY is not set: using a key derived from the store URL")
+    return hashlib.sha256(b"digest-demo-key:" + settings.store_url.encode()).digest()
+
+
+def send(
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    *,
+    names: Sequence[str] | None = None,
+    via: Transport | None = None,
+) -> dict[str, int]:
+    """Send every delivery that is due: pending ones and temporary failures whose
+    retry time came. Each is marked as soon as the server answers it."""
+    import asyncio
+
+    from digest.deliver.email import DigestMail, EmailSettings, Recipient, SendResult
+    from digest.tokens import make_token
+
+    due = store.due_deliveries(now, names)
+    counts = {"sent": 0, "temporary": 0, "permanent": 0}
+    if not due:
+        return counts
+    profiles = {p.name: p for p in load_profiles(settings)}
+    owner = store.digest_profiles(sorted({d.digest_id for d in due}))
+    key = secret_key(settings)
+    e = settings.email
+    mail_settings = EmailSettings(
+        sender=e.sender,
+        domain=e.domain,
+        subject=e.subject,
+        unsubscribe_url=e.unsubscribe_url,
+        unsubscribe_mailto=e.unsubscribe_mailto,
+    )
+    render = renderer(settings)
+    outgoing = []
+    for digest_id in sorted(owner):
+        profile = profiles.get(owner[digest_id])
+        digest = store.digest(profile, digest_id) if profile else None
+        if profile is None or digest is None:
+            for d in due:
+                if d.digest_id == digest_id:
+                    store.mark_delivery(d.delivery_id, "permanent", now, "profile was removed")
+                    counts["permanent"] += 1
+            continue
+        mail = DigestMail(digest, render.prepare(digest), render, mail_settings, now=now)
+        for d in due:
+            if d.digest_id == digest_id:
+                token = make_token(key, "unsubscribe", d.subscriber_id, d.secret)
+                outgoing.append(
+                    mail.message(Recipient(d.delivery_id, d.subscriber_id, d.email, token))
+                )
+
+    def on_result(result: SendResult) -> None:
+        store.mark_delivery(result.delivery_id, result.status, now, result.error)
+        counts[result.status] += 1
+
+    asyncio.run((via or transport(settings)).send(outgoing, on_result))
+    log.info("send: %s", counts, extra={"event": "send", **counts})
+    return counts
+
+
+def run_profiles(
+    settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
+) -> tuple[list[ProfileReport], list[Path], dict[str, int]]:
+    """The digest half of a cycle: record each profile's digest, publish, send."""
+    ensure_recipients(settings, store, now)
+    profiles = create_digests(settings, store, now, names=names)
+    written = publish(settings, store, now, names=names)
+    sent = send(settings, store, now, names=names)
+    return profiles, written, sent
+
+
 def run_report_dict(report: RunReport) -> dict[str, Any]:
     return {
         "ingest": ingest_report_dict(report.ingest),
         "profiles": [asdict(p) for p in report.profiles],
         "written": list(report.written),
+        "sent": report.sent,
     }
 
 
@@ -281,6 +394,5 @@ def run_once(
 ) -> RunReport:
     """One cycle: ingest every source, record each profile's digest, publish."""
     ingested = ingest(settings, store, now, fetcher=fetcher)
-    profiles = create_digests(settings, store, now)
-    written = publish(settings, store, now)
-    return RunReport(ingested, tuple(profiles), tuple(str(p) for p in written))
+    profiles, written, sent = run_profiles(settings, store, now)
+    return RunReport(ingested, tuple(profiles), tuple(str(p) for p in written), sent)

@@ -35,7 +35,9 @@ def chromium_path() -> str:
     pytest.skip("chromium is not installed")
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and asyncio.run() in later tests would refuse to start.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from digest.errors import StoreError
 from digest.models import Candidate, Digest, Entry, Item, Pick, Profile
 from digest.store import picks, schema
+from digest.store import subscribers as subs
 from digest.store.ingest import IngestCounts, ingest_entries
 
 __all__ = ["IngestCounts", "SourceState", "Store"]
@@ -243,6 +244,75 @@ class Store:
         """The profile's recorded digests, newest first."""
         with self._tx() as conn:
             return picks.digests(conn, profile, limit=limit)
+
+    def digest(self, profile: Profile, digest_id: int) -> Digest | None:
+        with self._tx() as conn:
+            found = picks.digests(conn, profile, limit=1, digest_id=digest_id)
+        return found[0] if found else None
+
+    def digest_profiles(self, digest_ids: Sequence[int]) -> dict[int, str]:
+        """The profile name of each digest."""
+        d = schema.digests
+        with self._tx() as conn:
+            rows = conn.execute(select(d.c.id, d.c.profile).where(d.c.id.in_(list(digest_ids))))
+            return {i: p for i, p in rows}
+
+    # -- subscribers and deliveries ---------------------------------------------
+
+    def add_subscriber(
+        self,
+        email: str,
+        profiles: Sequence[str],
+        *,
+        now: datetime,
+        status: subs.Status = "active",
+        reactivate: bool = True,
+    ) -> subs.Subscriber:
+        with self._tx() as conn:
+            return subs.upsert(conn, email, profiles, status=status, now=now, reactivate=reactivate)
+
+    def subscriber(self, email: str) -> subs.Subscriber | None:
+        with self._tx() as conn:
+            return subs.get(conn, email)
+
+    def subscriber_by_id(self, subscriber_id: int) -> subs.Subscriber | None:
+        with self._tx() as conn:
+            return subs.get_by_id(conn, subscriber_id)
+
+    def subscribers(self) -> list[subs.Subscriber]:
+        with self._tx() as conn:
+            return subs.all_subscribers(conn)
+
+    def set_subscriber_status(self, subscriber_id: int, status: subs.Status, now: datetime) -> None:
+        with self._tx() as conn:
+            subs.set_status(conn, subscriber_id, status, now)
+
+    def due_deliveries(
+        self, now: datetime, profiles: Sequence[str] | None = None
+    ) -> list[subs.Due]:
+        with self._tx() as conn:
+            return subs.due(conn, now, profiles)
+
+    def mark_delivery(
+        self,
+        delivery_id: int,
+        status: Literal["sent", "temporary", "permanent"],
+        now: datetime,
+        error: str | None = None,
+    ) -> None:
+        """Record one send outcome; called as soon as the server answered."""
+        with self._tx() as conn:
+            subs.mark(conn, delivery_id, status, now, error)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            return subs.summary(conn)
+
+    def delivery_rows(self) -> list[dict[str, Any]]:
+        """Every ledger row, for tests and audits."""
+        d = schema.deliveries
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(select(d).order_by(d.c.id)).mappings()]
 
     def item_keys(self, item_id: int) -> list[str]:
         t = schema.item_keys

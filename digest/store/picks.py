@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
-from digest.store import schema
+from digest.store import schema, subscribers
 from digest.store.ingest import insert_for
 
 
@@ -136,18 +136,18 @@ def record_digest(
         upto_item_id=upto_item_id,
         now=now,
     )
+    subscribers.create_deliveries(conn, digest_id, profile.name, now)
     return Digest(profile=profile, picks=tuple(chosen), created=now, id=digest_id)
 
 
-def digests(conn: Connection, profile: Profile, *, limit: int) -> list[Digest]:
+def digests(
+    conn: Connection, profile: Profile, *, limit: int, digest_id: int | None = None
+) -> list[Digest]:
     d, di, t = schema.digests, schema.digest_items, schema.items
-    heads = (
-        conn.execute(
-            select(d).where(d.c.profile == profile.name).order_by(d.c.id.desc()).limit(limit)
-        )
-        .mappings()
-        .all()
-    )
+    stmt = select(d).where(d.c.profile == profile.name).order_by(d.c.id.desc()).limit(limit)
+    if digest_id is not None:
+        stmt = stmt.where(d.c.id == digest_id)
+    heads = conn.execute(stmt).mappings().all()
     if not heads:
         return []
     rows = (

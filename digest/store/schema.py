@@ -15,12 +15,14 @@ from sqlalchemy import (
     Connection,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     select,
 )
 from sqlalchemy.engine import Dialect
@@ -182,6 +184,55 @@ digest_items = Table(
 )
 
 
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),  # normalised
+    Column("status", String(16), nullable=False),  # pending, active, unsubscribed, bounced
+    Column("secret", String(64), nullable=False),  # per-subscriber part of every token
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("unsubscribed_at", UTCDateTime),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("profile", String(200), primary_key=True),
+)
+
+# The delivery ledger: one row per (digest, subscriber), created with the digest.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest_id", Integer, ForeignKey("digests.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "status", String(20), nullable=False
+    ),  # pending, sent, failed-temporary, failed-permanent
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("sent_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("digest_id", "subscriber_id", name="uq_delivery"),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+
 def _v1(conn: Connection) -> None:
     for table in (meta, sources, items, item_keys, runs, sightings):
         table.create(conn)
@@ -197,7 +248,12 @@ def _v3(conn: Connection) -> None:
     digest_items.create(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(conn: Connection) -> None:
+    for table in (subscribers, subscriptions, deliveries):
+        table.create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,206 @@
+"""Sending benchmark: personalised digest emails to a local SMTP sink.
+
+10,000 emails (100 profiles x 100 subscribers, ~30 kB each, text + HTML) go to an
+aiosmtpd server on 127.0.0.1 that accepts and discards, in a process of its own.
+Timed from the selection result (the `Digest` records) to the last 250 OK: per
+profile `Renderer.prepare` and `DigestMail`, per subscriber an unsubscribe token
+and `DigestMail.message`, all sent by `SMTPTransport` over 8 connections. The
+messages are built lazily, while earlier ones are on the wire.
+
+Baselines, measured in the same run against the same sink:
+  naive   an `email.message.EmailMessage` per subscriber (set_content + add_alternative)
+          from the same prepared rendering, one smtplib connection per message; timed
+          on a subsample and extrapolated (the prepares counted in full);
+  limit   the sink's own limit: pre-serialised bytes over 8 aiosmtplib connections.
+Targets: >= 2.5x naive, >= 75% of the limit.
+
+    python bench/send.py            # 100 profiles x 100 subscribers
+    python bench/send.py --quick    # 20 profiles x 50 subscribers
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/select.py shadows the standard library's `select` (which asyncio and smtplib
+# need) for any script run from bench/: drop that folder, put the project first.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import random  # noqa: E402
+import smtplib  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from email.message import EmailMessage  # noqa: E402
+from typing import Any  # noqa: E402
+
+import aiosmtplib  # noqa: E402
+
+from bench.render import make_digests  # noqa: E402
+from digest.deliver.email import (  # noqa: E402
+    DigestMail,
+    EmailSettings,
+    Outgoing,
+    Recipient,
+    SendResult,
+    SMTPSettings,
+    SMTPTransport,
+    message_id,
+)
+from digest.models import Digest  # noqa: E402
+from digest.render import Renderer  # noqa: E402
+from digest.tokens import make_token  # noqa: E402
+
+CONNECTIONS = 8
+PICKS = 10  # per digest: ~30 kB emails
+KEY = b"bench-key-bench-key-bench-key-00"
+NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+SETTINGS = EmailSettings(
+    sender="Paper Digest <digest@example.org>",
+    domain="example.org",
+    unsubscribe_url="https://digest.example.org/unsubscribe/{token}",
+    unsubscribe_mailto="unsubscribe@example.org",
+)
+
+
+def _sink(ports: Any) -> None:
+    """The SMTP sink: accepts every message, keeps nothing."""
+    from aiosmtpd.smtp import SMTP
+
+    class Discard:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 OK"
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTP(Discard(), hostname="sink.test", loop=loop), "127.0.0.1", 0
+        )
+        ports.put(server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+def _recipients(digest: Digest, n: int) -> Iterator[Recipient]:
+    assert digest.id is not None
+    for s in range(n):
+        sid = digest.id * 1000 + s
+        token = make_token(KEY, "unsubscribe", sid, f"secret-{sid}")
+        yield Recipient(sid, sid, f"reader{s}@{digest.profile.name}.example.net", token)
+
+
+def _outgoing(digests: list[Digest], per: int, renderer: Renderer) -> Iterator[Outgoing]:
+    for d in digests:
+        mail = DigestMail(d, renderer.prepare(d), renderer, SETTINGS, now=NOW)
+        for r in _recipients(d, per):
+            yield mail.message(r)
+
+
+async def _ours(port: int, digests: list[Digest], per: int, renderer: Renderer) -> float:
+    settings = SMTPSettings(
+        "127.0.0.1", port, security="plain", connections=CONNECTIONS, local_hostname="bench"
+    )
+    results: list[SendResult] = []
+    t0 = time.perf_counter()
+    await SMTPTransport(settings).send(_outgoing(digests, per, renderer), results.append)
+    elapsed = time.perf_counter() - t0
+    bad = [r for r in results if r.status != "sent"]
+    assert len(results) == len(digests) * per and not bad, bad[:3]
+    return elapsed
+
+
+async def _limit(port: int, messages: list[Outgoing], total: int) -> float:
+    """Pre-serialised bytes (one message per profile, cycled) over 8 plain connections."""
+    queue = iter(range(total))
+
+    async def worker() -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, local_hostname="bench")
+        await smtp.connect()
+        for i in queue:
+            m = messages[i % len(messages)]
+            await smtp.sendmail(m.sender, [m.recipient], m.data)
+        await smtp.quit()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+    return time.perf_counter() - t0
+
+
+def _naive(port: int, digests: list[Digest], per: int, renderer: Renderer, n: int) -> float:
+    """Seconds for `n` subscribers, prepares not included."""
+    prepared = [renderer.prepare(d) for d in digests]
+    t0 = time.perf_counter()
+    for k in range(n):
+        d, prep = digests[k % len(digests)], prepared[k % len(digests)]
+        r = next(_recipients(d, 1 + k // len(digests) % per))
+        url = SETTINGS.unsubscribe_url.replace("{token}", r.token)
+        text, html = renderer.personalize(prep, unsubscribe_url=url)
+        msg = EmailMessage()
+        msg["From"] = SETTINGS.sender
+        msg["To"] = r.email
+        msg["Subject"] = f"{d.profile.title}: {len(d.picks)} new papers"
+        msg["Message-ID"] = message_id(d.id or 0, r.subscriber_id, SETTINGS.domain)
+        msg["List-Unsubscribe"] = f"<{url}>"
+        msg.set_content(text)
+        msg.add_alternative(html, subtype="html")
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="bench") as smtp:
+            smtp.send_message(msg)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="20 profiles x 50 subscribers")
+    ap.add_argument("--naive-sample", type=int, default=300, help="messages for the baseline")
+    args = ap.parse_args()
+    n_profiles, per = (20, 50) if args.quick else (100, 100)
+    total = n_profiles * per
+
+    ports: Any = mp.Queue()
+    sink = mp.Process(target=_sink, args=(ports,), daemon=True)
+    sink.start()
+    port = int(ports.get(timeout=30))
+    try:
+        digests = [replace(d, picks=d.picks[:PICKS]) for d in make_digests(n_profiles, random.Random(42))]
+        renderer = Renderer(archive_url="https://digest.example.org/archive/")
+        samples = [next(_outgoing([d], 1, renderer)) for d in digests]  # also warms templates
+        size = sum(len(m.data) for m in samples) / len(samples)
+
+        t_limit = asyncio.run(_limit(port, samples, total))
+        t0 = time.perf_counter()
+        for d in digests:
+            renderer.prepare(d)
+        t_prepare = time.perf_counter() - t0
+        t_ours = asyncio.run(_ours(port, digests, per, renderer))
+        sample = min(args.naive_sample, total)
+        t_naive = t_prepare + _naive(port, digests, per, renderer, sample) * total / sample
+    finally:
+        sink.terminate()
+        sink.join()
+
+    ours, naive, limit = total / t_ours, total / t_naive, total / t_limit
+    print(f"profiles: {n_profiles}, subscribers: {total}, picks per digest: {PICKS}")
+    print(f"mean message: {size / 1000:.1f} kB on the wire (quoted-printable text + HTML)")
+    print(f"prepare alone: {n_profiles} digests in {t_prepare:.2f} s")
+    print(f"ours:  {total} in {t_ours:.2f} s -> {ours:,.0f} messages/s ({CONNECTIONS} connections)")
+    print(
+        f"naive: {sample} in a sample -> {naive:,.0f} messages/s"
+        f" (extrapolated {t_naive:,.0f} s for {total})"
+    )
+    print(f"limit: {total} pre-serialised in {t_limit:.2f} s -> {limit:,.0f} messages/s")
+    ok_naive, ok_limit = ours >= 2.5 * naive, ours >= 0.75 * limit
+    print(f"{'PASS' if ok_naive else 'MISS'}: {ours / naive:.1f}x naive (target >= 2.5x)")
+    print(f"{'PASS' if ok_limit else 'MISS'}: {ours / limit:.0%} of the sink's limit (target >= 75%)")
+    return 0 if ok_naive and ok_limit else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,514 @@
+"""Digest emails: MIME bytes built once per digest and cheaply per subscriber, and
+the transports that deliver them (an outbox folder, or SMTP).
+
+Building. `DigestMail` renders nothing itself: `Renderer.prepare` did that once per
+digest. Per subscriber it fills in the unsubscribe URL (`Renderer.personalize`),
+quoted-printable-encodes the text and HTML parts (binascii, in C) and joins them to
+header bytes made once per digest; only To, Message-ID and List-Unsubscribe differ.
+Lines end in CRLF; the multipart boundary is derived from the digest (`=_` never
+occurs in quoted-printable), so the bytes are reproducible. Every header value goes
+through `header_value`, which turns CR, LF and every other control character into
+a space: no data can add a header. Non-ASCII (or `=?`-containing) Subject and
+display names are RFC 2047-encoded.
+
+Sending. `SMTPTransport` runs up to `connections` workers, each with one SMTP
+connection carrying many messages (one envelope, one recipient, per message), under
+an optional overall rate. Per message: 2xx → "sent", reported as soon as the server
+accepted it; 5xx → "permanent" at once; 4xx, a dropped connection or a timeout →
+retried after `backoff`, doubled each time, up to `retries` times, then "temporary".
+A message cut off mid-DATA may thus arrive twice (SMTP cannot tell). A worker that
+cannot connect retries the same way, then leaves its messages to the others; when no
+worker is left, everything unsent is "temporary" with the connection error. Errors
+that retrying cannot fix end the call at once, all unsent messages "temporary":
+authentication refused (535: the account, not the recipients, is at fault, so
+nothing is marked permanent), TLS failures, STARTTLS or AUTH not offered.
+`on_result` is called exactly once per message, in the event loop; it must not raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import contextlib
+import hashlib
+import os
+import re
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.header import Header
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
+
+import aiosmtplib
+
+from digest.errors import DigestError
+from digest.models import Digest
+from digest.render import Prepared, Renderer, local_date
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+_ATOM = re.compile(r"[^a-z0-9-]+")
+_FILE = re.compile(r"[^A-Za-z0-9._@+-]+")
+_ACCOUNT = frozenset({530, 534, 535, 538})  # authentication or encryption required
+_SenderRefused = aiosmtplib.SMTPSenderRefused
+
+
+def header_value(value: str) -> str:
+    """`value` fit for a header: CR, LF and all other control characters become spaces."""
+    return _CONTROL.sub(" ", value).strip()
+
+
+def _encoded(name: str, value: str) -> str:
+    """A header's text, RFC 2047-encoded when plain ASCII would not do, folded at 76."""
+    value = header_value(value)
+    plain = value.isascii() and "=?" not in value and all(len(w) <= 60 for w in value.split())
+    return Header(value, "us-ascii" if plain else "utf-8", header_name=name).encode(linesep="\r\n")
+
+
+def _phrase(name: str, header: str) -> str:
+    """A display name: quoted when it holds specials, encoded when not ASCII."""
+    name = header_value(name)[:200]
+    if name.isascii() and "=?" not in name and len(name) <= 60:
+        if _SPECIALS.search(name):
+            return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return name
+    return _encoded(header, name)
+
+
+def _fold(head: str, tail: str) -> str:
+    """`head tail`, with `tail` on a continuation line if the last line grew past 76."""
+    last = head.rsplit("\n", 1)[-1]
+    return f"{head}\r\n {tail}" if len(last) + len(tail) > 66 else f"{head} {tail}"
+
+
+def _dot_atom(text: str, fallback: str) -> str:
+    parts = (_ATOM.sub("-", p.lower()).strip("-") for p in text.split("."))
+    return ".".join(p for p in parts if p) or fallback
+
+
+def message_id(digest_id: int, subscriber_id: int, domain: str) -> str:
+    """The stable Message-ID of one digest for one subscriber: `<digest-3.7@domain>`."""
+    return f"<digest-{digest_id}.{subscriber_id}@{_dot_atom(domain, 'localhost')}>"
+
+
+def should_send(digest: Digest) -> bool:
+    """An empty digest goes out only when its profile says `send_empty`."""
+    return bool(digest.picks) or digest.profile.send_empty
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    sender: str = "digest@localhost"  # From; "Name <addr>" allowed
+    domain: str = "localhost"  # for Message-ID and List-Id
+    subject: str = "{title}: {count} new papers, {date}"  # fields: title, count, date, profile
+    unsubscribe_url: str = "http://localhost:8000/unsubscribe/{token}"  # https in production
+    unsubscribe_mailto: str = "unsubscribe@localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    token: str  # the subscriber's unsubscribe token (digest.tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    delivery_id: int
+    recipient: str  # envelope RCPT TO
+    sender: str  # envelope MAIL FROM
+    message_id: str
+    data: bytes  # the whole message, CRLF line ends
+
+
+def _qp(text: str) -> bytes:
+    """UTF-8 quoted-printable of whole lines ("\n"-ended): CRLF line ends, soft breaks
+    keeping lines at 76. b2a_qp writes CRLF when the first line end it sees is CRLF."""
+    return binascii.b2a_qp(text.replace("\n", "\r\n").encode("utf-8"), istext=True)
+
+
+_SLOT = "Zq7tokenSLOTx9"  # stands for the token; nothing escapes or quotes these characters
+
+
+def _template(text: str) -> tuple[bytes | str, ...]:
+    """`text` quoted-printable, but for the lines holding `_SLOT`, left as text.
+
+    Quoted-printable encodes each line on its own, so the lines without the token are
+    encoded once per digest and only the token's line (or two) once per subscriber.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = (text if text.endswith("\n") else text + "\n").split("\n")[:-1]
+    out: list[bytes | str] = []
+    run: list[str] = []
+    for line in lines:
+        if _SLOT in line:
+            out += [_qp("".join(run)), line + "\n"] if run else [line + "\n"]
+            run = []
+        else:
+            run.append(line + "\n")
+    return (*out, _qp("".join(run)))
+
+
+class DigestMail:
+    """One digest's email, built once; `message(recipient)` makes one subscriber's."""
+
+    def __init__(
+        self,
+        digest: Digest,
+        prepared: Prepared,
+        renderer: Renderer,
+        settings: EmailSettings,
+        *,
+        now: datetime,
+    ) -> None:
+        if digest.id is None:
+            raise DigestError("a digest must be recorded (have an id) before it is mailed")
+        self._digest_id = digest.id
+        self._domain = _dot_atom(settings.domain, "localhost")
+        profile = digest.profile
+        name, addr = parseaddr(header_value(settings.sender))
+        if "@" not in addr or not addr.isascii():
+            raise DigestError(f"email sender {settings.sender!r} is not an ASCII address")
+        self.sender = addr
+        title = header_value(profile.title or profile.name)
+        fields = {"title": title, "count": len(digest.picks), "profile": profile.name}
+        fields["date"] = local_date(digest.created, profile.timezone)
+        try:
+            subject = settings.subject.format(**fields)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise DigestError(f"email subject {settings.subject!r}: {exc!r}") from None
+        self._url = header_value(settings.unsubscribe_url)
+        mailto = quote(header_value(settings.unsubscribe_mailto), safe="@.+-_")
+        if not (self._url + mailto).isascii():
+            raise DigestError("the unsubscribe URL and mailto address must be ASCII")
+        when = now if now.tzinfo else now.replace(tzinfo=UTC)
+        list_id = f"{_dot_atom(profile.name, 'digest')}.{self._domain}"
+        seed = f"{self._digest_id}\0{profile.name}\0{digest.created.isoformat()}".encode()
+        boundary = f"=_digest_{self._digest_id}_{hashlib.sha256(seed).hexdigest()[:16]}"
+        sender = f"{_phrase(name, 'From')} <{addr}>" if name else addr
+        self._from = f"From: {sender}\r\nTo: ".encode()
+        self._middle = (
+            f"\r\nSubject: {_encoded('Subject', subject)}\r\n"
+            f"Date: {format_datetime(when.astimezone(UTC))}\r\n"
+            "MIME-Version: 1.0\r\n"
+            f"List-Id: {_fold(_phrase(title, 'List-Id'), f'<{list_id}>')}\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            "Precedence: bulk\r\n"
+            "Message-ID: "
+        ).encode()
+        part = "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
+        text, html = renderer.personalize(prepared, unsubscribe_url=self.unsubscribe_url(_SLOT))
+        self._body = (
+            f">,\r\n <mailto:{mailto}?subject=unsubscribe>\r\n"
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+            "This is a multipart message in MIME format.\r\n\r\n"
+            f"--{boundary}\r\n{part.format('plain')}\r\n\r\n".encode(),
+            *_template(text),
+            f"\r\n--{boundary}\r\n{part.format('html')}\r\n\r\n".encode(),
+            *_template(html),
+            f"\r\n--{boundary}--\r\n".encode(),
+        )
+
+    def unsubscribe_url(self, token: str) -> str:
+        return self._url.replace("{token}", quote(token, safe=""))
+
+    def message(self, r: Recipient) -> Outgoing:
+        """The subscriber's email: the same bytes as quoted-printable of
+        `renderer.personalize(prepared, unsubscribe_url=...)`, made in microseconds."""
+        token = quote(r.token, safe="")
+        mid = message_id(self._digest_id, r.subscriber_id, self._domain)
+        head = (self._from, header_value(r.email).encode(), self._middle, mid.encode())
+        unsubscribe = (b"\r\nList-Unsubscribe: <", self.unsubscribe_url(r.token).encode())
+        body = [c if isinstance(c, bytes) else _qp(c.replace(_SLOT, token)) for c in self._body]
+        return Outgoing(
+            r.delivery_id, r.email, self.sender, mid, b"".join((*head, *unsubscribe, *body))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    delivery_id: int
+    status: Literal["sent", "temporary", "permanent"]
+    error: str | None = None
+
+
+class Transport(Protocol):
+    async def send(
+        self, messages: Sequence[Outgoing], on_result: Callable[[SendResult], None]
+    ) -> None: ...
+
+
+class OutboxTransport:
+    """Writes each message to `<outbox>/<message-id>.eml`, atomically (temporary file,
+    then rename); "sent" once the file is in place. `fsync` makes it durable too."""
+
+    def __init__(self, outbox: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self.outbox = Path(outbox)
+        self.fsync = fsync
+
+    def path(self, message_id: str) -> Path:
+        name = _FILE.sub("_", message_id.strip("<> "))[:200].lstrip(".") or "message"
+        return self.outbox / f"{name}.eml"
+
+    async def send(
+        self, messages: Iterable[Outgoing], on_result: Callable[[SendResult], None]
+    ) -> None:
+        for msg in messages:
+            path = self.path(msg.message_id)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            try:
+                self.outbox.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(msg.data)
+                    if self.fsync:
+                        f.flush()
+                        os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+                on_result(SendResult(msg.delivery_id, "temporary", f"cannot write {path}: {exc}"))
+            else:
+                on_result(SendResult(msg.delivery_id, "sent"))
+            await asyncio.sleep(0)
+
+
+@dataclass(frozen=True, slots=True)
+class SMTPSettings:
+    host: str
+    port: int = 587
+    security: Literal["plain", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password: str | None = None  # from the environment, never from YAML: the caller's job
+    timeout: float = 30  # seconds, per connect and per command
+    connections: int = 4
+    rate: float | None = None  # messages per second, overall
+    retries: int = 3
+    backoff: float = 1.0  # seconds before the first retry, doubled each time
+    ca_file: str | None = None  # a private CA to trust instead of the system's
+    local_hostname: str | None = None  # EHLO name; default: this host's FQDN
+
+
+class _Bucket:
+    """A token bucket of one token: messages no closer than 1/rate seconds overall."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._next = 0.0
+
+    async def take(self) -> None:
+        now = time.monotonic()
+        at = max(now, self._next)
+        self._next = at + self._interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    msg: Outgoing
+    failures: int = 0
+
+
+class _Run:
+    """The messages of one `send` call: handed out lazily, retried, reported once."""
+
+    def __init__(
+        self, messages: Iterable[Outgoing], on_result: Callable[[SendResult], None], s: SMTPSettings
+    ) -> None:
+        self._todo: Iterator[Outgoing] | None = iter(messages)
+        self._ready: deque[_Job] = deque()
+        self._open: dict[_Job, asyncio.TimerHandle | None] = {}  # unreported, in order
+        self._wake = asyncio.Event()
+        self._on_result = on_result
+        self._settings = s
+        self.fatal: str | None = None  # an error retrying cannot fix: stop
+        self.last_error = "no SMTP connection"
+
+    async def next(self) -> _Job | None:
+        while self.fatal is None:
+            if self._ready:
+                return self._ready.popleft()
+            if self._todo is not None:
+                msg = next(self._todo, None)
+                if msg is not None:
+                    job = _Job(msg)
+                    self._open[job] = None
+                    return job
+                self._todo = None
+            if not self._open:
+                return None
+            self._wake.clear()
+            await self._wake.wait()
+        return None
+
+    def done(
+        self, job: _Job, status: Literal["sent", "temporary", "permanent"], error: str = ""
+    ) -> None:
+        self._open.pop(job, None)
+        self._wake.set()
+        self._on_result(SendResult(job.msg.delivery_id, status, error or None))
+
+    def retry(self, job: _Job, error: str) -> None:
+        job.failures += 1
+        if job.failures > self._settings.retries:
+            self.done(job, "temporary", f"{error} (tried {job.failures} times)")
+            return
+        delay = self._settings.backoff * 2 ** (job.failures - 1)
+        self._open[job] = asyncio.get_running_loop().call_later(delay, self._requeue, job)
+
+    def _requeue(self, job: _Job) -> None:
+        self._open[job] = None
+        self._ready.append(job)
+        self._wake.set()
+
+    def give_back(self, job: _Job) -> None:
+        self._ready.appendleft(job)
+        self._wake.set()
+
+    def stop(self, error: str) -> None:
+        self.fatal = self.last_error = error
+        self._wake.set()
+
+    def finish(self) -> None:
+        """Everything not yet reported: "temporary", with the error that stopped it."""
+        for job, timer in list(self._open.items()):
+            if timer is not None:
+                timer.cancel()
+            self.done(job, "temporary", self.last_error)
+        for msg in self._todo or ():
+            self._on_result(SendResult(msg.delivery_id, "temporary", self.last_error))
+        self._todo = None
+
+    def cancel_timers(self) -> None:
+        for timer in self._open.values():
+            if timer is not None:
+                timer.cancel()
+
+
+class SMTPTransport:
+    """Sends over up to `connections` SMTP connections, each carrying many messages."""
+
+    def __init__(self, settings: SMTPSettings) -> None:
+        self.settings = s = settings
+        context = None
+        if s.security != "plain":
+            context = ssl.create_default_context(cafile=s.ca_file)
+        self._options: dict[str, Any] = {
+            "hostname": s.host,
+            "port": s.port,
+            "timeout": s.timeout,
+            "use_tls": s.security == "tls",
+            "start_tls": s.security == "starttls",
+            "tls_context": context,
+            "username": s.username,
+            "password": s.password,
+            "local_hostname": s.local_hostname,
+        }
+        self._bucket = _Bucket(s.rate) if s.rate else None
+        self._where = f"{s.host}:{s.port}"
+
+    async def send(
+        self, messages: Iterable[Outgoing], on_result: Callable[[SendResult], None]
+    ) -> None:
+        """Deliver every message and report each once. `messages` may be a lazy
+        iterable: messages are then built while earlier ones are on the wire."""
+        run = _Run(messages, on_result, self.settings)
+        count = len(messages) if isinstance(messages, Sized) else self.settings.connections
+        workers = [
+            asyncio.create_task(self._worker(run))
+            for _ in range(max(1, min(self.settings.connections, count)))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            run.cancel_timers()
+        run.finish()
+
+    async def _connect(self, run: _Run) -> aiosmtplib.SMTP | None:
+        s = self.settings
+        for attempt in range(s.retries + 1):
+            if attempt:
+                await asyncio.sleep(s.backoff * 2 ** (attempt - 1))
+            if run.fatal is not None:
+                return None
+            smtp = aiosmtplib.SMTP(**self._options)
+            try:
+                await smtp.connect()
+                return smtp
+            except aiosmtplib.SMTPAuthenticationError as exc:
+                run.stop(f"SMTP login at {self._where} refused: {exc.code} {exc.message}")
+            except ssl.SSLError as exc:
+                run.stop(f"TLS with {self._where} failed: {exc}")
+            except aiosmtplib.SMTPResponseException as exc:  # greeting, EHLO, STARTTLS
+                error = f"{self._where} refused the connection: {exc.code} {exc.message}"
+                if 400 <= exc.code < 500:
+                    run.last_error = error
+                else:
+                    run.stop(error)
+            except OSError as exc:  # refused, unreachable, timed out, dropped
+                run.last_error = f"cannot connect to {self._where}: {exc}"
+            except aiosmtplib.SMTPException as exc:  # STARTTLS or AUTH not offered
+                run.stop(f"SMTP at {self._where}: {exc}")
+            smtp.close()
+            if run.fatal is not None:
+                break
+        return None
+
+    async def _worker(self, run: _Run) -> None:
+        smtp: aiosmtplib.SMTP | None = None
+        try:
+            while (job := await run.next()) is not None:
+                if smtp is None or not smtp.is_connected:
+                    smtp = await self._connect(run)
+                    if smtp is None:
+                        run.give_back(job)
+                        return
+                if self._bucket is not None:
+                    await self._bucket.take()
+                msg = job.msg
+                try:
+                    await smtp.sendmail(msg.sender, [msg.recipient], msg.data)
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    code, text = exc.recipients[0].code, exc.recipients[0].message
+                    refused: Exception = exc
+                except aiosmtplib.SMTPResponseException as exc:
+                    code, text, refused = exc.code, exc.message, exc
+                except (OSError, aiosmtplib.SMTPException) as exc:  # disconnects, timeouts
+                    smtp.close()
+                    run.retry(job, f"connection to {self._where} lost: {exc}")
+                    continue
+                except ValueError as exc:  # aiosmtplib refuses to send to this address
+                    run.done(job, "permanent", f"invalid address: {exc}")
+                    continue
+                else:
+                    run.done(job, "sent")
+                    continue
+                if code in _ACCOUNT or (code >= 500 and isinstance(refused, _SenderRefused)):
+                    run.stop(f"{self._where} refused to send: {code} {text}")  # not their fault
+                    run.give_back(job)
+                    return
+                if 500 <= code < 600:
+                    run.done(job, "permanent", f"{code} {text}")
+                    continue
+                if code == 421:  # the server is closing this connection
+                    smtp.close()
+                run.retry(job, f"{code} {text}")
+        except BaseException:  # cancelled, or on_result raised: no goodbyes
+            if smtp is not None:
+                smtp.close()
+            raise
+        if smtp is not None and smtp.is_connected:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(smtp.quit(), self.settings.timeout)
+            smtp.close()
