@@ -7,7 +7,6 @@ Exit status: 0 all sound, 2 usage or config error, 3 some sources failed.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import sys
 from dataclasses import dataclass
@@ -101,8 +100,10 @@ def cli(ctx: click.Context, config: str | None, db: str | None, verbose: int) ->
     Example:
       digest ingest ../shared/listings --json
     """
-    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from digest.logs import setup_logging
+
+    # The daemon's own events are at INFO: show them by default.
+    setup_logging(max(verbose, 1) if ctx.invoked_subcommand == "serve" else verbose)
     ctx.obj = Context(config=config, db=db)
 
 
@@ -584,6 +585,119 @@ def deliveries(obj: Context, as_json: bool) -> None:
             f"sent {r['sent']}, pending {r['pending']}, temporary {r['failed-temporary']}, "
             f"permanent {r['failed-permanent']}"
         )
+
+
+@cli.command()
+@click.option(
+    "--ingest-every",
+    metavar="HOURS",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="How often to fetch the sources.",
+)
+@click.option(
+    "--misfire-grace",
+    metavar="SECONDS",
+    type=click.IntRange(min=1),
+    default=3600,
+    show_default=True,
+    help="How late a missed digest may still run once.",
+)
+@click.pass_obj
+def serve(obj: Context, ingest_every: float, misfire_grace: int) -> None:
+    """Run the scheduler daemon: fetch sources on an interval, and build, publish
+    and send each profile's digest on its schedule, in its time zone. SIGTERM
+    finishes the job in hand and exits cleanly.
+
+    \b
+    Example:
+      digest --config /etc/digest/digest.yaml serve --ingest-every 2
+    """
+    from datetime import timedelta
+
+    from digest.config import resolve_store_url
+    from digest.schedule import serve as run_daemon
+
+    settings = obj.settings
+    sys.exit(
+        run_daemon(
+            settings,
+            resolve_store_url(obj.db, settings),
+            ingest_every=timedelta(hours=ingest_every),
+            misfire_grace_time=misfire_grace,
+        )
+    )
+
+
+STALE_AFTER = 3  # consecutive failures before a source is called stale
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Health at a glance: sources (failing, stale or just quiet), the last run,
+    subscribers and deliveries.
+
+    \b
+    Example:
+      digest status --json
+    """
+    from collections import Counter
+
+    with obj.open_store() as store:
+        sources = store.sources()
+        last = store.last_run()
+        subs = Counter(s.status for s in store.subscribers())
+        ledger = store.deliveries()
+    out: dict[str, Any] = {
+        "sources": [
+            {
+                "name": s.name,
+                "state": "stale"
+                if s.consecutive_failures >= STALE_AFTER
+                else "failing"
+                if s.consecutive_failures
+                else "ok",
+                "consecutive_failures": s.consecutive_failures,
+                "last_error": s.last_error,
+                "last_success": s.last_success_at.isoformat() if s.last_success_at else None,
+                "last_new": s.last_new_at.isoformat() if s.last_new_at else None,
+            }
+            for s in sources
+        ],
+        "last_run": None
+        if last is None
+        else {
+            "id": last["id"],
+            "kind": last["kind"],
+            "status": last["status"],
+            "started": last["started_at"].isoformat(),
+        },
+        "subscribers": dict(subs),
+        "deliveries": {
+            k: sum(r[k] for r in ledger)
+            for k in ("sent", "pending", "failed-temporary", "failed-permanent")
+        },
+    }
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    for s in out["sources"]:
+        quiet = f"last new {s['last_new'][:10]}" if s["last_new"] else "nothing new yet"
+        why = f": {s['last_error']}" if s["last_error"] else ""
+        click.echo(f"{s['state']:<8} {s['name']:<28} {quiet}{why}")
+    if out["last_run"]:
+        r = out["last_run"]
+        click.echo(f"last run #{r['id']} ({r['kind']}) {r['started'][:16]}: {r['status']}")
+    subs_line = ", ".join(f"{n} {k}" for k, n in sorted(subs.items())) or "none"
+    click.echo(f"subscribers: {subs_line}")
+    d = out["deliveries"]
+    click.echo(
+        f"deliveries: {d['sent']} sent, {d['pending']} pending, "
+        f"{d['failed-temporary']} to retry, {d['failed-permanent']} failed"
+    )
 
 
 def _item_json(i: Any) -> dict[str, Any]:
