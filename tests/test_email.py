@@ -9,6 +9,7 @@ Regenerate the golden file with `UPDATE_GOLDEN=1 pytest tests/test_email.py`.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import email
 import email.policy
 import os
@@ -38,6 +39,7 @@ from digest.deliver.email import (
     message_id,
     should_send,
 )
+from digest.errors import DigestError
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
 from digest.render import Renderer
 from tests.smtpserver import DROP, Authority, Recorder, Sink, serve
@@ -85,13 +87,13 @@ def _recipients(n: int, domain: str = "example.net") -> list[Recipient]:
 
 
 def _parse(data: bytes) -> EmailMessage:
-    return cast(EmailMessage, email.message_from_bytes(data, policy=email.policy.default))
+    return email.message_from_bytes(data, policy=email.policy.default)
 
 
 def _body(msg: EmailMessage, kind: str) -> str:
     part = msg.get_body((kind,))
     assert part is not None
-    return cast(str, part.get_content())
+    return cast(str, part.get_content()).replace("\r\n", "\n")  # CRLF on the wire
 
 
 def _run(transport: Transport | SMTPTransport, messages: Iterable[Outgoing]) -> list[SendResult]:
@@ -218,14 +220,34 @@ def test_message_id_and_should_send() -> None:
 
 
 def test_bad_settings_are_refused() -> None:
-    from digest.errors import DigestError
-
     with pytest.raises(DigestError, match="recorded"):
         _mail(replace(_digest(), id=None))
     with pytest.raises(DigestError, match="subject"):
         _mail(settings=replace(SETTINGS, subject="{nope}"))
     with pytest.raises(DigestError, match="sender"):
         _mail(settings=replace(SETTINGS, sender="not an address"))
+    for url in ("javascript:alert(1)/{token}", "https://bücher.example/{token}", "/u/{token}"):
+        with pytest.raises(DigestError, match="unsubscribe_url"):
+            _mail(settings=replace(SETTINGS, unsubscribe_url=url))
+
+
+@pytest.mark.parametrize("token", ["plain-Token_1", "a/b+c=d&e f", "ünï\r\nX: 1", ""])
+def test_bodies_are_exactly_what_personalize_gives(token: str) -> None:
+    """The per-line quoted-printable shortcut changes nothing: each part decodes to
+    `Renderer.personalize` with the subscriber's URL, and the bytes are its encoding."""
+    digest = _digest()
+    renderer = Renderer(archive_url="https://digest.example.org/archive/scaling/")
+    prepared = renderer.prepare(digest)
+    mail = DigestMail(digest, prepared, renderer, SETTINGS, now=NOW)
+    out = mail.message(Recipient(1, 2, "r@example.net", token))
+    text, html = renderer.personalize(prepared, unsubscribe_url=mail.unsubscribe_url(token))
+    text, html = (b if b.endswith("\n") else b + "\n" for b in (text, html))  # a last line end
+    msg = _parse(out.data)
+    assert _body(msg, "plain") == text
+    assert _body(msg, "html") == html
+    for body in (text, html):
+        assert binascii.b2a_qp(body.replace("\n", "\r\n").encode(), istext=True) in out.data
+    assert mail.unsubscribe_url(token) in msg["List-Unsubscribe"]
 
 
 def _normalise(data: bytes) -> bytes:
@@ -445,6 +467,17 @@ def test_rate_limit_and_lazy_messages() -> None:
     assert elapsed >= 5 / 20
     assert built == list(range(100, 106))
     assert server.handler.count == 6
+
+
+def test_on_result_raising_stops_the_send() -> None:
+    def on_result(r: SendResult) -> None:
+        raise RuntimeError("store is gone")
+
+    with serve(Recorder()) as server:
+        messages = [_mail().message(r) for r in _recipients(5)]
+        with pytest.raises(RuntimeError, match="store is gone"):
+            asyncio.run(_plain(server.port, connections=2).send(messages, on_result))
+        assert len(server.handler.received) <= 2
 
 
 def test_nothing_to_send_opens_no_connection() -> None:

@@ -2,9 +2,11 @@
 the transports that deliver them (an outbox folder, or SMTP).
 
 Building. `DigestMail` renders nothing itself: `Renderer.prepare` did that once per
-digest. Per subscriber it fills in the unsubscribe URL (`Renderer.personalize`),
-quoted-printable-encodes the text and HTML parts (binascii, in C) and joins them to
-header bytes made once per digest; only To, Message-ID and List-Unsubscribe differ.
+digest. It personalizes the digest once with a placeholder for the token and
+quoted-printable-encodes (binascii, in C) every line but the one or two holding it;
+per subscriber only those lines are encoded and joined to header bytes made once per
+digest, of which only To, Message-ID and List-Unsubscribe differ. The bytes are those
+`renderer.personalize(prepared, unsubscribe_url=...)` would give, encoded whole.
 Lines end in CRLF; the multipart boundary is derived from the digest (`=_` never
 occurs in quoted-printable), so the bytes are reproducible. Every header value goes
 through `header_value`, which turns CR, LF and every other control character into
@@ -19,9 +21,10 @@ retried after `backoff`, doubled each time, up to `retries` times, then "tempora
 A message cut off mid-DATA may thus arrive twice (SMTP cannot tell). A worker that
 cannot connect retries the same way, then leaves its messages to the others; when no
 worker is left, everything unsent is "temporary" with the connection error. Errors
-that retrying cannot fix end the call at once, all unsent messages "temporary":
-authentication refused (535: the account, not the recipients, is at fault, so
-nothing is marked permanent), TLS failures, STARTTLS or AUTH not offered.
+that retrying cannot fix end the call at once, all unsent messages "temporary", none
+"permanent" (the account or the setup is at fault, not the recipients): login
+refused (535), authentication or TLS required (530), a 5xx to MAIL FROM, TLS
+failures, STARTTLS or AUTH not offered, a 5xx greeting.
 `on_result` is called exactly once per message, in the event loop; it must not raise.
 """
 
@@ -49,14 +52,14 @@ import aiosmtplib
 
 from digest.errors import DigestError
 from digest.models import Digest
-from digest.render import Prepared, Renderer, local_date
+from digest.render import Prepared, Renderer, local_date, safe_url
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 _ATOM = re.compile(r"[^a-z0-9-]+")
 _FILE = re.compile(r"[^A-Za-z0-9._@+-]+")
+Status = Literal["sent", "temporary", "permanent"]
 _ACCOUNT = frozenset({530, 534, 535, 538})  # authentication or encryption required
-_SenderRefused = aiosmtplib.SMTPSenderRefused
 
 
 def header_value(value: str) -> str:
@@ -79,12 +82,6 @@ def _phrase(name: str, header: str) -> str:
             return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
         return name
     return _encoded(header, name)
-
-
-def _fold(head: str, tail: str) -> str:
-    """`head tail`, with `tail` on a continuation line if the last line grew past 76."""
-    last = head.rsplit("\n", 1)[-1]
-    return f"{head}\r\n {tail}" if len(last) + len(tail) > 66 else f"{head} {tail}"
 
 
 def _dot_atom(text: str, fallback: str) -> str:
@@ -186,8 +183,8 @@ class DigestMail:
             raise DigestError(f"email subject {settings.subject!r}: {exc!r}") from None
         self._url = header_value(settings.unsubscribe_url)
         mailto = quote(header_value(settings.unsubscribe_mailto), safe="@.+-_")
-        if not (self._url + mailto).isascii():
-            raise DigestError("the unsubscribe URL and mailto address must be ASCII")
+        if not (self._url + mailto).isascii() or not safe_url(self.unsubscribe_url("t")):
+            raise DigestError(f"unsubscribe_url {self._url!r} is not an ASCII http(s) URL")
         when = now if now.tzinfo else now.replace(tzinfo=UTC)
         list_id = f"{_dot_atom(profile.name, 'digest')}.{self._domain}"
         seed = f"{self._digest_id}\0{profile.name}\0{digest.created.isoformat()}".encode()
@@ -198,7 +195,7 @@ class DigestMail:
             f"\r\nSubject: {_encoded('Subject', subject)}\r\n"
             f"Date: {format_datetime(when.astimezone(UTC))}\r\n"
             "MIME-Version: 1.0\r\n"
-            f"List-Id: {_fold(_phrase(title, 'List-Id'), f'<{list_id}>')}\r\n"
+            f"List-Id: {_phrase(title, 'List-Id')}\r\n <{list_id}>\r\n"
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
             "Precedence: bulk\r\n"
             "Message-ID: "
@@ -235,7 +232,7 @@ class DigestMail:
 @dataclass(frozen=True, slots=True)
 class SendResult:
     delivery_id: int
-    status: Literal["sent", "temporary", "permanent"]
+    status: Status
     error: str | None = None
 
 
@@ -253,15 +250,12 @@ class OutboxTransport:
         self.outbox = Path(outbox)
         self.fsync = fsync
 
-    def path(self, message_id: str) -> Path:
-        name = _FILE.sub("_", message_id.strip("<> "))[:200].lstrip(".") or "message"
-        return self.outbox / f"{name}.eml"
-
     async def send(
         self, messages: Iterable[Outgoing], on_result: Callable[[SendResult], None]
     ) -> None:
         for msg in messages:
-            path = self.path(msg.message_id)
+            name = _FILE.sub("_", msg.message_id.strip("<> "))[:200].lstrip(".") or "message"
+            path = self.outbox / f"{name}.eml"
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             try:
                 self.outbox.mkdir(parents=True, exist_ok=True)
@@ -297,16 +291,15 @@ class SMTPSettings:
 
 
 class _Bucket:
-    """A token bucket of one token: messages no closer than 1/rate seconds overall."""
+    """A token bucket holding one token: messages no closer than 1/rate s, overall."""
 
     def __init__(self, rate: float) -> None:
-        self._interval = 1.0 / rate
-        self._next = 0.0
+        self._interval, self._next = 1.0 / rate, 0.0
 
     async def take(self) -> None:
         now = time.monotonic()
-        at = max(now, self._next)
-        self._next = at + self._interval
+        at = self._next = max(now, self._next)
+        self._next += self._interval
         if at > now:
             await asyncio.sleep(at - now)
 
@@ -324,73 +317,85 @@ class _Run:
         self, messages: Iterable[Outgoing], on_result: Callable[[SendResult], None], s: SMTPSettings
     ) -> None:
         self._todo: Iterator[Outgoing] | None = iter(messages)
-        self._ready: deque[_Job] = deque()
-        self._open: dict[_Job, asyncio.TimerHandle | None] = {}  # unreported, in order
+        self._ready: deque[_Job] = deque()  # retries due, and jobs given back
+        self._open: dict[_Job, asyncio.TimerHandle | None] = {}  # taken, not yet reported
         self._wake = asyncio.Event()
         self._on_result = on_result
-        self._settings = s
+        self._retries, self._backoff = s.retries, s.backoff
         self.fatal: str | None = None  # an error retrying cannot fix: stop
         self.last_error = "no SMTP connection"
 
+    def stopped(self) -> bool:
+        return self.fatal is not None
+
     async def next(self) -> _Job | None:
+        """The next job; None when all are reported or the run stopped."""
         while self.fatal is None:
             if self._ready:
                 return self._ready.popleft()
             if self._todo is not None:
-                msg = next(self._todo, None)
-                if msg is not None:
-                    job = _Job(msg)
-                    self._open[job] = None
+                if (msg := next(self._todo, None)) is not None:
+                    self._open[job := _Job(msg)] = None
                     return job
                 self._todo = None
             if not self._open:
                 return None
             self._wake.clear()
-            await self._wake.wait()
+            await self._wake.wait()  # for a retry to fall due, or the last report
         return None
 
-    def done(
-        self, job: _Job, status: Literal["sent", "temporary", "permanent"], error: str = ""
-    ) -> None:
+    def done(self, job: _Job, status: Status, error: str = "") -> None:
         self._open.pop(job, None)
         self._wake.set()
         self._on_result(SendResult(job.msg.delivery_id, status, error or None))
 
     def retry(self, job: _Job, error: str) -> None:
         job.failures += 1
-        if job.failures > self._settings.retries:
+        if job.failures > self._retries:
             self.done(job, "temporary", f"{error} (tried {job.failures} times)")
-            return
-        delay = self._settings.backoff * 2 ** (job.failures - 1)
-        self._open[job] = asyncio.get_running_loop().call_later(delay, self._requeue, job)
-
-    def _requeue(self, job: _Job) -> None:
-        self._open[job] = None
-        self._ready.append(job)
-        self._wake.set()
+        else:
+            delay = self._backoff * 2 ** (job.failures - 1)
+            self._open[job] = asyncio.get_running_loop().call_later(delay, self.give_back, job)
 
     def give_back(self, job: _Job) -> None:
-        self._ready.appendleft(job)
+        self._open[job] = None
+        self._ready.append(job)
         self._wake.set()
 
     def stop(self, error: str) -> None:
         self.fatal = self.last_error = error
         self._wake.set()
 
-    def finish(self) -> None:
-        """Everything not yet reported: "temporary", with the error that stopped it."""
-        for job, timer in list(self._open.items()):
-            if timer is not None:
-                timer.cancel()
-            self.done(job, "temporary", self.last_error)
-        for msg in self._todo or ():
-            self._on_result(SendResult(msg.delivery_id, "temporary", self.last_error))
-        self._todo = None
-
     def cancel_timers(self) -> None:
         for timer in self._open.values():
             if timer is not None:
                 timer.cancel()
+
+    def finish(self) -> None:
+        """Everything not yet reported: "temporary", with the error that stopped it."""
+        for job in list(self._open):
+            self.done(job, "temporary", self.last_error)
+        for msg in self._todo or ():
+            self._on_result(SendResult(msg.delivery_id, "temporary", self.last_error))
+
+
+async def _transaction(smtp: aiosmtplib.SMTP, msg: Outgoing) -> BaseException | None:
+    """MAIL, RCPT, DATA (RSET after a refusal), like `sendmail` without its extra pass
+    over the data to size it. Returns what went wrong, if anything."""
+    try:
+        size = [f"SIZE={len(msg.data)}"] if smtp.supports_extension("size") else []
+        await smtp.mail(msg.sender, options=size)
+        await smtp.rcpt(msg.recipient)
+        await smtp.data(msg.data)
+    except aiosmtplib.SMTPResponseException as exc:
+        try:
+            await smtp.rset()
+        except (OSError, aiosmtplib.SMTPException):
+            smtp.close()  # in doubt: a fresh connection for the next message
+        return exc
+    except (OSError, ValueError, aiosmtplib.SMTPException) as exc:
+        return exc
+    return None
 
 
 class SMTPTransport:
@@ -398,9 +403,7 @@ class SMTPTransport:
 
     def __init__(self, settings: SMTPSettings) -> None:
         self.settings = s = settings
-        context = None
-        if s.security != "plain":
-            context = ssl.create_default_context(cafile=s.ca_file)
+        context = ssl.create_default_context(cafile=s.ca_file) if s.security != "plain" else None
         self._options: dict[str, Any] = {
             "hostname": s.host,
             "port": s.port,
@@ -419,13 +422,11 @@ class SMTPTransport:
         self, messages: Iterable[Outgoing], on_result: Callable[[SendResult], None]
     ) -> None:
         """Deliver every message and report each once. `messages` may be a lazy
-        iterable: messages are then built while earlier ones are on the wire."""
+        iterable: each is then built while earlier ones are on the wire."""
         run = _Run(messages, on_result, self.settings)
         count = len(messages) if isinstance(messages, Sized) else self.settings.connections
-        workers = [
-            asyncio.create_task(self._worker(run))
-            for _ in range(max(1, min(self.settings.connections, count)))
-        ]
+        n = max(1, min(self.settings.connections, count))
+        workers = [asyncio.create_task(self._worker(run)) for _ in range(n)]
         try:
             await asyncio.gather(*workers)
         finally:
@@ -436,12 +437,12 @@ class SMTPTransport:
         run.finish()
 
     async def _connect(self, run: _Run) -> aiosmtplib.SMTP | None:
-        s = self.settings
-        for attempt in range(s.retries + 1):
+        """A connection, after up to `retries` retries; None when there is none to be had."""
+        for attempt in range(self.settings.retries + 1):
             if attempt:
-                await asyncio.sleep(s.backoff * 2 ** (attempt - 1))
-            if run.fatal is not None:
-                return None
+                await asyncio.sleep(self.settings.backoff * 2 ** (attempt - 1))
+            if run.stopped():
+                break
             smtp = aiosmtplib.SMTP(**self._options)
             try:
                 await smtp.connect()
@@ -451,19 +452,35 @@ class SMTPTransport:
             except ssl.SSLError as exc:
                 run.stop(f"TLS with {self._where} failed: {exc}")
             except aiosmtplib.SMTPResponseException as exc:  # greeting, EHLO, STARTTLS
-                error = f"{self._where} refused the connection: {exc.code} {exc.message}"
-                if 400 <= exc.code < 500:
-                    run.last_error = error
-                else:
-                    run.stop(error)
+                run.last_error = f"{self._where} refused the connection: {exc.code} {exc.message}"
+                if exc.code >= 500:
+                    run.stop(run.last_error)
             except OSError as exc:  # refused, unreachable, timed out, dropped
                 run.last_error = f"cannot connect to {self._where}: {exc}"
             except aiosmtplib.SMTPException as exc:  # STARTTLS or AUTH not offered
                 run.stop(f"SMTP at {self._where}: {exc}")
             smtp.close()
-            if run.fatal is not None:
+            if run.stopped():
                 break
         return None
+
+    def _judge(self, run: _Run, job: _Job, smtp: aiosmtplib.SMTP, exc: BaseException) -> None:
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            code, error = exc.code, f"{exc.code} {exc.message}"
+            if code in _ACCOUNT or (code >= 500 and isinstance(exc, aiosmtplib.SMTPSenderRefused)):
+                run.stop(f"{self._where} refused to send: {error}")  # the sender's problem
+                run.give_back(job)
+            elif code >= 500:
+                run.done(job, "permanent", error)
+            else:
+                if code == 421:  # the server is closing this connection
+                    smtp.close()
+                run.retry(job, error)
+        elif isinstance(exc, ValueError) and not isinstance(exc, OSError):
+            run.done(job, "permanent", f"cannot send to this address: {exc}")
+        else:  # disconnected, timed out
+            smtp.close()
+            run.retry(job, f"connection to {self._where} lost: {exc}")
 
     async def _worker(self, run: _Run) -> None:
         smtp: aiosmtplib.SMTP | None = None
@@ -471,39 +488,15 @@ class SMTPTransport:
             while (job := await run.next()) is not None:
                 if smtp is None or not smtp.is_connected:
                     smtp = await self._connect(run)
-                    if smtp is None:
-                        run.give_back(job)
-                        return
+                if smtp is None:
+                    run.give_back(job)  # to a worker that has a connection, if any
+                    return
                 if self._bucket is not None:
                     await self._bucket.take()
-                msg = job.msg
-                try:
-                    await smtp.sendmail(msg.sender, [msg.recipient], msg.data)
-                except aiosmtplib.SMTPRecipientsRefused as exc:
-                    code, text = exc.recipients[0].code, exc.recipients[0].message
-                    refused: Exception = exc
-                except aiosmtplib.SMTPResponseException as exc:
-                    code, text, refused = exc.code, exc.message, exc
-                except (OSError, aiosmtplib.SMTPException) as exc:  # disconnects, timeouts
-                    smtp.close()
-                    run.retry(job, f"connection to {self._where} lost: {exc}")
-                    continue
-                except ValueError as exc:  # aiosmtplib refuses to send to this address
-                    run.done(job, "permanent", f"invalid address: {exc}")
-                    continue
-                else:
+                if (exc := await _transaction(smtp, job.msg)) is None:
                     run.done(job, "sent")
-                    continue
-                if code in _ACCOUNT or (code >= 500 and isinstance(refused, _SenderRefused)):
-                    run.stop(f"{self._where} refused to send: {code} {text}")  # not their fault
-                    run.give_back(job)
-                    return
-                if 500 <= code < 600:
-                    run.done(job, "permanent", f"{code} {text}")
-                    continue
-                if code == 421:  # the server is closing this connection
-                    smtp.close()
-                run.retry(job, f"{code} {text}")
+                else:
+                    self._judge(run, job, smtp, exc)
         except BaseException:  # cancelled, or on_result raised: no goodbyes
             if smtp is not None:
                 smtp.close()
