@@ -186,7 +186,7 @@ class SMTPConfig:
 class EmailConfig:
     sender: str = "digest@localhost"
     domain: str = "localhost"
-    subject: str = "{title}: {count} new papers, {date}"
+    subject: str = "{title}: {papers}, {date}"
     unsubscribe_url: str = "http://localhost:8000/unsubscribe/{token}"
     unsubscribe_mailto: str = "unsubscribe@localhost"
     outbox: Path = Path("out/outbox")  # where messages go when no SMTP host is set

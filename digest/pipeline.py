@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -30,8 +30,9 @@ from digest.models import (
 from digest.store import Store
 
 if TYPE_CHECKING:
-    from digest.deliver.email import Transport
+    from digest.deliver.email import Outgoing, Transport
     from digest.render import Renderer
+    from digest.store.subscribers import Due
 
 log = logging.getLogger("digest.pipeline")
 
@@ -342,29 +343,30 @@ def send(
         unsubscribe_mailto=e.unsubscribe_mailto,
     )
     render = renderer(settings)
-    outgoing = []
-    for digest_id in sorted(owner):
-        profile = profiles.get(owner[digest_id])
-        digest = store.digest(profile, digest_id) if profile else None
-        if profile is None or digest is None:
-            for d in due:
-                if d.digest_id == digest_id:
+    by_digest: dict[int, list[Due]] = {}
+    for d in due:
+        by_digest.setdefault(d.digest_id, []).append(d)
+
+    def outgoing() -> Iterator[Outgoing]:
+        # Built lazily, so sending starts at once and memory stays flat.
+        for digest_id, rows in sorted(by_digest.items()):
+            profile = profiles.get(owner[digest_id])
+            digest = store.digest(profile, digest_id) if profile else None
+            if profile is None or digest is None:
+                for d in rows:
                     store.mark_delivery(d.delivery_id, "permanent", now, "profile was removed")
                     counts["permanent"] += 1
-            continue
-        mail = DigestMail(digest, render.prepare(digest), render, mail_settings, now=now)
-        for d in due:
-            if d.digest_id == digest_id:
+                continue
+            mail = DigestMail(digest, render.prepare(digest), render, mail_settings, now=now)
+            for d in rows:
                 token = make_token(key, "unsubscribe", d.subscriber_id, d.secret)
-                outgoing.append(
-                    mail.message(Recipient(d.delivery_id, d.subscriber_id, d.email, token))
-                )
+                yield mail.message(Recipient(d.delivery_id, d.subscriber_id, d.email, token))
 
     def on_result(result: SendResult) -> None:
         store.mark_delivery(result.delivery_id, result.status, now, result.error)
         counts[result.status] += 1
 
-    asyncio.run((via or transport(settings)).send(outgoing, on_result))
+    asyncio.run((via or transport(settings)).send(outgoing(), on_result))
     log.info("send: %s", counts, extra={"event": "send", **counts})
     return counts
 

@@ -103,7 +103,8 @@ def should_send(digest: Digest) -> bool:
 class EmailSettings:
     sender: str = "digest@localhost"  # From; "Name <addr>" allowed
     domain: str = "localhost"  # for Message-ID and List-Id
-    subject: str = "{title}: {count} new papers, {date}"  # fields: title, count, date, profile
+    # Fields: title, count, papers ("1 new paper", "12 new papers"), date, profile.
+    subject: str = "{title}: {papers}, {date}"
     unsubscribe_url: str = "http://localhost:8000/unsubscribe/{token}"  # https in production
     unsubscribe_mailto: str = "unsubscribe@localhost"
 
@@ -175,7 +176,13 @@ class DigestMail:
             raise DigestError(f"email sender {settings.sender!r} is not an ASCII address")
         self.sender = addr
         title = header_value(profile.title or profile.name)
-        fields = {"title": title, "count": len(digest.picks), "profile": profile.name}
+        n = len(digest.picks)
+        fields = {
+            "title": title,
+            "count": n,
+            "profile": profile.name,
+            "papers": f"{n} new paper" if n == 1 else f"{n} new papers",
+        }
         fields["date"] = local_date(digest.created, profile.timezone)
         try:
             subject = settings.subject.format(**fields)
@@ -238,7 +245,7 @@ class SendResult:
 
 class Transport(Protocol):
     async def send(
-        self, messages: Sequence[Outgoing], on_result: Callable[[SendResult], None]
+        self, messages: Iterable[Outgoing], on_result: Callable[[SendResult], None]
     ) -> None: ...
 
 
