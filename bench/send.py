@@ -49,11 +49,9 @@ from digest.deliver.email import (  # noqa: E402
     EmailSettings,
     Outgoing,
     Recipient,
-    SendResult,
-    SMTPSettings,
-    SMTPTransport,
     message_id,
 )
+from digest.deliver.transport import SendResult, SMTPSettings, SMTPTransport  # noqa: E402
 from digest.models import Digest  # noqa: E402
 from digest.render import Renderer  # noqa: E402
 from digest.tokens import make_token  # noqa: E402

@@ -30,7 +30,8 @@ from digest.models import (
 from digest.store import Store
 
 if TYPE_CHECKING:
-    from digest.deliver.email import Outgoing, Transport
+    from digest.deliver.email import Outgoing
+    from digest.deliver.transport import Transport
     from digest.render import Renderer
     from digest.store.subscribers import Due
 
@@ -282,7 +283,7 @@ def ensure_recipients(settings: Settings, store: Store, now: datetime) -> None:
 
 def transport(settings: Settings) -> Transport:
     """SMTP when a host is configured; otherwise .eml files in the outbox."""
-    from digest.deliver.email import OutboxTransport, SMTPSettings, SMTPTransport
+    from digest.deliver.transport import OutboxTransport, SMTPSettings, SMTPTransport
 
     smtp = settings.email.smtp
     if smtp is None:
@@ -324,7 +325,8 @@ def send(
     retry time came. Each is marked as soon as the server answers it."""
     import asyncio
 
-    from digest.deliver.email import DigestMail, EmailSettings, Recipient, SendResult
+    from digest.deliver.email import DigestMail, EmailSettings, Recipient
+    from digest.deliver.transport import SendResult
     from digest.tokens import make_token
 
     due = store.due_deliveries(now, names)

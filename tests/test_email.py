@@ -28,16 +28,18 @@ import pytest
 from digest.deliver.email import (
     DigestMail,
     EmailSettings,
-    OutboxTransport,
     Outgoing,
     Recipient,
+    header_value,
+    message_id,
+    should_send,
+)
+from digest.deliver.transport import (
+    OutboxTransport,
     SendResult,
     SMTPSettings,
     SMTPTransport,
     Transport,
-    header_value,
-    message_id,
-    should_send,
 )
 from digest.errors import DigestError
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
