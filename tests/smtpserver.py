@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import trustme
 from aiosmtpd.controller import Controller
@@ -44,8 +44,7 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        parsed = email.message_from_bytes(self.data, policy=email.policy.default)
-        return cast(EmailMessage, parsed)
+        return email.message_from_bytes(self.data, policy=email.policy.default)
 
 
 @dataclass

@@ -29,7 +29,7 @@ def _raw(token: str) -> bytearray:
     return bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
 
 
-def _token(raw: bytes) -> str:
+def _token(raw: bytes | bytearray) -> str:
     return base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
 
 
