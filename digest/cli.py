@@ -604,11 +604,17 @@ def deliveries(obj: Context, as_json: bool) -> None:
     show_default=True,
     help="How late a missed digest may still run once.",
 )
+@click.option("--host", default="127.0.0.1", show_default=True, help="Web service address.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--no-web", is_flag=True, help="Run the scheduler only, no web service.")
 @click.pass_obj
-def serve(obj: Context, ingest_every: float, misfire_grace: int) -> None:
-    """Run the scheduler daemon: fetch sources on an interval, and build, publish
-    and send each profile's digest on its schedule, in its time zone. SIGTERM
-    finishes the job in hand and exits cleanly.
+def serve(
+    obj: Context, ingest_every: float, misfire_grace: int, host: str, port: int, no_web: bool
+) -> None:
+    """Run the daemon: fetch sources on an interval; build, publish and send each
+    profile's digest on its schedule, in its time zone; and serve the subscribe
+    pages, unsubscribe links, feeds and archive over HTTP. SIGTERM finishes the
+    job in hand and exits cleanly.
 
     \b
     Example:
@@ -620,14 +626,25 @@ def serve(obj: Context, ingest_every: float, misfire_grace: int) -> None:
     from digest.schedule import serve as run_daemon
 
     settings = obj.settings
-    sys.exit(
-        run_daemon(
+    url = resolve_store_url(obj.db, settings)
+    web = None
+    if not no_web:
+        from digest.store import Store
+        from digest.web import WebServer, create_app
+
+        web = WebServer(create_app(settings, Store.open(url)), host=host, port=port)
+        web.start()
+    try:
+        status = run_daemon(
             settings,
-            resolve_store_url(obj.db, settings),
+            url,
             ingest_every=timedelta(hours=ingest_every),
             misfire_grace_time=misfire_grace,
         )
-    )
+    finally:
+        if web is not None:
+            web.stop()
+    sys.exit(status)
 
 
 STALE_AFTER = 3  # consecutive failures before a source is called stale

@@ -13,10 +13,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.httpserver import LoopbackServer
-from tests.smtpserver import Recorder, serve
+from tests.smtpserver import Recorder, free_port, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "config" / "samples"
@@ -59,14 +60,24 @@ def test_serve_runs_a_due_digest_and_stops_cleanly_on_sigterm(
         )
         subprocess.run([*base, "ingest"], env=env, check=True, capture_output=True)
 
+        port = free_port()
         proc = subprocess.Popen(
-            [*base, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [*base, "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         deadline = time.monotonic() + 150
         while not recorder.received and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             time.sleep(0.1)
         time.sleep(0.5)  # anything else it would send, it sends now
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert health.status_code == 200
+        feed = httpx.get(f"http://127.0.0.1:{port}/feeds/scaling.xml", timeout=5)
+        assert feed.status_code == 200
+        assert b"<rss" in feed.content
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
         assert recorder.received, err[-3000:]

@@ -435,6 +435,7 @@ def test_samples_sniff_and_parse() -> None:
         "arxiv-api.atom": ("feed", 5),
         "hf-daily-papers.json": ("hf", 6),
         "listing.txt": ("listing", 7),
+        "lab-blog.json": ("feed", 2),
     }
     assert sorted(p.name for p in SAMPLES.iterdir()) == sorted(expected)
     for name, (kind, count) in expected.items():
@@ -448,6 +449,3 @@ def test_samples_sniff_and_parse() -> None:
 def test_parse_document_rejects_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown source kind"):
         parse_document("pdf", b"x")  # type: ignore[arg-type]
-
-
-# --- cost -------------------------------------------------------------------------------

@@ -1,0 +1,357 @@
+"""The web side: subscribe with double opt-in, one-click unsubscribe, feeds, archive.
+
+    GET  /                      the profiles, and the subscribe form
+    POST /subscribe             a pending subscriber and a confirmation mail
+    GET  /confirm/{token}       activates the subscription
+    GET  <unsubscribe path>     a page with an "Unsubscribe" button
+    POST <unsubscribe path>     unsubscribes at once (RFC 8058 one-click, or the button)
+    GET  /feeds/{profile}.xml   the profile's RSS feed (.atom: Atom), conditional GET
+    GET  /archive/...           the static archive, conditional GET
+    GET  /healthz               {"status": "ok", ...} when the store answers
+
+The unsubscribe path is that of `email.unsubscribe_url` (less the path of `site_url`,
+when it starts with it), so the links in sent digests land here.
+
+POST /subscribe answers the same page, byte for byte, whatever the address's state:
+the store is read, written and mailed from only after the answer is sent (a
+background task), so neither content nor timing tells whether it was known.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from digest import pipeline
+from digest.config import Settings
+from digest.deliver.transport import Transport
+from digest.errors import StoreError, TokenError
+from digest.store import Store
+from digest.store.subscribers import Subscriber
+from digest.tokens import check_token
+from digest.web.files import FEED_TYPES, Archive, feed_response
+from digest.web.mail import CONFIRM_FOR, Mailer
+from digest.web.pages import NO_STORE, Pages, ProfileCache, environment, published, view
+from digest.web.security import (
+    CSRF,
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    RateLimiter,
+    SecurityHeaders,
+    normalize_email,
+    retry_after,
+)
+from digest.web.urls import unsubscribe_route
+
+log = logging.getLogger("digest.web")
+
+MAX_FORM_BYTES = 16 * 1024
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+class _Web:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        now: Callable[[], datetime],
+        transport: Transport | None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.now = now
+        self.key = pipeline.secret_key(settings)
+        self.csrf = CSRF(self.key)
+        self.pages = Pages(environment(settings))
+        self.profiles = ProfileCache(settings)
+        self.mailer = Mailer(
+            settings, self.pages, transport or pipeline.transport(settings), self.key
+        )
+        self.by_ip = RateLimiter(5, 60)
+        self.by_address = RateLimiter(3, 3600)
+        self.archive = settings.output_dir / "archive"
+        self.unsubscribe_path, self.token_param = unsubscribe_route(settings)
+
+    # -- subscribe -------------------------------------------------------------
+
+    def _form(
+        self,
+        request: Request,
+        cookie: str,
+        *,
+        status: int = 200,
+        errors: dict[str, str] | None = None,
+        email: str = "",
+        chosen: tuple[str, ...] = (),
+    ) -> Response:
+        known = self.profiles.get()
+        shown = [(view(p), *published(self.settings.output_dir, p.name)) for p in known.values()]
+        if not chosen and len(known) == 1:
+            chosen = tuple(known)
+        return self.pages.page(
+            request,
+            "index",
+            status=status,
+            profiles=shown,
+            csrf_field=CSRF_FIELD,
+            csrf=self.csrf.field(cookie),
+            errors=errors or {},
+            email=email,
+            chosen=set(chosen),
+        )
+
+    async def index(self, request: Request) -> Response:
+        cookie, new = CSRF.cookie(request.cookies.get(CSRF_COOKIE))
+        response = self._form(request, cookie)
+        if new:
+            response.set_cookie(
+                CSRF_COOKIE,
+                cookie,
+                max_age=7 * 86400,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
+        return response
+
+    def _too_many(self, request: Request, wait: float) -> Response:
+        return self.pages.message(
+            request,
+            "Too many requests",
+            "You have asked to subscribe too often in a short time.",
+            "Please wait a little, then try again.",
+            status=429,
+            headers={"Retry-After": retry_after(wait)},
+        )
+
+    async def subscribe(self, request: Request) -> Response:
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            return self.pages.message(request, "Length required", status=411)
+        if int(length) > MAX_FORM_BYTES:
+            return self.pages.message(request, "The form is too large", status=413)
+        form = await request.form(max_files=0, max_fields=64)
+        cookie = request.cookies.get(CSRF_COOKIE)
+        if cookie is None or not self.csrf.valid(cookie, form.get(CSRF_FIELD)):
+            return self.pages.message(
+                request,
+                "This form has expired",
+                "For your safety, the form must be sent from this site, with cookies on.",
+                "Please go back, reload the page and send the form again.",
+                status=403,
+            )
+        if wait := self.by_ip.take(_client(request)):
+            return self._too_many(request, wait)
+        raw = form.get("email")
+        email = normalize_email(raw)
+        known = self.profiles.get()
+        picked = (p for p in form.getlist("profile") if isinstance(p, str) and p in known)
+        chosen = tuple(dict.fromkeys(picked))
+        errors = {}
+        if email is None:
+            errors["email"] = "Enter an email address, like name@example.org."
+        if not chosen:
+            errors["profile"] = "Choose at least one digest."
+        if email is None or errors:
+            typed = raw[:254] if isinstance(raw, str) else ""
+            return self._form(
+                request, cookie, status=400, errors=errors, email=typed, chosen=chosen
+            )
+        if wait := self.by_address.take(email.lower()):
+            return self._too_many(request, wait)
+        return self.pages.message(
+            request,
+            "Check your inbox",
+            "We have sent a message to the address you entered. To confirm your"
+            f" subscription, open the link in it within {CONFIRM_FOR.days} days.",
+            "If that address is already subscribed, the message says so and nothing"
+            " changes. Nothing arrived after a few minutes? Look in your spam folder.",
+            background=BackgroundTask(self._request_subscription, email, chosen),
+        )
+
+    async def _request_subscription(self, email: str, chosen: tuple[str, ...]) -> None:
+        """After the answer went out: record the request, mail the link (or the news
+        that nothing needs doing)."""
+        now = self.now()
+
+        def record() -> tuple[Subscriber, bool]:
+            sub = self.store.subscriber(email)
+            if sub is not None and sub.status == "active":
+                return sub, False  # an active subscription never changes from here
+            pending = self.store.add_subscriber(
+                email, chosen, now=now, status="pending", reactivate=False
+            )
+            return pending, True
+
+        try:
+            sub, confirm = await run_in_threadpool(record)
+        except StoreError:
+            log.exception("subscribe: store error")
+            return
+        known = self.profiles.get()
+        titles = [view(known[n]).title if n in known else n for n in sub.profiles]
+        if confirm:
+            message = self.mailer.confirmation(sub, titles, now)
+        else:
+            message = self.mailer.already(sub, titles, now)
+        log.info("subscribe: subscriber %d (%s), mail %s", sub.id, sub.status, message.message_id)
+        await self.mailer.send(message)
+
+    # -- tokens ------------------------------------------------------------------
+
+    def _check(self, token: str, purpose: str) -> Subscriber:
+        def secret(subscriber_id: int) -> str | None:
+            sub = self.store.subscriber_by_id(subscriber_id)
+            return sub.secret if sub else None
+
+        sid = check_token(self.key, token, purpose, secret, now=self.now())
+        sub = self.store.subscriber_by_id(sid)
+        if sub is None:  # deleted between the two reads
+            raise TokenError("unknown subscriber")
+        return sub
+
+    def _bad_link(self, request: Request, exc: TokenError) -> Response:
+        if exc.reason == "expired":
+            return self.pages.message(
+                request,
+                "This link has expired",
+                f"Confirmation links work for {CONFIRM_FOR.days} days.",
+                "Subscribe again to get a new one.",
+                status=400,
+            )
+        return self.pages.message(
+            request,
+            "This link is not valid",
+            "It may have been cut short or changed on the way: copy the whole link"
+            " from the email, or open it from there.",
+            status=400,
+        )
+
+    async def confirm(self, request: Request) -> Response:
+        token = request.path_params["token"]
+
+        def activate() -> tuple[Subscriber, bool]:
+            sub = self._check(token, "confirm")
+            if sub.status == "active":
+                return sub, False
+            self.store.set_subscriber_status(sub.id, "active", self.now())
+            return sub, True
+
+        try:
+            sub, changed = await run_in_threadpool(activate)
+        except TokenError as exc:
+            return self._bad_link(request, exc)
+        if changed:
+            log.info("confirm: subscriber %d is active", sub.id)
+        known = self.profiles.get()
+        titles = [view(known[n]).title if n in known else n for n in sub.profiles]
+        heading = "Subscription confirmed" if changed else "Already confirmed"
+        return self.pages.page(request, "confirmed", heading=heading, titles=titles)
+
+    def _token(self, request: Request) -> str:
+        if self.token_param is not None:
+            return request.query_params.get(self.token_param, "")
+        return str(request.path_params.get("token", ""))
+
+    async def unsubscribe_page(self, request: Request) -> Response:
+        token = self._token(request)
+        try:
+            sub = await run_in_threadpool(self._check, token, "unsubscribe")
+        except TokenError as exc:
+            return self._bad_link(request, exc)
+        if sub.status == "unsubscribed":
+            return self._unsubscribed(request)
+        return self.pages.page(request, "unsubscribe", email=sub.email)
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """RFC 8058 one-click (`List-Unsubscribe=One-Click`, no cookie, no CSRF: the
+        signed token is the proof) and our own button: both unsubscribe at once."""
+        token = self._token(request)
+
+        def stop() -> Subscriber:
+            sub = self._check(token, "unsubscribe")
+            if sub.status != "unsubscribed":
+                self.store.set_subscriber_status(sub.id, "unsubscribed", self.now())
+                log.info("unsubscribe: subscriber %d", sub.id)
+            return sub
+
+        try:
+            await run_in_threadpool(stop)
+        except TokenError as exc:
+            return self._bad_link(request, exc)
+        return self._unsubscribed(request)
+
+    def _unsubscribed(self, request: Request) -> Response:
+        return self.pages.page(request, "unsubscribed")
+
+    # -- files and health --------------------------------------------------------
+
+    async def feed(self, request: Request) -> Response:
+        name, dot, kind = str(request.path_params["file"]).rpartition(".")
+        if not dot or kind not in FEED_TYPES or name not in self.profiles.get():
+            raise HTTPException(404)
+        return await run_in_threadpool(feed_response, request, self.archive, name, kind)
+
+    async def healthz(self, request: Request) -> Response:
+        try:
+            version = await run_in_threadpool(self.store.schema_version)
+        except StoreError:
+            log.exception("healthz: store error")
+            return JSONResponse({"status": "error", "store": "unavailable"}, 503, NO_STORE)
+        return JSONResponse({"status": "ok", "store": "ok", "schema": version}, 200, NO_STORE)
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        code = exc.status_code if isinstance(exc, HTTPException) else 500
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        if code == 404:
+            text = ("Page not found", "There is nothing at this address.")
+        elif code == 405:
+            text = ("Method not allowed", "This page cannot be used that way.")
+        elif code < 500:
+            text = ("Bad request", "The request could not be understood.")
+        else:
+            log.error("internal error on %s", request.url.path, exc_info=exc)
+            text = ("Something went wrong", "Please try again later.")
+        return self.pages.message(request, *text, status=code, headers=headers)
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    transport: Transport | None = None,
+) -> Starlette:
+    """The ASGI app. `transport` sends the confirmation mails (default: the configured
+    SMTP server, or the outbox); `now` is the clock tokens are made and checked by."""
+    web = _Web(settings, store, now, transport)
+    path = web.unsubscribe_path
+    routes: list[BaseRoute] = [
+        Route("/", web.index, methods=["GET"]),
+        Route("/subscribe", web.subscribe, methods=["POST"]),
+        Route("/subscribe", lambda _: RedirectResponse("./", 303), methods=["GET"]),
+        Route("/confirm/{token}", web.confirm, methods=["GET"]),
+        Route(path, web.unsubscribe_page, methods=["GET"]),
+        Route(path, web.unsubscribe, methods=["POST"]),
+        Route("/feeds/{file}", web.feed, methods=["GET"]),
+        Route("/healthz", web.healthz, methods=["GET"]),
+        Mount("/archive", app=Archive(web.archive)),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: web.http_error, Exception: web.http_error},
+    )
