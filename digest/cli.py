@@ -229,7 +229,9 @@ def run(obj: Context, as_json: bool, now: str | None) -> None:
         click.echo(f"store:   {url} ({total} papers)")
         click.echo(f"archive: {settings.output_dir / 'archive'}")
         for p in report.profiles:
-            click.echo(f"  {settings.output_dir / 'archive' / p.profile / 'index.html'}")
+            base = settings.output_dir / "archive" / p.profile
+            click.echo(f"  {p.profile}: {base / 'index.html'}")
+            click.echo(f"  {' ' * len(p.profile)}  feeds {base / 'feed.xml'}, {base / 'feed.atom'}")
     if report.ingest.errors:
         sys.exit(EXIT_PARTIAL)
 
