@@ -185,19 +185,42 @@ def ingest(
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @click.option("--now", metavar="DATETIME", help="Pretend it is this time (ISO 8601, UTC).")
+@click.option(
+    "--profile",
+    "names",
+    multiple=True,
+    metavar="P",
+    help="Only this profile's digest (repeatable); every source is still fetched.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Do everything on a throwaway copy: nothing is sent or recorded.",
+)
 @click.pass_obj
-def run(obj: Context, as_json: bool, now: str | None) -> None:
-    """Run one full cycle over the configured sources.
+def run(
+    obj: Context, as_json: bool, now: str | None, names: tuple[str, ...], dry_run: bool
+) -> None:
+    """Run one full cycle: ingest, select, render, publish, send.
 
     \b
-    Example:
-      digest --config config/digest.yaml run
+    Examples:
+      digest run
+      digest run --profile scaling --dry-run
     """
     from digest import pipeline
+    from digest.config import resolve_store_url
 
     settings = obj.settings
+    for name in names:
+        pipeline.find_profile(settings, name)
+    chosen = list(names) or None
+    if dry_run:
+        url = resolve_store_url(obj.db, settings)
+        report = pipeline.dry_run(settings, url, _now(now), names=chosen)
     with obj.open_store() as store:
-        report = pipeline.run_once(settings, store, _now(now))
+        if not dry_run:
+            report = pipeline.run_once(settings, store, _now(now), names=chosen)
         total = store.count_items()
         url = store.engine.url.render_as_string(hide_password=True)
     if as_json:
@@ -217,13 +240,14 @@ def run(obj: Context, as_json: bool, now: str | None) -> None:
         for p in report.profiles:
             made = f"digest #{p.digest_id}" if p.digest_id else "no digest"
             click.echo(
-                f"  {p.profile:<24} {p.candidates:>5} candidates, {p.picked:>3} picked, {made}"
+                f"  {p.profile:<24} {p.candidates:>5} candidates, {p.picked:>3} picked, {made}, "
+                f"{p.sent} sent, {p.failed} failed"
             )
         sent = report.sent
-        click.echo(
-            f"email:   {sent.get('sent', 0)} sent, {sent.get('temporary', 0)} to retry, "
-            f"{sent.get('permanent', 0)} failed"
-        )
+        click.echo(f"email:   {sent['sent']} sent, {sent['failed']} failed (see digest deliveries)")
+        if report.dry_run:
+            click.echo("dry run: nothing was sent or recorded")
+            return
         if settings.email.smtp is None:
             click.echo(f"outbox:  {settings.email.outbox}")
         click.echo(f"store:   {url} ({total} papers)")
@@ -232,7 +256,7 @@ def run(obj: Context, as_json: bool, now: str | None) -> None:
             base = settings.output_dir / "archive" / p.profile
             click.echo(f"  {p.profile}: {base / 'index.html'}")
             click.echo(f"  {' ' * len(p.profile)}  feeds {base / 'feed.xml'}, {base / 'feed.atom'}")
-    if report.ingest.errors:
+    if report.ingest.errors or report.sent["failed"]:
         sys.exit(EXIT_PARTIAL)
 
 
@@ -560,9 +584,13 @@ def send(obj: Context, profile: str | None, now: str | None) -> None:
     from digest import pipeline
 
     with obj.open_store() as store:
-        counts = pipeline.send(obj.settings, store, _now(now), names=[profile] if profile else None)
-    click.echo(", ".join(f"{n} {k}" for k, n in counts.items()))
-    if counts["temporary"] or counts["permanent"]:
+        names = [profile] if profile else None
+        counts = pipeline.send(obj.settings, store, _now(now), names=names)
+    for name, per in sorted(counts.items()):
+        click.echo(f"{name}: " + ", ".join(f"{n} {k}" for k, n in per.items()))
+    totals = pipeline.total(counts)
+    click.echo(", ".join(f"{n} {k}" for k, n in totals.items()))
+    if totals["temporary"] or totals["permanent"]:
         sys.exit(EXIT_PARTIAL)
 
 

@@ -118,6 +118,8 @@ class ProfileReport:
     candidates: int
     picked: int
     digest_id: int | None  # None: nothing to send, no digest recorded
+    sent: int = 0  # messages accepted in this run
+    failed: int = 0  # messages that failed in this run (temporarily or for good)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,8 @@ class RunReport:
     ingest: IngestReport
     profiles: tuple[ProfileReport, ...]
     written: tuple[str, ...]  # files published
-    sent: dict[str, int] = field(default_factory=dict)  # sent / temporary / permanent
+    sent: dict[str, int] = field(default_factory=dict)  # totals: sent, failed
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -320,9 +321,11 @@ def send(
     *,
     names: Sequence[str] | None = None,
     via: Transport | None = None,
-) -> dict[str, int]:
+) -> dict[str, dict[str, int]]:
     """Send every delivery that is due: pending ones and temporary failures whose
-    retry time came. Each is marked as soon as the server answers it."""
+    retry time came. Each is marked as soon as the server answers it. Returns
+    counts of sent, temporary and permanent per profile. A recipient whose
+    mailbox does not exist (550, 551, 553) is marked bounced: never mailed again."""
     import asyncio
 
     from digest.deliver.email import DigestMail, EmailSettings, Recipient
@@ -330,11 +333,12 @@ def send(
     from digest.tokens import make_token
 
     due = store.due_deliveries(now, names)
-    counts = {"sent": 0, "temporary": 0, "permanent": 0}
     if not due:
-        return counts
+        return {}
     profiles = {p.name: p for p in load_profiles(settings)}
     owner = store.digest_profiles(sorted({d.digest_id for d in due}))
+    counts = {name: {"sent": 0, "temporary": 0, "permanent": 0} for name in owner.values()}
+    rows_by_id = {d.delivery_id: d for d in due}
     key = secret_key(settings)
     e = settings.email
     mail_settings = EmailSettings(
@@ -357,7 +361,7 @@ def send(
             if profile is None or digest is None:
                 for d in rows:
                     store.mark_delivery(d.delivery_id, "permanent", now, "profile was removed")
-                    counts["permanent"] += 1
+                    counts[owner[digest_id]]["permanent"] += 1
                 continue
             mail = DigestMail(digest, render.prepare(digest), render, mail_settings, now=now)
             for d in rows:
@@ -366,22 +370,46 @@ def send(
 
     def on_result(result: SendResult) -> None:
         store.mark_delivery(result.delivery_id, result.status, now, result.error)
-        counts[result.status] += 1
+        row = rows_by_id[result.delivery_id]
+        counts[owner[row.digest_id]][result.status] += 1
+        if result.status == "permanent" and _BOUNCE.match(result.error or ""):
+            store.set_subscriber_status(row.subscriber_id, "bounced", now)
 
     asyncio.run((via or transport(settings)).send(outgoing(), on_result))
-    log.info("send: %s", counts, extra={"event": "send", **counts})
+    totals = total(counts)
+    log.info("send: %s", totals, extra={"event": "send", **totals})
     return counts
+
+
+_BOUNCE = re.compile(r"^\s*(550|551|553)\b")
+
+
+def total(counts: dict[str, dict[str, int]]) -> dict[str, int]:
+    out = {"sent": 0, "temporary": 0, "permanent": 0}
+    for per in counts.values():
+        for k, n in per.items():
+            out[k] += n
+    return out
 
 
 def run_profiles(
     settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
-) -> tuple[list[ProfileReport], list[Path], dict[str, int]]:
+) -> tuple[list[ProfileReport], list[Path]]:
     """The digest half of a cycle: record each profile's digest, publish, send."""
     ensure_recipients(settings, store, now)
     profiles = create_digests(settings, store, now, names=names)
     written = publish(settings, store, now, names=names)
     sent = send(settings, store, now, names=names)
-    return profiles, written, sent
+    none = {"sent": 0, "temporary": 0, "permanent": 0}
+    profiles = [
+        replace(
+            p,
+            sent=sent.get(p.profile, none)["sent"],
+            failed=sent.get(p.profile, none)["temporary"] + sent.get(p.profile, none)["permanent"],
+        )
+        for p in profiles
+    ]
+    return profiles, written
 
 
 def run_report_dict(report: RunReport) -> dict[str, Any]:
@@ -390,13 +418,53 @@ def run_report_dict(report: RunReport) -> dict[str, Any]:
         "profiles": [asdict(p) for p in report.profiles],
         "written": list(report.written),
         "sent": report.sent,
+        "dry_run": report.dry_run,
     }
 
 
 def run_once(
-    settings: Settings, store: Store, now: datetime, *, fetcher: Fetcher | None = None
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    *,
+    names: Sequence[str] | None = None,
+    fetcher: Fetcher | None = None,
 ) -> RunReport:
-    """One cycle: ingest every source, record each profile's digest, publish."""
+    """One cycle: ingest every source, then record, publish and send each
+    profile's digest (all profiles, or `names`). The report is stored as a run."""
+    run_id = store.start_run("cycle", now)
     ingested = ingest(settings, store, now, fetcher=fetcher)
-    profiles, written, sent = run_profiles(settings, store, now)
-    return RunReport(ingested, tuple(profiles), tuple(str(p) for p in written), sent)
+    profiles, written = run_profiles(settings, store, now, names=names)
+    sent = {k: sum(getattr(p, k) for p in profiles) for k in ("sent", "failed")}
+    report = RunReport(ingested, tuple(profiles), tuple(str(p) for p in written), sent)
+    status = "ok" if ingested.errors == 0 and sent["failed"] == 0 else "partial"
+    store.finish_run(run_id, now, status, run_report_dict(report))
+    return report
+
+
+def dry_run(
+    settings: Settings, store_url: str, now: datetime, *, names: Sequence[str] | None = None
+) -> RunReport:
+    """Everything a cycle does, on a copy: the store, the outputs and the mail go to a
+    temporary folder that is thrown away, so nothing is sent and nothing recorded."""
+    import sqlite3
+    import tempfile
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        raise DigestError("--dry-run needs a SQLite store file (it runs on a copy of it)")
+    with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as tmp:
+        copy = Path(tmp) / "store.db"
+        if Path(url.database).exists():
+            with sqlite3.connect(url.database) as src, sqlite3.connect(copy) as dst:
+                src.backup(dst)
+        sandbox = replace(
+            settings,
+            output_dir=Path(tmp) / "out",
+            email=replace(settings.email, smtp=None, outbox=Path(tmp) / "outbox"),
+        )
+        with Store.open(f"sqlite:///{copy}") as scratch:
+            report = run_once(sandbox, scratch, now, names=names)
+    return replace(report, written=(), dry_run=True)

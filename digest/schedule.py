@@ -178,7 +178,7 @@ def profile_job(config_path: str | None, profile_name: str, store_url: str | Non
     try:
         settings, store = _open(config_path, store_url)
         try:
-            reports, written, sent = pipeline.run_profiles(
+            reports, written = pipeline.run_profiles(
                 settings, store, _now(), names=[profile_name]
             )
         finally:
@@ -202,7 +202,8 @@ def profile_job(config_path: str | None, profile_name: str, store_url: str | Non
             "digests": sum(1 for r in reports if r.digest_id is not None),
             "picked": sum(r.picked for r in reports),
             "written": len(written),
-            "sent": sent,
+            "sent": sum(r.sent for r in reports),
+            "failed": sum(r.failed for r in reports),
             "seconds": round(time.monotonic() - started, 3),
         },
     )

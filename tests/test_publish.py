@@ -91,3 +91,38 @@ def test_publish_and_render_commands(config: Path, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["--config", str(config), "publish", "nope"])
     assert result.exit_code == 1
     assert "no profile named 'nope'" in result.stderr
+
+
+def test_dry_run_records_and_sends_nothing(config: Path, tmp_path: Path) -> None:
+    report = run(config, "--dry-run", "--now", "2026-11-23T06:00:00")
+    assert report["dry_run"] is True
+    assert report["ingest"]["new"] > 10
+    assert all(p["picked"] > 0 for p in report["profiles"])
+    assert report["sent"]["sent"] > 0  # into a throwaway outbox
+    assert not (tmp_path / "out").exists()
+    from digest.store import Store
+
+    with Store.open(f"sqlite:///{tmp_path}/d.db") as store:
+        assert store.count_items() == 0
+        assert store.last_run() is None
+    # The real run afterwards still finds everything new.
+    real = run(config, "--now", "2026-11-23T06:00:00")
+    assert real["ingest"]["new"] == report["ingest"]["new"]
+    assert real["dry_run"] is False
+
+
+def test_profile_option_and_the_stored_run_report(config: Path, tmp_path: Path) -> None:
+    report = run(config, "--profile", "diffusion", "--now", "2026-11-23T06:00:00")
+    assert [p["profile"] for p in report["profiles"]] == ["diffusion"]
+    assert (tmp_path / "out" / "archive" / "diffusion").is_dir()
+    assert not (tmp_path / "out" / "archive" / "scaling").exists()
+    from digest.store import Store
+
+    with Store.open(f"sqlite:///{tmp_path}/d.db") as store:
+        stored = store.last_run("cycle")
+    assert stored is not None
+    assert stored["status"] == "ok"
+    assert stored["report"]["profiles"] == report["profiles"]
+    result = CliRunner().invoke(cli, ["--config", str(config), "run", "--profile", "nope"])
+    assert result.exit_code == 1
+    assert "no profile named 'nope'" in result.stderr

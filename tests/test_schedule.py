@@ -95,11 +95,11 @@ def runs(monkeypatch: pytest.MonkeyPatch) -> Runs:
 
     def fake_run_profiles(
         settings: Settings, store: Any, now: datetime, *, names: Sequence[str] | None = None
-    ) -> tuple[list[ProfileReport], list[Path], dict[str, int]]:
+    ) -> tuple[list[ProfileReport], list[Path]]:
         assert names is not None
         assert len(names) == 1
         calls.append((f"profile:{names[0]}", now))
-        return [ProfileReport(names[0], 5, 2, 1)], [], {"sent": 1}
+        return [ProfileReport(names[0], 5, 2, 1, sent=1)], []
 
     monkeypatch.setattr(pipeline, "ingest", fake_ingest)
     monkeypatch.setattr(pipeline, "run_profiles", fake_run_profiles)
