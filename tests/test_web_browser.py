@@ -92,7 +92,7 @@ class Stack:
         report = pipeline.ingest(self.settings, self.store, now, sources=sources)
         assert report.errors == 0
         (made,) = pipeline.create_digests(self.settings, self.store, now, names=["scaling"])
-        sent = pipeline.send(self.settings, self.store, now, names=["scaling"])
+        sent = pipeline.total(pipeline.send(self.settings, self.store, now, names=["scaling"]))
         return made.digest_id, sent
 
 
