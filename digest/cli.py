@@ -677,9 +677,6 @@ def serve(
     sys.exit(status)
 
 
-STALE_AFTER = 3  # consecutive failures before a source is called stale
-
-
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
@@ -692,6 +689,8 @@ def status(obj: Context, as_json: bool) -> None:
       digest status --json
     """
     from collections import Counter
+
+    from digest.pipeline import STALE_AFTER
 
     with obj.open_store() as store:
         sources = store.sources()

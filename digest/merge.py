@@ -7,8 +7,9 @@ version always brings its own title and abstract.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from digest.models import Entry, SourceKind
 
@@ -34,7 +35,12 @@ class ItemState:
     quality: int
 
 
-def _abs_link(entry: Entry) -> str:
+# An ItemState's fields as a tuple, in declaration order (ItemState(*t) rebuilds it).
+_FIELDS = attrgetter(*ItemState.__dataclass_fields__)
+
+
+def abs_link(entry: Entry) -> str:
+    """The arXiv abstract page of an entry, "" without an arXiv id."""
     return f"https://arxiv.org/abs/{entry.arxiv_id}" if entry.arxiv_id else ""
 
 
@@ -44,7 +50,7 @@ def new_state(entry: Entry, rank: int) -> ItemState:
         summary=entry.summary,
         authors=entry.authors,
         author_count=len(entry.authors) or entry.author_count,
-        link=entry.link or _abs_link(entry),
+        link=entry.link or abs_link(entry),
         pdf_url=entry.pdf_url,
         arxiv_id=entry.arxiv_id,
         version=entry.version,
@@ -63,11 +69,14 @@ def _max(a: int | None, b: int | None) -> int | None:
 
 
 def merge(state: ItemState, entry: Entry, rank: int) -> ItemState:
-    """What is known after `entry` (from a source of `rank`) is seen again."""
-    newer = entry.version is not None and (state.version is None or entry.version > state.version)
-    older = (
-        entry.version is not None and state.version is not None and entry.version < state.version
-    )
+    """What is known after `entry` (from a source of `rank`) is seen again.
+
+    Returns `state` itself when the entry adds nothing: seeing a paper again is
+    the common case of a big ingest, and it needs no new state.
+    """
+    version = entry.version
+    newer = version is not None and (state.version is None or version > state.version)
+    older = version is not None and state.version is not None and version < state.version
     # `quality` is the rank of whoever supplied the current text.
     better = newer or (not older and rank > state.quality)
     title = entry.title if entry.title and (better or not state.title) else state.title
@@ -76,22 +85,24 @@ def merge(state: ItemState, entry: Entry, rank: int) -> ItemState:
     published = state.published
     if entry.published is not None and (published is None or entry.published < published):
         published = entry.published
-    categories = state.categories + tuple(c for c in entry.categories if c not in state.categories)
-    return replace(
-        state,
-        title=title,
-        summary=summary,
-        authors=authors,
-        author_count=len(authors) if authors else _max(state.author_count, entry.author_count),
-        link=entry.link
+    categories = state.categories
+    if entry.categories:
+        categories += tuple(c for c in entry.categories if c not in categories)
+    values = (
+        title,
+        summary,
+        authors,
+        len(authors) if authors else _max(state.author_count, entry.author_count),
+        entry.link
         if entry.link and (better or not state.link)
-        else (state.link or _abs_link(entry)),
-        pdf_url=state.pdf_url or entry.pdf_url,
-        arxiv_id=state.arxiv_id or entry.arxiv_id,
-        version=_max(state.version, entry.version),
-        doi=state.doi or entry.doi,
-        published=published,
-        categories=categories,
-        upvotes=_max(state.upvotes, entry.upvotes),
-        quality=rank if better else state.quality,
+        else (state.link or abs_link(entry)),
+        state.pdf_url or entry.pdf_url,
+        state.arxiv_id or entry.arxiv_id,
+        _max(state.version, version),
+        state.doi or entry.doi,
+        published,
+        categories,
+        _max(state.upvotes, entry.upvotes),
+        rank if better else state.quality,
     )
+    return state if values == _FIELDS(state) else ItemState(*values)

@@ -179,6 +179,7 @@ class Profile:
     schedule: str | None = None
     timezone: str = "UTC"
     send_empty: bool = False
+    admin: bool = False  # its digest also reports sources that keep failing
     path: str = ""  # the file it came from, for messages
     recipients: tuple[str, ...] = ()  # fixed email recipients
 
@@ -257,3 +258,4 @@ class Digest:
     picks: tuple[Pick, ...]
     created: datetime  # aware UTC; shown in the profile's time zone
     id: int | None = None  # the store's number for it, once recorded
+    notices: tuple[str, ...] = ()  # for the admin: e.g. sources gone stale

@@ -19,6 +19,7 @@ from digest.config import Settings
 from digest.errors import DigestError, SourceError
 from digest.merge import RANK
 from digest.models import (
+    Digest,
     FetchResult,
     IngestReport,
     Pick,
@@ -225,6 +226,23 @@ def _chosen(settings: Settings, names: Sequence[str] | None) -> list[Profile]:
     return profiles
 
 
+STALE_AFTER = 3  # consecutive failures before a source is called stale
+
+
+def health_notices(store: Store) -> tuple[str, ...]:
+    """What the admin should hear about: sources that keep failing."""
+    return tuple(
+        f"source {s.name} is stale: {s.consecutive_failures} failed fetches in a row"
+        f" (last error: {s.last_error})"
+        for s in store.sources()
+        if s.consecutive_failures >= STALE_AFTER
+    )
+
+
+def _with_notices(store: Store, digest: Digest) -> Digest:
+    return replace(digest, notices=health_notices(store)) if digest.profile.admin else digest
+
+
 def create_digests(
     settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
 ) -> list[ProfileReport]:
@@ -234,7 +252,7 @@ def create_digests(
     for profile in _chosen(settings, names):
         sel = pick(store, profile)
         digest_id = None
-        if sel.picks or profile.send_empty:
+        if sel.picks or profile.send_empty or (profile.admin and health_notices(store)):
             digest = store.record_digest(profile, sel.picks, upto_item_id=sel.upto_item_id, now=now)
             digest_id = digest.id
         else:
@@ -262,6 +280,8 @@ def publish(
     render = renderer(settings)
     for profile in _chosen(settings, names):
         digests = store.digests(profile, limit=max(settings.feed_items, 30))
+        if digests:
+            digests[0] = _with_notices(store, digests[0])
         written += archive.write_profile(
             settings.output_dir,
             profile,
@@ -358,6 +378,7 @@ def send(
         for digest_id, rows in sorted(by_digest.items()):
             profile = profiles.get(owner[digest_id])
             digest = store.digest(profile, digest_id) if profile else None
+            digest = _with_notices(store, digest) if digest else None
             if profile is None or digest is None:
                 for d in rows:
                     store.mark_delivery(d.delivery_id, "permanent", now, "profile was removed")

@@ -19,7 +19,7 @@ from digest.match import check_regex
 from digest.models import Profile, Term
 
 _KEYS = {"name", "title", "keywords", "exclude", "authors", "sources", "min_score"}
-_KEYS |= {"max_items", "title_weight", "schedule", "timezone", "send_empty", "recipients"}
+_KEYS |= {"max_items", "title_weight", "schedule", "timezone", "send_empty", "recipients", "admin"}
 _SUFFIXES = (".yaml", ".yml")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EMAIL_RE = re.compile(r"[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -210,6 +210,7 @@ def _build(chk: Checker, raw: Any, path: Path) -> tuple[Profile, _Map]:
         schedule=chk.get(top, "schedule", "", str, None, _schedule_problem),
         timezone=chk.get(top, "timezone", "", str, "UTC", _timezone_problem),
         send_empty=chk.get(top, "send_empty", "", bool, False),
+        admin=chk.get(top, "admin", "", bool, False),
         path=str(path),
         recipients=_strings(chk, top, "recipients", _email_problem),
     )

@@ -337,6 +337,7 @@ class Renderer:
             "archive_url": self.archive_url,
             "unsubscribe_url": "",
             "feeds": [],
+            "notices": digest.notices,
             **extra,
         }
 

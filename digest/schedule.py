@@ -178,9 +178,7 @@ def profile_job(config_path: str | None, profile_name: str, store_url: str | Non
     try:
         settings, store = _open(config_path, store_url)
         try:
-            reports, written = pipeline.run_profiles(
-                settings, store, _now(), names=[profile_name]
-            )
+            reports, written = pipeline.run_profiles(settings, store, _now(), names=[profile_name])
         finally:
             store.close()
     except DigestError as exc:

@@ -295,3 +295,35 @@ def test_sigkill_midway_then_rerun_gives_everyone_exactly_one_copy(tmp_path: Pat
         ids = {m.message["Message-ID"] for m in recorder.to(p)}
         assert len(ids) == 1  # the same Message-ID, so clients can de-duplicate
     assert ledger(tmp_path) == Counter({"sent": len(everyone)})
+
+
+def test_admin_digest_reports_a_stale_source(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, None)
+    text = cfg.read_text().replace(
+        "  - name: lab-blog",
+        "  - name: gone-feed\n    path: samples/missing.xml\n  - name: lab-blog",
+    )
+    cfg.write_text(text)
+    admin = tmp_path / "config" / "profiles" / "scaling.yaml"
+    admin.write_text(admin.read_text() + "admin: true\n")
+    for day in range(3):
+        report = cli_json(cfg, "run", "--json", "--now", (NOW + timedelta(days=day)).isoformat())
+        assert report["ingest"]["errors"] == 1
+    status = cli_json(cfg, "status", "--json")
+    gone = next(s for s in status["sources"] if s["name"] == "gone-feed")
+    assert (gone["state"], gone["consecutive_failures"]) == ("stale", 3)
+    ok = next(s for s in status["sources"] if s["name"] == "arxiv-cs-lg")
+    assert ok["state"] == "ok"  # quiet since day 1, but not failing
+    # Day 3 brought nothing new, yet the admin profile still got a digest: the notice.
+    import email
+    import email.policy
+
+    newest = max(
+        (tmp_path / "out" / "outbox").glob("digest-*.eml"), key=lambda p: p.stat().st_mtime
+    )
+    msg = email.message_from_bytes(newest.read_bytes(), policy=email.policy.default)
+    body = " ".join(msg.get_body(("plain",)).get_content().split())  # unwrapped
+    assert "source gone-feed is stale: 3 failed fetches in a row" in body
+    assert "file not found" in body
+    html = msg.get_body(("html",)).get_content()
+    assert "gone-feed is stale" in html

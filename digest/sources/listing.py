@@ -31,6 +31,9 @@ _DOT = "·"
 _META_START = "·•h"  # first characters of metadata lines: cheap pre-check before the real one
 _LONG = 300  # no title is this long; every abstract in the real dumps is longer
 _SNIFF = 1 << 16
+# Bytes decoded at a time. Small blocks reuse the memory the last one freed; a
+# big one is a fresh mapping each time, and its page faults cost more than decoding.
+_BLOCK = 1 << 16
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\f\v") + b"\x7f"
 
 
@@ -51,10 +54,8 @@ def _lines(data: bytes | str) -> tuple[list[str], list[str]]:
     _check_text(data[:_SNIFF], b"\x00" in data)
     raw = data.removeprefix(codecs.BOM_UTF8)
     nlb = b"\n" if b"\n" in raw or b"\r" not in raw else b"\r"
-    # Split before decoding: one `•` would otherwise widen the whole text to UCS-2.
     try:
-        chunks = filter(None, raw.split(nlb))  # skip empty lines before paying to decode
-        return [s for s in map(str.strip, map(bytes.decode, chunks)) if s], []
+        return _decoded_lines(raw, nlb), []
     except UnicodeDecodeError:
         text = raw.decode("utf-8", "replace")
     # A few stray bytes (a Latin-1 accent) are tolerable; a binary blob is not.
@@ -63,6 +64,23 @@ def _lines(data: bytes | str) -> tuple[list[str], list[str]]:
         raise ValueError(f"not a text listing: {bad} undecodable bytes")
     lines = [s for s in map(str.strip, text.split(nlb.decode())) if s]
     return lines, [f"{bad} invalid UTF-8 sequences replaced"]
+
+
+def _decoded_lines(raw: bytes, nlb: bytes) -> list[str]:
+    """Non-blank stripped lines of UTF-8 `raw`, decoded a block of whole lines at a
+    time: memory holds the bytes, the lines and one block, not a split copy of
+    all the bytes as well. A block with one `•` decodes wide, but the lines split
+    from it are each as narrow as their own text. Blocks end just after a newline
+    byte, which never falls inside a UTF-8 sequence."""
+    lines: list[str] = []
+    nl = nlb.decode()
+    view = memoryview(raw)
+    start, size = 0, len(raw)
+    while start < size:
+        end = raw.find(nlb, start + _BLOCK) + 1 or size
+        lines += [s for s in map(str.strip, str(view[start:end], "utf-8").split(nl)) if s]
+        start = end
+    return lines
 
 
 def _is_url(line: str) -> bool:  # a link line: the only trusted place for ids
@@ -120,34 +138,6 @@ def _date_line(line: str, anchor: date | None) -> _When | None:
     return None, upvotes, bool(years)
 
 
-def _metadata(
-    lines: list[str], i: int, anchor: date | None
-) -> tuple[int, int | None, str, str, _When | None]:
-    """Metadata from lines[i] on: (next index, authors, link, organisation, date)."""
-    n = len(lines)
-    line = lines[i]
-    authors = _authors(line) if line[0] == "•" else None
-    if authors is not None:
-        i += 1
-        line = lines[i] if i < n else ""
-    link = ""
-    if line[:1] == "h" and _is_url(line):
-        link = line
-        i += 1
-        line = lines[i] if i < n else ""
-    org = ""
-    if line != _DOT and i + 1 < n and lines[i + 1] == _DOT:
-        org = line  # the organisation line sits right before the `·`
-        i += 1
-        line = _DOT
-    when = None
-    if line == _DOT:
-        i += 1
-        if i < n and (when := _date_line(lines[i], anchor)) is not None:
-            i += 1
-    return i, authors, link, org, when
-
-
 def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> ParsedDocument:
     """Parse a plain-text listing dump into entries.
 
@@ -185,7 +175,11 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
     anchor = listed_on or reference_date
 
     entries: list[Entry] = []
+    append = entries.append
     skipped = 0
+    # The hot loop: plain string checks on each line, cached answers for the few
+    # distinct metadata lines (`_authors` is cached too).
+    dates: dict[str, _When | None] = {}
     while i < n:
         title = lines[i]
         i += 1
@@ -207,10 +201,33 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
                 while i < n and len(lines[i]) >= _LONG:  # further paragraphs
                     summary = f"{summary}\n\n{lines[i]}"
                     i += 1
+        authors: int | None = None
+        link = org = ""
+        when: _When | None = None
         if i < n and (lines[i][0] in _META_START or (i + 1 < n and lines[i + 1] == _DOT)):
-            i, authors, link, org, when = _metadata(lines, i, anchor)
-        else:
-            authors, link, org, when = None, "", "", None
+            # Metadata: [• N authors] [link] [organisation] [· [date]], in that order.
+            line = lines[i]
+            if line[0] == "•" and (authors := _authors(line)) is not None:
+                i += 1
+                line = lines[i] if i < n else ""
+            if line[:1] == "h" and _is_url(line):
+                link = line
+                i += 1
+                line = lines[i] if i < n else ""
+            if line != _DOT and i + 1 < n and lines[i + 1] == _DOT:
+                org = line  # the organisation line sits right before the `·`
+                i += 1
+                line = _DOT
+            if line == _DOT:
+                i += 1
+                if i < n:
+                    line = lines[i]
+                    if line in dates:
+                        when = dates[line]
+                    else:
+                        when = dates[line] = _date_line(line, anchor)
+                    if when is not None:
+                        i += 1
         published: datetime | None = None
         upvotes: int | None = None
         if when is not None:
@@ -219,7 +236,7 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
             if invalid:
                 warnings.append(f"invalid date in the entry {title!r}")
         ids = find_arxiv_id(link) if link else None
-        entries.append(
+        append(
             Entry(
                 title=title,
                 summary=summary,

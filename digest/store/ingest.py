@@ -1,28 +1,59 @@
 """Batch upsert of entries: identity resolution, merge, keys and sightings.
 
 Work is done in chunks so that a source of any size costs a fixed number of
-statements per chunk, not per entry.
+statements per chunk, not per entry. Statements are compiled once per dialect
+and fed to the driver's executemany as ready-made tuples, and a new item's row
+is built straight from its entry: at 100,000 entries a source, every object
+made and every call per entry shows in the time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from operator import itemgetter
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, literal_column, select, text
+from sqlalchemy import Connection, bindparam, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from digest.identity import conflicts, entry_keys
-from digest.merge import ItemState, merge, new_state
+from digest.merge import ItemState, abs_link, merge, new_state
 from digest.models import Entry
 from digest.store import schema
 
 CHUNK = 2000
+
+_ITEM_FIELDS: tuple[str, ...] = tuple(ItemState.__dataclass_fields__)
+_ITEM_COLUMNS = ("id", *_ITEM_FIELDS, "first_seen", "updated_at")
+_UPDATE_COLUMNS = (*_ITEM_FIELDS, "updated_at", "_id")
+_SIGHTING_COLUMNS = (  # table order, which is the order SQLite binds them in
+    "item_id",
+    "source_id",
+    "version",
+    "run_id",
+    "first_seen",
+    "last_seen",
+    "times_seen",
+    "link",
+    "announce_type",
+    "categories",
+    "upvotes",
+    "num_comments",
+    "author_count",
+    "organization",
+    "submitted_by",
+    "listed_on",
+)
+# Keys per lookup statement (old SQLite allows 999 parameters). Shorter lists are
+# padded to a power of two, so that a few statement shapes serve every size.
+_IN_MAX = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,39 +62,149 @@ class IngestCounts:
     duplicates: int
 
 
-@dataclass(slots=True)
 class _Known:
-    """An item an identity key points at, stored or about to be."""
+    """An item an identity key points at, stored or about to be.
 
-    item_id: int | None  # None until a new item is inserted
-    arxiv_id: str
-    doi: str
-    state: ItemState | None = None  # loaded lazily for stored items
-    dirty: bool = False
+    A new item keeps the entry that created it and gets a state only if a later
+    entry of the same ingest merges into it: most new items are inserted
+    straight from their entry."""
+
+    __slots__ = ("arxiv_id", "dirty", "doi", "entry", "item_id", "state")
+
+    def __init__(
+        self,
+        item_id: int | None,  # None until a new item is inserted
+        arxiv_id: str,
+        doi: str,
+        state: ItemState | None = None,  # stored items: loaded before merging
+        entry: Entry | None = None,  # new items: the entry that created it
+    ) -> None:
+        self.item_id = item_id
+        self.arxiv_id = arxiv_id
+        self.doi = doi
+        self.state = state
+        self.dirty = False
+        self.entry = entry
 
 
 def insert_for(conn: Connection, table: Any) -> sqlite.Insert | postgresql.Insert:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return _insert(conn.dialect, table)
 
 
-def _executemany(conn: Connection, stmt: UpdateBase, rows: list[dict[str, Any]]) -> None:
-    """executemany at driver speed: compile once, skip per-row bind processing.
+class _Sql:
+    """A statement compiled once for a dialect, run with tuples in `columns` order.
 
     Rows must already hold database-ready values (text times, JSON text) for
-    every bound parameter; the schema uses server defaults so none are implied.
+    every bound parameter: executemany at driver speed, no per-row processing.
     """
-    if not rows:
-        return
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
-    if compiled.positional:
-        names = compiled.positiontup or []
-        get = itemgetter(*names)
-        params: list[Any] = [get(r) for r in rows] if len(names) > 1 else [(get(r),) for r in rows]
-    else:
-        params = rows
-    conn.exec_driver_sql(str(compiled), params)
+
+    __slots__ = ("columns", "names", "same_order", "sql")
+
+    def __init__(self, dialect: Dialect, stmt: ClauseElement, columns: Sequence[str]) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = str(compiled)
+        self.columns = tuple(columns)
+        # Positional styles bind in the order the SQL names parameters.
+        self.names = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self.same_order = self.names == self.columns
+        missing = set(self.names or compiled.binds) - set(columns)
+        if missing:  # a bound parameter no row would fill
+            raise ValueError(f"unbound parameters {sorted(missing)}")
+
+    def params(self, rows: list[tuple[Any, ...]]) -> list[Any]:
+        """`rows` as the driver takes them: as they are when the orders agree."""
+        if self.same_order:
+            return rows
+        if self.names is None:  # named style (psycopg): dicts
+            return [dict(zip(self.columns, r, strict=True)) for r in rows]
+        where = [self.columns.index(name) for name in self.names]
+        return [tuple(r[j] for j in where) for r in rows]
+
+    def many(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            conn.exec_driver_sql(self.sql, self.params(rows))
+
+    def fetch(self, conn: Connection, row: tuple[Any, ...]) -> Sequence[Any]:
+        """All result rows, as the driver gives them (plain tuples, no Row objects)."""
+        result = conn.exec_driver_sql(self.sql, self.params([row])[0])
+        try:
+            rows: Sequence[Any] = result.cursor.fetchall()
+        finally:
+            result.close()
+        return rows
+
+
+class _Statements:
+    """Every statement an ingest runs, compiled for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        items, s = schema.items, schema.sightings
+        self.max_id = _Sql(dialect, select(literal_column("max(id)")).select_from(items), ())
+        self.insert_items = _Sql(dialect, items.insert(), _ITEM_COLUMNS)
+        self.update_items = _Sql(
+            dialect,
+            items.update()
+            .where(items.c.id == bindparam("_id"))
+            .values({name: bindparam(name) for name in _UPDATE_COLUMNS[:-1]}),
+            _UPDATE_COLUMNS,
+        )
+        self.insert_keys = _Sql(
+            dialect, _insert(dialect, schema.item_keys).on_conflict_do_nothing(), ("key", "item_id")
+        )
+        up = _insert(dialect, s)
+        up = up.on_conflict_do_update(
+            index_elements=[s.c.item_id, s.c.source_id, s.c.version],
+            set_={
+                "last_seen": up.excluded.last_seen,
+                "times_seen": s.c.times_seen + literal_column("1"),
+                "run_id": up.excluded.run_id,
+                "upvotes": up.excluded.upvotes,
+                "num_comments": up.excluded.num_comments,
+                "announce_type": up.excluded.announce_type,
+            },
+        )
+        self.upsert_sightings = _Sql(dialect, up, _SIGHTING_COLUMNS)
+        self._lookup: dict[int, _Sql] = {}
+
+    def lookup(self, size: int) -> _Sql:
+        """(key, item id, *_ITEM_FIELDS) of the items `size` keys point at."""
+        sql = self._lookup.get(size)
+        if sql is None:
+            k, i = schema.item_keys, schema.items
+            names = [f"p{j}" for j in range(size)]
+            stmt = (
+                select(k.c.key, i.c.id, *(i.c[name] for name in _ITEM_FIELDS))
+                .join(i, i.c.id == k.c.item_id)
+                .where(k.c.key.in_([bindparam(name) for name in names]))
+            )
+            sql = self._lookup[size] = _Sql(self.dialect, stmt, names)
+        return sql
+
+
+_STATEMENTS: weakref.WeakKeyDictionary[Dialect, _Statements] = weakref.WeakKeyDictionary()
+
+
+def _statements(conn: Connection) -> _Statements:
+    st = _STATEMENTS.get(conn.dialect)
+    if st is None:
+        st = _STATEMENTS[conn.dialect] = _Statements(conn.dialect)
+    return st
+
+
+def _insert(dialect: Dialect, table: Any) -> sqlite.Insert | postgresql.Insert:
+    return postgresql.insert(table) if dialect.name == "postgresql" else sqlite.insert(table)
+
+
+def _in_batches(values: list[Any]) -> Iterable[tuple[int, tuple[Any, ...]]]:
+    """(size, batch): at most _IN_MAX values, padded to `size` by repeating the last."""
+    for start in range(0, len(values), _IN_MAX):
+        batch = values[start : start + _IN_MAX]
+        size = 16
+        while size < len(batch):
+            size *= 2
+        yield size, tuple(batch) + (batch[-1],) * (size - len(batch))
 
 
 def _lock_items(conn: Connection) -> None:
@@ -82,66 +223,92 @@ def _dumps(values: tuple[str, ...]) -> str:
     return json.dumps(list(values), ensure_ascii=False) if values else "[]"
 
 
-def _state_from_row(r: Any) -> ItemState:
+def _time(value: datetime | None) -> str | None:
+    return schema.db_time(value) if value is not None else None
+
+
+_from_db_time = lru_cache(maxsize=4096)(datetime.fromisoformat)  # as UTCDateTime reads it
+
+
+def _json_list(value: str) -> tuple[str, ...]:
+    return () if value == "[]" else tuple(json.loads(value))
+
+
+def _state_from_row(r: Sequence[Any]) -> ItemState:
+    """The state in a lookup row (key, id, *_ITEM_FIELDS). Raw driver values:
+    JSON text and db_time text, decoded as the schema's column types do."""
     return ItemState(
-        title=r.title,
-        summary=r.summary,
-        authors=tuple(json.loads(r.authors)),
-        author_count=r.author_count,
-        link=r.link,
-        pdf_url=r.pdf_url,
-        arxiv_id=r.arxiv_id,
-        version=r.version,
-        doi=r.doi,
-        published=r.published,
-        categories=tuple(json.loads(r.categories)),
-        upvotes=r.upvotes,
-        quality=r.quality,
+        r[2],  # title
+        r[3],  # summary
+        _json_list(r[4]),  # authors
+        r[5],  # author_count
+        r[6],  # link
+        r[7],  # pdf_url
+        r[8],  # arxiv_id
+        r[9],  # version
+        r[10],  # doi
+        _from_db_time(r[11]) if r[11] is not None else None,  # published
+        _json_list(r[12]),  # categories
+        r[13],  # upvotes
+        r[14],  # quality
     )
 
 
-def _row_from_state(s: ItemState) -> dict[str, Any]:
-    return {
-        "title": s.title,
-        "summary": s.summary,
-        "authors": _dumps(s.authors),
-        "author_count": s.author_count,
-        "link": s.link,
-        "pdf_url": s.pdf_url,
-        "arxiv_id": s.arxiv_id,
-        "version": s.version,
-        "doi": s.doi,
-        "published": schema.db_time(s.published) if s.published else None,
-        "categories": _dumps(s.categories),
-        "upvotes": s.upvotes,
-        "quality": s.quality,
-    }
+def _state_values(s: ItemState) -> tuple[Any, ...]:
+    """_ITEM_FIELDS of a state as the database holds them."""
+    return (
+        s.title,
+        s.summary,
+        _dumps(s.authors),
+        s.author_count,
+        s.link,
+        s.pdf_url,
+        s.arxiv_id,
+        s.version,
+        s.doi,
+        _time(s.published),
+        _dumps(s.categories),
+        s.upvotes,
+        s.quality,
+    )
 
 
-def _lookup(conn: Connection, keys: set[str]) -> dict[str, _Known]:
-    k, i = schema.item_keys, schema.items
+def _new_item_row(e: Entry, rank: int, item_id: int, stamp: str) -> tuple[Any, ...]:
+    """The items row of `new_state(e, rank)`, without building the state."""
+    authors, categories, published = e.authors, e.categories, e.published
+    return (
+        item_id,
+        e.title,
+        e.summary,
+        _dumps(authors) if authors else "[]",
+        len(authors) or e.author_count,
+        e.link or abs_link(e),
+        e.pdf_url,
+        e.arxiv_id,
+        e.version,
+        e.doi,
+        schema.db_time(published) if published is not None else None,
+        _dumps(categories) if categories else "[]",
+        e.upvotes,
+        rank,
+        stamp,
+        stamp,
+    )
+
+
+def _lookup(conn: Connection, st: _Statements, keys: set[str]) -> dict[str, _Known]:
+    """The stored items `keys` point at, each with its state, by key."""
     found: dict[str, _Known] = {}
     by_item: dict[int, _Known] = {}
-    stmt = (
-        select(k.c.key, k.c.item_id, i.c.arxiv_id, i.c.doi)
-        .join(i, i.c.id == k.c.item_id)
-        .where(k.c.key.in_(bindparam("keys", expanding=True)))
-    )
-    for key, item_id, arxiv_id, doi in conn.execute(stmt, {"keys": list(keys)}):
-        # One _Known per item, so a merge seen through any key is seen through all.
-        found[key] = by_item.setdefault(item_id, _Known(item_id, arxiv_id, doi))
+    for size, batch in _in_batches(list(keys)):
+        for row in st.lookup(size).fetch(conn, batch):
+            # One _Known per item, so a merge seen through any key is seen through all.
+            kn = by_item.get(row[1])
+            if kn is None:
+                state = _state_from_row(row)
+                kn = by_item[row[1]] = _Known(row[1], state.arxiv_id, state.doi, state)
+            found[row[0]] = kn
     return found
-
-
-def _load_states(conn: Connection, known: list[_Known]) -> None:
-    todo = {kn.item_id: kn for kn in known if kn.state is None and kn.item_id is not None}
-    if not todo:
-        return
-    i = schema.items
-    cols = [i.c.id, *(i.c[name] for name in ItemState.__dataclass_fields__)]
-    stmt = select(*cols).where(i.c.id.in_(bindparam("ids", expanding=True)))
-    for row in conn.execute(stmt, {"ids": list(todo)}):
-        todo[row.id].state = _state_from_row(row)
 
 
 def ingest_entries(
@@ -153,153 +320,146 @@ def ingest_entries(
     now: datetime,
     run_id: int | None,
 ) -> IngestCounts:
-    new = dup = 0
     _lock_items(conn)
+    run = _Run(conn, source_id, rank, now, run_id)
     for start in range(0, len(entries), CHUNK):
-        counts = _chunk(conn, source_id, entries[start : start + CHUNK], rank, now, run_id)
-        new += counts.new
-        dup += counts.duplicates
-    return IngestCounts(new, dup)
+        run.chunk(entries[start : start + CHUNK])
+    return IngestCounts(run.new, run.duplicates)
 
 
-def _chunk(
-    conn: Connection,
-    source_id: int,
-    entries: Sequence[Entry],
-    rank: int,
-    now: datetime,
-    run_id: int | None,
-) -> IngestCounts:
-    scope = str(source_id)
-    keyed = [(e, entry_keys(e, scope)) for e in entries]
-    keyed = [(e, ks) for e, ks in keyed if ks]
-    index = _lookup(conn, {key for _, ks in keyed for key in ks})
-    matched: list[tuple[Entry, _Known]] = []
-    created: list[_Known] = []
-    new_keys: list[tuple[str, _Known]] = []
+class _Run:
+    """One source's ingest, in one transaction, chunk after chunk."""
 
-    _load_states(conn, list(index.values()))
+    def __init__(
+        self, conn: Connection, source_id: int, rank: int, now: datetime, run_id: int | None
+    ) -> None:
+        self.conn = conn
+        self.st = _statements(conn)
+        self.source_id = source_id
+        self.scope = str(source_id)
+        self.rank = rank
+        self.stamp = schema.db_time(now)
+        self.run_id = run_id
+        self.next_id: int | None = None  # ids are chosen under the write lock
+        self.new = self.duplicates = 0
 
-    for entry, keys in keyed:
-        target = next(
-            (
-                index[key]
-                for key in keys
-                if key in index and not conflicts(entry, index[key].arxiv_id, index[key].doi)
-            ),
-            None,
-        )
-        if target is None:
-            target = _Known(None, entry.arxiv_id, entry.doi, new_state(entry, rank))
-            created.append(target)
-        else:
-            assert target.state is not None
-            merged = merge(target.state, entry, rank)
-            if merged != target.state:
-                target.state, target.dirty = merged, True
-                target.arxiv_id, target.doi = merged.arxiv_id, merged.doi
-        matched.append((entry, target))
-        for key in keys:
-            if key not in index:
-                index[key] = target
-                new_keys.append((key, target))
+    def chunk(self, entries: Sequence[Entry]) -> None:
+        conn, st, rank, stamp = self.conn, self.st, self.rank, self.stamp
+        scope = self.scope
+        kept: list[Entry] = []
+        kept_keys: list[tuple[str, ...]] = []
+        wanted: set[str] = set()
+        for e in entries:
+            keys = entry_keys(e, scope)
+            if keys:
+                kept.append(e)
+                kept_keys.append(keys)
+                wanted.update(keys)
+        index = _lookup(conn, st, wanted)
 
-    items = schema.items
-    stamp = schema.db_time(now)
-    if created:
-        next_id = conn.execute(select(func.coalesce(func.max(items.c.id), 0))).scalar_one() + 1
-        rows = []
-        for n, kn in enumerate(created):
-            assert kn.state is not None
-            kn.item_id, kn.dirty = next_id + n, False
-            rows.append(
-                {
-                    "id": kn.item_id,
-                    **_row_from_state(kn.state),
-                    "first_seen": stamp,
-                    "updated_at": stamp,
-                }
+        targets: list[_Known] = []
+        created: list[_Known] = []
+        new_keys: list[str] = []
+        new_key_targets: list[_Known] = []
+        for entry, keys in zip(kept, kept_keys, strict=True):
+            target = None
+            for key in keys:
+                kn = index.get(key)
+                if kn is not None and not conflicts(entry, kn.arxiv_id, kn.doi):
+                    target = kn
+                    break
+            if target is None:
+                target = _Known(None, entry.arxiv_id, entry.doi, None, entry)
+                created.append(target)
+            else:
+                state = target.state
+                if state is None:  # created earlier in this chunk, first merge into it
+                    assert target.entry is not None
+                    state = target.state = new_state(target.entry, rank)
+                merged = merge(state, entry, rank)
+                if merged is not state and merged != state:
+                    target.state, target.dirty = merged, True
+                    target.arxiv_id, target.doi = merged.arxiv_id, merged.doi
+            targets.append(target)
+            for key in keys:
+                if key not in index:
+                    index[key] = target
+                    new_keys.append(key)
+                    new_key_targets.append(target)
+
+        if created:
+            if self.next_id is None:
+                [(top,)] = st.max_id.fetch(conn, ())
+                self.next_id = (top or 0) + 1
+            item_id = self.next_id
+            rows = []
+            for kn in created:
+                kn.item_id = item_id
+                if kn.state is None:
+                    assert kn.entry is not None
+                    rows.append(_new_item_row(kn.entry, rank, item_id, stamp))
+                else:  # merged into before it was stored: store the merged state
+                    rows.append((item_id, *_state_values(kn.state), stamp, stamp))
+                    kn.dirty = False
+                kn.entry = None
+                item_id += 1
+            self.next_id = item_id
+            st.insert_items.many(conn, rows)
+
+        dirty = {id(kn): kn for kn in targets if kn.dirty}
+        if dirty:
+            st.update_items.many(
+                conn,
+                [
+                    (*_state_values(kn.state), stamp, kn.item_id)
+                    for kn in dirty.values()
+                    if kn.state is not None
+                ],
             )
-        _executemany(conn, items.insert(), rows)
+            for kn in dirty.values():
+                kn.dirty = False
 
-    dirty = [
-        kn
-        for kn in {id(kn): kn for _, kn in matched}.values()
-        if kn.dirty and kn.item_id is not None
-    ]
-    if dirty:
-        stmt = (
-            items.update()
-            .where(items.c.id == bindparam("_id"))
-            .values(
-                {name: bindparam(name) for name in (*ItemState.__dataclass_fields__, "updated_at")}
+        if new_keys:
+            st.insert_keys.many(
+                conn, [(key, kn.item_id) for key, kn in zip(new_keys, new_key_targets, strict=True)]
             )
-        )
-        _executemany(
-            conn,
-            stmt,
-            [
-                {**_row_from_state(kn.state), "updated_at": stamp, "_id": kn.item_id}
-                for kn in dirty
-                if kn.state is not None
-            ],
-        )
 
-    if new_keys:
-        _executemany(
-            conn,
-            insert_for(conn, schema.item_keys).on_conflict_do_nothing(),
-            [{"key": key, "item_id": kn.item_id} for key, kn in new_keys],
-        )
+        self._sightings(kept, targets, distinct=len(created) == len(targets))
+        self.new += len(created)
+        self.duplicates += len(targets) - len(created)
 
-    _record_sightings(conn, source_id, matched, now, run_id)
-    return IngestCounts(new=len(created), duplicates=len(matched) - len(created))
-
-
-def _record_sightings(
-    conn: Connection,
-    source_id: int,
-    matched: list[tuple[Entry, _Known]],
-    now: datetime,
-    run_id: int | None,
-) -> None:
-    # One row per (item, source, version): the last entry in the chunk wins.
-    rows: dict[tuple[int, int], dict[str, Any]] = {}
-    stamp = schema.db_time(now)
-    for entry, kn in matched:
-        assert kn.item_id is not None
-        version = entry.version or 0
-        rows[(kn.item_id, version)] = {
-            "item_id": kn.item_id,
-            "source_id": source_id,
-            "run_id": run_id,
-            "version": version,
-            "first_seen": stamp,
-            "last_seen": stamp,
-            "times_seen": 1,
-            "link": entry.link,
-            "announce_type": entry.announce_type,
-            "categories": _dumps(entry.categories),
-            "upvotes": entry.upvotes,
-            "num_comments": entry.num_comments,
-            "author_count": entry.author_count,
-            "organization": entry.organization,
-            "submitted_by": entry.submitted_by,
-            "listed_on": entry.listed_on.isoformat() if entry.listed_on else None,
-        }
-    if not rows:
-        return
-    s = schema.sightings
-    stmt = insert_for(conn, s)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[s.c.item_id, s.c.source_id, s.c.version],
-        set_={
-            "last_seen": stmt.excluded.last_seen,
-            "times_seen": s.c.times_seen + literal_column("1"),
-            "run_id": stmt.excluded.run_id,
-            "upvotes": stmt.excluded.upvotes,
-            "num_comments": stmt.excluded.num_comments,
-            "announce_type": stmt.excluded.announce_type,
-        },
-    )
-    _executemany(conn, stmt, list(rows.values()))
+    def _sightings(self, entries: list[Entry], targets: list[_Known], distinct: bool) -> None:
+        """One row per (item, source, version): the last entry in the chunk wins.
+        `distinct`: every entry has an item of its own, so no two rows collide."""
+        source_id, run_id, stamp = self.source_id, self.run_id, self.stamp
+        listed: date | None = None
+        listed_on: str | None = None
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
+        for entry, kn in zip(entries, targets, strict=True):
+            if entry.listed_on is not listed:  # a source's entries share one listing date
+                listed = entry.listed_on
+                listed_on = listed.isoformat() if listed else None
+            append(
+                (
+                    kn.item_id,
+                    source_id,
+                    entry.version or 0,
+                    run_id,
+                    stamp,
+                    stamp,
+                    1,
+                    entry.link,
+                    entry.announce_type,
+                    _dumps(entry.categories) if entry.categories else "[]",
+                    entry.upvotes,
+                    entry.num_comments,
+                    entry.author_count,
+                    entry.organization,
+                    entry.submitted_by,
+                    listed_on,
+                )
+            )
+        if not distinct:  # (item_id, source_id, version) lead each row
+            rows = list({r[:3]: r for r in rows}.values())
+        self.st.upsert_sightings.many(self.conn, rows)
