@@ -556,3 +556,13 @@ def test_entry_keys_lookalike_host_is_not_arxiv() -> None:
 )
 def test_conflicts(entry: Entry, item_arxiv: str, item_doi: str, expected: bool) -> None:
     assert conflicts(entry, item_arxiv, item_doi) is expected
+
+
+def test_ascii_titles_normalise_as_the_unicode_rule_does() -> None:
+    # The ASCII fast path must agree with the general rule on every ASCII character.
+    import re
+
+    rule = re.compile(r"[\W_]+")
+    for c in map(chr, range(128)):
+        for title in (f"a{c}b", f"{c}Ab{c}{c}9 {c}", c):
+            assert normalize_title(title) == rule.sub(" ", title.casefold()).strip(), repr(title)

@@ -388,3 +388,12 @@ def test_merge_returns_a_new_state() -> None:
     assert state.summary == "v1 abstract"
     assert out is not state
     assert replace(out, summary="v1 abstract", version=1, quality=LISTING) == state
+
+
+def test_merge_that_adds_nothing_returns_the_state_itself() -> None:
+    state = new_state(_entry(), FEED)
+    assert merge(state, _entry(), FEED) is state
+    assert merge(state, _entry(summary="listing text", version=None), LISTING) is state
+    out = merge(state, _entry(categories=("cs.LG",)), FEED)
+    assert out is not state
+    assert out.categories == ("cs.CL", "cs.LG")

@@ -332,3 +332,25 @@ def test_page_date_with_year_anchors_entries_without_reference() -> None:
     assert entry.listed_on == date(2024, 3, 11)
     assert entry.published == _utc(2023, 3, 12)  # the latest Mar 12 not after the page date
     assert doc.warnings == ()
+
+
+def test_bytes_are_decoded_a_block_at_a_time_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digest.sources import listing
+
+    entry = "Paper {i} • “quoted” ·\n{abstract}\n  • {i} authors\n·\nNov {day} {i}"
+    parts = ["Nov 20", *(entry.format(i=i, abstract=ABSTRACT, day=i % 28 + 1) for i in range(60))]
+    for nl in ("\n", "\r\n", "\r"):
+        data = nl.join(nl.join(p.split("\n")) for p in parts).encode()
+        whole = parse_listing(data, reference_date=REF)
+        monkeypatch.setattr(listing, "_BLOCK", 7)  # a block a line or two
+        assert parse_listing(data, reference_date=REF) == whole
+        assert parse_listing(data.decode(), reference_date=REF) == whole
+        # A bad byte in a late block falls back to decoding the whole, with a warning.
+        bad = parse_listing(data + nl.encode() + b"caf\xe9", reference_date=REF)
+        monkeypatch.undo()
+        assert bad.entries[:-1] == whole.entries
+        assert bad.entries[-1].title == "caf\ufffd"
+        assert bad.warnings[0] == "1 invalid UTF-8 sequences replaced"
+        assert len(whole.entries) == 60

@@ -5,10 +5,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import bindparam
 
 from digest.errors import StoreError
 from digest.models import Entry
-from digest.store import Store
+from digest.store import IngestCounts, Store
 from digest.store.schema import SCHEMA_VERSION
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
@@ -254,3 +255,117 @@ def test_profile_window_moves_only_when_a_digest_is_recorded(store: Store) -> No
     assert len(store.candidates("q")) == 4
     assert first[0].key == f"item:{first[0].item_id}"
     assert first[0].sources == ("x",)
+
+
+# -- the bulk path: chunks, lookup batches, rows built from entries ------------
+
+MIXED = [
+    Entry(title="Scaling laws", summary="short"),
+    Entry(title="Scaling Laws!", arxiv_id="2411.00001", version=2, summary="long", upvotes=4),
+    Entry(title="Other", link="https://example.org/o?utm_source=x", categories=("cs.LG",)),
+    Entry(title="Other (repost)", link="https://www.example.org/o", categories=("cs.AI",)),
+    Entry(title="Scaling laws", arxiv_id="2411.00001", version=1, authors=("A", "B")),
+    Entry(title="Erratum", doi="10.1/a"),
+    Entry(title="Erratum", doi="10.1/b"),
+    Entry(title="   "),
+    Entry(title="Erratum", doi="10.1/a", published=datetime(2026, 1, 2, tzinfo=UTC)),
+    *(Entry(title=f"Paper {i}", guid=f"g{i % 4}", listed_on=NOW.date()) for i in range(12)),
+]
+
+
+def _tables(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    db = store.engine.url.database
+    with sqlite3.connect(str(db)) as c:
+        return {
+            t: c.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+            for t in ("items", "item_keys", "sightings")
+        }
+
+
+def test_chunk_and_batch_sizes_do_not_change_what_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.store import ingest
+
+    def run(chunk: int, batch: int) -> tuple[list[object], dict[str, list[tuple[object, ...]]]]:
+        monkeypatch.setattr(ingest, "CHUNK", chunk)
+        monkeypatch.setattr(ingest, "_IN_MAX", batch)
+        s = Store.open(f"sqlite:///{tmp_path / f'{chunk}-{batch}.db'}")
+        counts: list[object] = [add(s, "a", MIXED, rank=1), add(s, "b", MIXED[::-1], rank=3)]
+        tables = _tables(s)
+        s.close()
+        return counts, tables
+
+    counts, tables = run(2000, 512)
+    assert counts[0] == IngestCounts(new=8, duplicates=len(MIXED) - 1 - 8)  # one blank title
+    assert len(tables["items"]) == 8
+    assert run(2000, 1) == run(2000, 2) == (counts, tables)  # lookups in batches
+    for chunk in (1, 3):
+        # Items and keys do not depend on chunks. Sightings do, as they always have:
+        # repeats within a chunk are one sighting, across chunks they count up.
+        other_counts, other = run(chunk, 2)
+        assert other_counts == counts
+        assert (other["items"], other["item_keys"]) == (tables["items"], tables["item_keys"])
+
+
+def test_a_merge_into_an_item_new_in_the_same_batch_is_stored(store: Store) -> None:
+    c = add(store, "x", MIXED[:2], rank=1)
+    assert (c.new, c.duplicates) == (1, 1)
+    [item] = store.items()
+    assert (item.arxiv_id, item.version, item.summary, item.upvotes) == ("2411.00001", 2, "long", 4)
+    assert [s["version"] for s in store.sightings(item.id)] == [0, 2]
+    # Both keys lead to it: the title, and the arXiv id learnt from the second entry.
+    c = add(store, "y", [Entry(title="x", arxiv_id="2411.00001"), Entry(title="scaling LAWS")])
+    assert (c.new, c.duplicates) == (0, 2)
+
+
+def test_new_rows_are_the_rows_of_new_state() -> None:
+    from digest.merge import new_state
+    from digest.store.ingest import _new_item_row, _state_values
+
+    for e in [*MIXED, Entry(title="P", arxiv_id="2411.1", authors=("É",), categories=("a",))]:
+        for rank in (1, 3):
+            want = (7, *_state_values(new_state(e, rank)), "stamp", "stamp")
+            assert _new_item_row(e, rank, 7, "stamp") == want
+
+
+def test_a_failing_ingest_stores_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.store import ingest
+
+    calls = []
+
+    def fail_on_the_second_chunk(self: object, *args: object, **kw: object) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        real(self, *args, **kw)
+
+    real = ingest._Run._sightings
+    monkeypatch.setattr(ingest, "CHUNK", 3)
+    monkeypatch.setattr(ingest._Run, "_sightings", fail_on_the_second_chunk)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        add(store, "x", MIXED)
+    monkeypatch.undo()
+    assert store.count_items() == 0
+    assert _tables(store) == {"items": [], "item_keys": [], "sightings": []}
+    assert add(store, "x", MIXED).new > 0
+
+
+def test_statements_take_rows_in_the_order_they_are_built(store: Store) -> None:
+    from sqlalchemy import select
+
+    from digest.store import schema
+    from digest.store.ingest import _Sql, _statements
+
+    with store.engine.connect() as conn:
+        st = _statements(conn)
+        for sql in (st.insert_items, st.update_items, st.insert_keys, st.upsert_sightings):
+            assert sql.same_order  # no reordering on the hot path
+        swapped = _Sql(
+            conn.dialect,
+            select(schema.meta.c.key).where(
+                schema.meta.c.key.in_([bindparam("a"), bindparam("b")])
+            ),
+            ("b", "a"),
+        )
+        assert swapped.params([(1, 2)]) == [(2, 1)]

@@ -320,6 +320,7 @@ def ingest_entries(
     now: datetime,
     run_id: int | None,
 ) -> IngestCounts:
+    """Store `entries` of one source within the caller's transaction."""
     _lock_items(conn)
     run = _Run(conn, source_id, rank, now, run_id)
     for start in range(0, len(entries), CHUNK):
