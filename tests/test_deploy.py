@@ -34,7 +34,8 @@ def test_services_run_digest_unprivileged_and_hardened(name: str) -> None:
     service = unit(name)["Service"]
     command = shlex.split(service["ExecStart"])
     assert command[0].endswith("/digest")
-    assert command[1:] == (["serve"] if name == "digest.service" else ["run"])
+    expected = ["serve", "--host", "127.0.0.1", "--port", "8000"]
+    assert command[1:] == (expected if name == "digest.service" else ["run"])
     assert service["User"] == "digest"
     assert service["EnvironmentFile"] == "/etc/digest/digest.env"
     assert service["NoNewPrivileges"] == "yes"
@@ -83,7 +84,9 @@ def test_dockerfile_runs_serve_as_non_root() -> None:
     assert users[-1].split(":")[0] not in ("root", "0")
     after_user = lines[lines.index(f"USER {users[-1]}") :]
     assert not any(line.startswith("RUN ") for line in after_user)
-    assert lines[-1] == 'CMD ["digest", "serve"]'
+    assert lines[-1] == 'CMD ["digest", "serve", "--host", "0.0.0.0", "--port", "8000"]'
+    assert "EXPOSE 8000" in lines
+    assert any(line.startswith("HEALTHCHECK") and "/healthz" in line for line in lines)
     assert any(line.startswith("VOLUME") and "/data" in line for line in lines)
     assert any(line.startswith("RUN pip install .") for line in lines)
 
