@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from digest.config import Settings
-from digest.errors import DigestError, SourceError
+from digest.errors import DigestError, ParseError, SourceError
 from digest.merge import RANK
 from digest.models import (
     Digest,
@@ -106,7 +106,7 @@ def ingest_source(
                 reference_date=src.reference_date or now.date(),
             )
         except ValueError as exc:
-            raise SourceError(src.name, f"{kind}: {exc}") from exc
+            raise ParseError(src.name, f"{kind}: {exc}") from exc
     except SourceError as exc:
         error = exc.message
     except Exception as exc:  # a bug in a parser must not end the run for the others
