@@ -193,6 +193,20 @@ def test_subscribe_sends_a_confirmation_and_confirm_activates(site: Site) -> Non
     assert site.status("ada@example.org") == "active"
 
 
+def test_an_old_confirm_link_cannot_undo_an_unsubscribe(site: Site) -> None:
+    site.subscribe("bea@example.org", ["scaling"])
+    (msg,) = site.mail.to("bea@example.org")
+    link = link_in(msg, re.escape("https://papers.example.org/confirm/"))
+    assert site.client.get(link).status_code == 200
+    sub = site.store.subscriber("bea@example.org")
+    assert sub is not None
+    site.store.set_subscriber_status(sub.id, "unsubscribed", site.clock())
+    stale = site.client.get(link)  # still within its 3 days
+    assert stale.status_code == 400
+    assert "no longer valid" in stale.text
+    assert site.status("bea@example.org") == "unsubscribed"
+
+
 def test_expired_and_forged_confirmation_links(site: Site) -> None:
     site.subscribe("bob@example.org")
     link = link_in(site.mail.to("bob@example.org")[0], "https://papers.example.org/confirm/")
@@ -263,8 +277,8 @@ def test_enumeration_safe_answers(site: Site) -> None:
     assert active.status == "active"
     assert active.profiles == ("scaling",)
     assert site.status("pending@example.org") == "pending"
-    # An unsubscribed address stays so until it confirms again.
-    assert site.status("gone@example.org") == "unsubscribed"
+    # An unsubscribed address is pending again: only the new link activates it.
+    assert site.status("gone@example.org") == "pending"
     link = link_in(site.mail.to("gone@example.org")[0], "https://papers.example.org/confirm/")
     assert site.client.get(link).status_code == 200
     assert site.status("gone@example.org") == "active"

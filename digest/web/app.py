@@ -191,8 +191,9 @@ class _Web:
             sub = self.store.subscriber(email)
             if sub is not None and sub.status == "active":
                 return sub, False  # an active subscription never changes from here
+            # Unsubscribed or bounced: pending again, so only the new link activates.
             pending = self.store.add_subscriber(
-                email, chosen, now=now, status="pending", reactivate=False
+                email, chosen, now=now, status="pending", reactivate=True
             )
             return pending, True
 
@@ -224,6 +225,14 @@ class _Web:
         return sub
 
     def _bad_link(self, request: Request, exc: TokenError) -> Response:
+        if exc.reason == "superseded":
+            return self.pages.message(
+                request,
+                "This link is no longer valid",
+                "The address was unsubscribed after this link was sent.",
+                "Subscribe again to get a new one.",
+                status=400,
+            )
         if exc.reason == "expired":
             return self.pages.message(
                 request,
@@ -247,6 +256,9 @@ class _Web:
             sub = self._check(token, "confirm")
             if sub.status == "active":
                 return sub, False
+            if sub.status != "pending":
+                # Unsubscribed (or bounced) since this link was sent: it may not undo that.
+                raise TokenError("superseded")
             self.store.set_subscriber_status(sub.id, "active", self.now())
             return sub, True
 
