@@ -29,7 +29,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -186,13 +186,18 @@ def wrap(text: str, first: str = "", indent: str = "", width: int = WIDTH) -> st
     )
 
 
+def zone(name: str) -> tzinfo:
+    """The named time zone, or UTC for a name that is not one (profiles are
+    validated on load; this only keeps rendering from failing)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a bad name, a directory
+        return UTC
+
+
 def local_date(when: datetime, timezone: str) -> str:
     """ "Monday, 23 November 2026": `when` (naive means UTC) in the time zone."""
-    try:
-        zone: Any = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = UTC
-    d = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(zone)
+    d = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(zone(timezone))
     return f"{_DAYS[d.weekday()]}, {d.day} {_MONTHS.split()[d.month - 1]} {d.year}"
 
 
@@ -202,11 +207,8 @@ def count_papers(n: int) -> str:
 
 def page_name(digest: Digest) -> str:
     """The archive file of one digest: its date in the profile's time zone, then its id."""
-    try:
-        zone: Any = ZoneInfo(digest.profile.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = UTC
-    return f"{digest.created.astimezone(zone):%Y-%m-%d}-{digest.id}.html"
+    local = digest.created.astimezone(zone(digest.profile.timezone))
+    return f"{local:%Y-%m-%d}-{digest.id}.html"
 
 
 def sources_line(seen: Sequence[Seen]) -> str:

@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote, urljoin, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import nh3
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from digest.models import Candidate, Digest, Pick, Profile
+from digest.render import zone
 
 TAG_PREFIX = "tag:digest,2026:"
 MAX_AUTHORS = 25  # listed in an entry; the rest are counted
@@ -216,10 +216,7 @@ def _items(
 
 
 def _day(dt: datetime, tz_name: str) -> str:
-    try:
-        local = dt.astimezone(ZoneInfo(tz_name))
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # a bad name, a directory
-        local = dt.astimezone(UTC)
+    local = dt.astimezone(zone(tz_name))
     return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
