@@ -34,6 +34,7 @@ def test_open_creates_a_wal_sqlite_file_at_the_current_schema(tmp_path: Path) ->
     assert db.is_file()
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA page_size").fetchone()[0] == 16384
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"items", "item_keys", "sightings", "sources", "runs", "meta"} <= tables
     con.close()
@@ -369,3 +370,61 @@ def test_statements_take_rows_in_the_order_they_are_built(store: Store) -> None:
             ("b", "a"),
         )
         assert swapped.params([(1, 2)]) == [(2, 1)]
+
+
+def test_a_write_that_fails_on_the_writer_thread_stores_nothing(store: Store) -> None:
+    add(store, "x", [Entry(title="Kept from before")])
+    with pytest.raises(StoreError, match="FOREIGN KEY"):  # no source 999: the sightings fail
+        store.add_entries(999, MIXED, rank=1, now=NOW)
+    assert [i.title for i in store.items()] == ["Kept from before"]
+    assert add(store, "x", MIXED).new == 8  # the connection is usable again
+
+
+def test_a_later_chunk_builds_on_what_an_earlier_one_merged(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.store import ingest
+
+    add(store, "x", [Entry(title="Scaling laws", arxiv_id="2411.00001", summary="short")], rank=1)
+    monkeypatch.setattr(ingest, "CHUNK", 1)
+    # Chunk 1 reaches the stored item by its arXiv id, chunk 2 by its title alone:
+    # the second merge must start from the first one's result, not the stored row.
+    c = add(
+        store,
+        "y",
+        [
+            Entry(title="Scaling laws", arxiv_id="2411.00001", upvotes=9),
+            Entry(title="Scaling Laws", categories=("cs.LG",)),
+        ],
+    )
+    assert (c.new, c.duplicates) == (0, 2)
+    [item] = store.items()
+    assert (item.upvotes, item.categories, item.summary) == (9, ("cs.LG",), "short")
+
+
+def test_a_big_ingest_checkpoints_after_its_commit(tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    s = Store.open(f"sqlite:///{db}")
+    add(s, "x", [Entry(title=f"Paper {i}", summary="text " * 200) for i in range(3000)])
+    with s.engine.connect() as a, s.engine.connect() as b:  # both pooled connections
+        for conn in (a, b):
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    s.close()  # waits for the checkpoint thread
+    con = sqlite3.connect(db)
+    # Everything reached the database file: a checkpoint now has no frame left to copy.
+    busy, frames, copied = con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0
+    assert frames == copied
+    assert con.execute("SELECT count(*) FROM items").fetchone()[0] == 3000
+    con.close()
+
+
+def test_multi_row_statements_repeat_the_one_values_group() -> None:
+    from digest.store.writer import _values_sql
+
+    sql = "INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    assert _values_sql(sql, 2, 3) == (
+        "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?) ON CONFLICT DO NOTHING"
+    )
+    with pytest.raises(ValueError, match="one-row positional INSERT"):
+        _values_sql("UPDATE t SET a = ?", 1, 2)

@@ -19,6 +19,7 @@ import feedparser
 
 from digest.identity import find_arxiv_id, find_doi
 from digest.models import Entry, ParsedDocument
+from digest.sources.xmlsplit import pieces
 
 # Leading bytes that carry no content: whitespace, NULs of UTF-16/32, BOM bytes.
 _LEAD_JUNK = b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"
@@ -47,6 +48,9 @@ _SUFFIX_RE = re.compile(r"(?i)(?:jr|sr|ii|iii|iv)\.?")
 _ET_AL_RE = re.compile(r"(?i)\s*\bet\.? al\.?$")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _API_ERROR = "arxiv.org/api/errors"
+# Bytes of items feedparser reads at a time: its dicts take several times the
+# bytes they come from, so a big feed is read in pieces (see xmlsplit).
+PIECE = 4 << 20
 
 
 def lead(data: bytes) -> bytes:
@@ -277,6 +281,19 @@ def _reason(exc: object) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _feedparser(data: bytes, headers: dict[str, str] | None) -> Any:
+    try:
+        # A stream, never raw bytes: feedparser would try bytes as a file name.
+        return feedparser.parse(
+            io.BytesIO(data),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+            response_headers=headers,
+        )
+    except Exception as exc:  # a third-party parser on untrusted bytes: report, never crash
+        raise ValueError(f"feedparser failed: {_reason(exc)}") from exc
+
+
 def parse_feed(data: bytes, *, url: str = "") -> ParsedDocument:
     """Entries of an RSS/Atom/RDF/CDF or JSON Feed document.
 
@@ -289,16 +306,8 @@ def parse_feed(data: bytes, *, url: str = "") -> ParsedDocument:
     if head[:1] in (b"{", b"["):
         return _parse_json_feed(data)
     headers = {"content-location": url} if _url(url) else None
-    try:
-        # A stream, never raw bytes: feedparser would try bytes as a file name.
-        fp = feedparser.parse(
-            io.BytesIO(data),
-            sanitize_html=False,
-            resolve_relative_uris=False,
-            response_headers=headers,
-        )
-    except Exception as exc:  # a third-party parser on untrusted bytes: report, never crash
-        raise ValueError(f"feedparser failed: {_reason(exc)}") from exc
+    parts = pieces(data, PIECE)
+    fp = _feedparser(parts[0], headers)
     feed = fp.get("feed") or {}
     feed_title = clean_text(_str(feed.get("title")))
     raw_entries = fp.get("entries") or []
@@ -315,15 +324,18 @@ def parse_feed(data: bytes, *, url: str = "") -> ParsedDocument:
         warnings.append(f"feed is not well-formed: {_reason(bozo_exc)}")
     entries: list[Entry] = []
     skipped = 0
-    for e in raw_entries:
-        guid = _str(_get(e, "id"))
-        if _API_ERROR in guid:  # arXiv API reports errors as an entry titled "Error"
-            msg = clean_text(_str(_get(e, "summary"))) or guid
-            warnings.append(f"arXiv API error: {msg}")
-            continue
-        entry = _from_feedparser(e)
-        if entry.title or entry.link or entry.guid or entry.summary:
-            entries.append(entry)
-        else:
-            skipped += 1
+    for n, part in enumerate(parts):
+        if n:  # the rest of a big feed, one piece at a time (expat found it well-formed)
+            raw_entries = _feedparser(part, headers).get("entries") or []
+        for e in raw_entries:
+            guid = _str(_get(e, "id"))
+            if _API_ERROR in guid:  # arXiv API reports errors as an entry titled "Error"
+                msg = clean_text(_str(_get(e, "summary"))) or guid
+                warnings.append(f"arXiv API error: {msg}")
+                continue
+            entry = _from_feedparser(e)
+            if entry.title or entry.link or entry.guid or entry.summary:
+                entries.append(entry)
+            else:
+                skipped += 1
     return ParsedDocument(tuple(entries), skipped, tuple(warnings), feed_title)

@@ -2,9 +2,10 @@
 
 Work is done in chunks so that a source of any size costs a fixed number of
 statements per chunk, not per entry. Statements are compiled once per dialect
-and fed to the driver's executemany as ready-made tuples, and a new item's row
-is built straight from its entry: at 100,000 entries a source, every object
-made and every call per entry shows in the time.
+and given ready-made tuples, which a `Writer` stores (on SQLite, on a thread of
+its own while the next chunk is worked out), and a new item's row is built
+straight from its entry: at 100,000 entries a source, every object made and
+every call per entry shows in the time.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from digest.identity import conflicts, entry_keys
 from digest.merge import ItemState, abs_link, merge, new_state
 from digest.models import Entry
 from digest.store import schema
+from digest.store.writer import Writer, writer_for
 
 CHUNK = 2000
 
 _ITEM_FIELDS: tuple[str, ...] = tuple(ItemState.__dataclass_fields__)
 _ITEM_COLUMNS = ("id", *_ITEM_FIELDS, "first_seen", "updated_at")
-_UPDATE_COLUMNS = (*_ITEM_FIELDS, "updated_at", "_id")
+_UPDATED_COLUMNS = (*_ITEM_FIELDS, "updated_at")
 _SIGHTING_COLUMNS = (  # table order, which is the order SQLite binds them in
     "item_id",
     "source_id",
@@ -143,12 +145,16 @@ class _Statements:
         items, s = schema.items, schema.sightings
         self.max_id = _Sql(dialect, select(literal_column("max(id)")).select_from(items), ())
         self.insert_items = _Sql(dialect, items.insert(), _ITEM_COLUMNS)
+        # An update is an upsert on the id, so rows of the insert's shape serve it
+        # and many go in one statement; first_seen is left as it was.
+        ins = _insert(dialect, items)
         self.update_items = _Sql(
             dialect,
-            items.update()
-            .where(items.c.id == bindparam("_id"))
-            .values({name: bindparam(name) for name in _UPDATE_COLUMNS[:-1]}),
-            _UPDATE_COLUMNS,
+            ins.on_conflict_do_update(
+                index_elements=[items.c.id],
+                set_={name: ins.excluded[name] for name in _UPDATED_COLUMNS},
+            ),
+            _ITEM_COLUMNS,
         )
         self.insert_keys = _Sql(
             dialect, _insert(dialect, schema.item_keys).on_conflict_do_nothing(), ("key", "item_id")
@@ -296,21 +302,6 @@ def _new_item_row(e: Entry, rank: int, item_id: int, stamp: str) -> tuple[Any, .
     )
 
 
-def _lookup(conn: Connection, st: _Statements, keys: set[str]) -> dict[str, _Known]:
-    """The stored items `keys` point at, each with its state, by key."""
-    found: dict[str, _Known] = {}
-    by_item: dict[int, _Known] = {}
-    for size, batch in _in_batches(list(keys)):
-        for row in st.lookup(size).fetch(conn, batch):
-            # One _Known per item, so a merge seen through any key is seen through all.
-            kn = by_item.get(row[1])
-            if kn is None:
-                state = _state_from_row(row)
-                kn = by_item[row[1]] = _Known(row[1], state.arxiv_id, state.doi, state)
-            found[row[0]] = kn
-    return found
-
-
 def ingest_entries(
     conn: Connection,
     source_id: int,
@@ -322,20 +313,27 @@ def ingest_entries(
 ) -> IngestCounts:
     """Store `entries` of one source within the caller's transaction."""
     _lock_items(conn)
-    run = _Run(conn, source_id, rank, now, run_id)
-    for start in range(0, len(entries), CHUNK):
-        run.chunk(entries[start : start + CHUNK])
+    run = _Run(_statements(conn), source_id, rank, now, run_id)
+    writer = writer_for(conn)
+    try:
+        for start in range(0, len(entries), CHUNK):
+            run.chunk(entries[start : start + CHUNK], writer)
+    finally:
+        writer.close()  # every write done (or failed) before the caller commits or rolls back
     return IngestCounts(run.new, run.duplicates)
 
 
 class _Run:
-    """One source's ingest, in one transaction, chunk after chunk."""
+    """One source's ingest, in one transaction, chunk after chunk.
+
+    It keeps every key and item it has met, so a later chunk finds this run's
+    items in memory: the database is asked only about keys new to the run, and
+    never needs writes that may still be queued."""
 
     def __init__(
-        self, conn: Connection, source_id: int, rank: int, now: datetime, run_id: int | None
+        self, st: _Statements, source_id: int, rank: int, now: datetime, run_id: int | None
     ) -> None:
-        self.conn = conn
-        self.st = _statements(conn)
+        self.st = st
         self.source_id = source_id
         self.scope = str(source_id)
         self.rank = rank
@@ -343,10 +341,23 @@ class _Run:
         self.run_id = run_id
         self.next_id: int | None = None  # ids are chosen under the write lock
         self.new = self.duplicates = 0
+        self.known: dict[str, _Known] = {}  # key -> item, for every key met
+        self.loaded: dict[int, _Known] = {}  # stored items read by this run, by id
 
-    def chunk(self, entries: Sequence[Entry]) -> None:
-        conn, st, rank, stamp = self.conn, self.st, self.rank, self.stamp
-        scope = self.scope
+    def _lookup(self, conn: Connection, keys: list[str]) -> None:
+        """Add the stored items `keys` point at to `known`, one _Known per item, so a
+        merge seen through any key is seen through all."""
+        known, loaded = self.known, self.loaded
+        for size, batch in _in_batches(keys):
+            for row in self.st.lookup(size).fetch(conn, batch):
+                kn = loaded.get(row[1])
+                if kn is None:
+                    state = _state_from_row(row)
+                    kn = loaded[row[1]] = _Known(row[1], state.arxiv_id, state.doi, state)
+                known[row[0]] = kn
+
+    def chunk(self, entries: Sequence[Entry], writer: Writer) -> None:
+        st, rank, stamp, scope, known = self.st, self.rank, self.stamp, self.scope, self.known
         kept: list[Entry] = []
         kept_keys: list[tuple[str, ...]] = []
         wanted: set[str] = set()
@@ -356,16 +367,17 @@ class _Run:
                 kept.append(e)
                 kept_keys.append(keys)
                 wanted.update(keys)
-        index = _lookup(conn, st, wanted)
+        wanted.difference_update(known)
+        if wanted:
+            self._lookup(writer.reader, list(wanted))
 
         targets: list[_Known] = []
         created: list[_Known] = []
-        new_keys: list[str] = []
-        new_key_targets: list[_Known] = []
+        new_keys: list[tuple[str, _Known]] = []
         for entry, keys in zip(kept, kept_keys, strict=True):
             target = None
             for key in keys:
-                kn = index.get(key)
+                kn = known.get(key)
                 if kn is not None and not conflicts(entry, kn.arxiv_id, kn.doi):
                     target = kn
                     break
@@ -374,7 +386,7 @@ class _Run:
                 created.append(target)
             else:
                 state = target.state
-                if state is None:  # created earlier in this chunk, first merge into it
+                if state is None:  # created by this run, first merge into it
                     assert target.entry is not None
                     state = target.state = new_state(target.entry, rank)
                 merged = merge(state, entry, rank)
@@ -383,14 +395,13 @@ class _Run:
                     target.arxiv_id, target.doi = merged.arxiv_id, merged.doi
             targets.append(target)
             for key in keys:
-                if key not in index:
-                    index[key] = target
-                    new_keys.append(key)
-                    new_key_targets.append(target)
+                if key not in known:
+                    known[key] = target
+                    new_keys.append((key, target))
 
         if created:
             if self.next_id is None:
-                [(top,)] = st.max_id.fetch(conn, ())
+                [(top,)] = st.max_id.fetch(writer.reader, ())
                 self.next_id = (top or 0) + 1
             item_id = self.next_id
             rows = []
@@ -402,36 +413,30 @@ class _Run:
                 else:  # merged into before it was stored: store the merged state
                     rows.append((item_id, *_state_values(kn.state), stamp, stamp))
                     kn.dirty = False
-                kn.entry = None
                 item_id += 1
             self.next_id = item_id
-            st.insert_items.many(conn, rows)
+            writer.submit(st.insert_items, rows)
 
         dirty = {id(kn): kn for kn in targets if kn.dirty}
         if dirty:
-            st.update_items.many(
-                conn,
-                [
-                    (*_state_values(kn.state), stamp, kn.item_id)
-                    for kn in dirty.values()
-                    if kn.state is not None
-                ],
-            )
+            rows = []
             for kn in dirty.values():
+                assert kn.state is not None
+                rows.append((kn.item_id, *_state_values(kn.state), stamp, stamp))
                 kn.dirty = False
+            writer.submit(st.update_items, rows)
 
         if new_keys:
-            st.insert_keys.many(
-                conn, [(key, kn.item_id) for key, kn in zip(new_keys, new_key_targets, strict=True)]
-            )
+            writer.submit(st.insert_keys, [(key, kn.item_id) for key, kn in new_keys])
 
-        self._sightings(kept, targets, distinct=len(created) == len(targets))
+        writer.submit(st.upsert_sightings, self._sightings(kept, targets, len(created)))
         self.new += len(created)
         self.duplicates += len(targets) - len(created)
 
-    def _sightings(self, entries: list[Entry], targets: list[_Known], distinct: bool) -> None:
-        """One row per (item, source, version): the last entry in the chunk wins.
-        `distinct`: every entry has an item of its own, so no two rows collide."""
+    def _sightings(
+        self, entries: list[Entry], targets: list[_Known], created: int
+    ) -> list[tuple[Any, ...]]:
+        """One row per (item, source, version): the last entry in the chunk wins."""
         source_id, run_id, stamp = self.source_id, self.run_id, self.stamp
         listed: date | None = None
         listed_on: str | None = None
@@ -461,6 +466,6 @@ class _Run:
                     listed_on,
                 )
             )
-        if not distinct:  # (item_id, source_id, version) lead each row
+        if created < len(targets):  # some entries share an item: (item, source, version) lead
             rows = list({r[:3]: r for r in rows}.values())
-        self.st.upsert_sightings.many(self.conn, rows)
+        return rows
