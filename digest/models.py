@@ -48,6 +48,16 @@ class ParsedDocument:
     feed_title: str = ""
 
 
+@dataclass(slots=True)
+class DocumentNotes:
+    """What reading a document found besides its entries. Filled in as the
+    entries are read: complete once they are exhausted (see `read_document`)."""
+
+    skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
+    feed_title: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     """Bytes from a location, or `not_modified` with no bytes."""

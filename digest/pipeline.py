@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from digest.config import Settings
-from digest.errors import DigestError, ParseError, SourceError
+from digest.errors import DigestError, ParseError, SourceError, StoreError
 from digest.merge import RANK
 from digest.models import (
     Digest,
+    Entry,
     FetchResult,
     IngestReport,
     Pick,
@@ -77,11 +78,34 @@ def sources_for(locations: Sequence[str]) -> list[SourceConfig]:
     return out
 
 
+class _Reading:
+    """A source's entries as the store takes them: counted, and a document
+    found broken further on reported as the source's ParseError."""
+
+    def __init__(self, entries: Iterator[Entry], source: str, kind: str) -> None:
+        self.entries = entries
+        self.source = source
+        self.kind = kind
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Entry]:
+        return self
+
+    def __next__(self) -> Entry:
+        try:
+            entry = next(self.entries)
+        except ValueError as exc:
+            raise ParseError(self.source, f"{self.kind}: {exc}") from exc
+        self.count += 1
+        return entry
+
+
 def ingest_source(
     store: Store, src: SourceConfig, now: datetime, fetcher: Fetcher, run_id: int | None
 ) -> SourceReport:
-    """Fetch, parse and store one source. Its failure is recorded, never raised."""
-    from digest.sources import parse_document, sniff_kind
+    """Fetch, parse and store one source. Its failure is recorded, never raised
+    (a failing store is not the source's failure: StoreError ends the run)."""
+    from digest.sources import read_document, sniff_kind
 
     state = store.source(src.name, location=src.location, kind=src.kind or "")
     error: str | None
@@ -99,7 +123,7 @@ def ingest_source(
             return SourceReport(src.name, not_modified=True)
         kind = src.kind or sniff_kind(fetched.content, url=fetched.url)
         try:
-            doc = parse_document(
+            entries, notes = read_document(
                 kind,
                 fetched.content,
                 url=fetched.url,
@@ -107,19 +131,22 @@ def ingest_source(
             )
         except ValueError as exc:
             raise ParseError(src.name, f"{kind}: {exc}") from exc
+        reading = _Reading(entries, src.name, kind)
+        counts = store.add_entries(state.id, reading, rank=RANK[kind], now=now, run_id=run_id)
     except SourceError as exc:
         error = exc.message
+    except StoreError:
+        raise
     except Exception as exc:  # a bug in a parser must not end the run for the others
         log.exception("unexpected failure in source %s", src.name)
         error = f"unexpected {type(exc).__name__}: {exc}"
     else:
-        counts = store.add_entries(state.id, doc.entries, rank=RANK[kind], now=now, run_id=run_id)
-        warnings = doc.warnings
+        warnings = tuple(notes.warnings)
         error = None
-        if doc.skipped:
-            warnings += (f"skipped {doc.skipped} entries without a title, link, id or text",)
-            if not doc.entries:
-                error = f"no usable entries ({doc.skipped} without a title, link, id or text)"
+        if notes.skipped:
+            warnings += (f"skipped {notes.skipped} entries without a title, link, id or text",)
+            if not reading.count:
+                error = f"no usable entries ({notes.skipped} without a title, link, id or text)"
         store.record_fetch(
             state.id,
             now,
@@ -130,10 +157,10 @@ def ingest_source(
         )
         return SourceReport(
             src.name,
-            entries=len(doc.entries),
+            entries=reading.count,
             new=counts.new,
             duplicates=counts.duplicates,
-            skipped=doc.skipped,
+            skipped=notes.skipped,
             error=error,
             warnings=warnings,
         )

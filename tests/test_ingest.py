@@ -347,3 +347,77 @@ def test_cli_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- documents read as they are stored -------------------------------------------
+
+
+def test_a_document_found_broken_further_on_stores_nothing_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    import digest.sources
+    from digest.config import Settings
+    from digest.models import DocumentNotes, Entry, FetchResult, SourceConfig
+    from digest.pipeline import ingest
+
+    real = digest.sources.read_document
+
+    def read_document(kind: Any, data: bytes, **kw: Any) -> Any:
+        if data != b"broken":
+            return real(kind, data, **kw)
+
+        def entries() -> Any:
+            for i in range(4500):  # past two chunks, so some were already written
+                yield Entry(title=f"Paper {i}")
+            raise ValueError("bad piece at byte 123")
+
+        return entries(), DocumentNotes()
+
+    monkeypatch.setattr(digest.sources, "read_document", read_document)
+    good = (Path(__file__).parents[1] / "config" / "samples" / "arxiv-cs-lg.rss").read_bytes()
+
+    def fetcher(source: str, location: str, **kw: Any) -> FetchResult:
+        return FetchResult(b"broken" if source == "bad" else good, location)
+
+    store = open_store(tmp_path)
+    report = ingest(
+        Settings(),
+        store,
+        datetime(2026, 11, 23, tzinfo=UTC),
+        sources=[SourceConfig("bad", "x", kind="feed"), SourceConfig("good", "y", kind="feed")],
+        fetcher=fetcher,
+    )
+    bad, ok = report.sources
+    assert bad.error == "feed: bad piece at byte 123"
+    assert bad.new == 0
+    assert ok.error is None
+    assert ok.new == ok.entries > 0
+    assert store.count_items() == ok.new  # none of the 4,500 read before the failure
+    assert {s.name: s.consecutive_failures for s in store.sources()} == {"bad": 1, "good": 0}
+    store.close()
+
+
+def test_a_big_feed_is_read_a_piece_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import feedparser
+
+    from digest.sources import feed
+
+    items = "".join(
+        f"<item><title>Paper {i}</title><link>https://example.org/{i}</link></item>"
+        for i in range(300)
+    )
+    data = f"<rss version='2.0'><channel><title>T</title>{items}</channel></rss>".encode()
+    calls: list[int] = []
+    real = feedparser.parse
+    monkeypatch.setattr(feedparser, "parse", lambda f, **kw: calls.append(1) or real(f, **kw))
+    monkeypatch.setattr(feed, "PIECE", 2000)
+    entries, notes = feed.read_feed(data)
+    assert len(calls) == 1  # the head piece: it says whether this is a feed at all
+    assert notes.feed_title == "T"
+    first = [next(entries) for _ in range(5)]
+    assert len(calls) == 1
+    rest = list(entries)
+    assert len(calls) > 10
+    assert [e.title for e in first + rest] == [f"Paper {i}" for i in range(300)]

@@ -1,15 +1,17 @@
-"""Source documents -> `ParsedDocument`: sniff what the bytes are, then parse them."""
+"""Source documents -> entries: sniff what the bytes are, then parse them."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 
-from digest.models import ParsedDocument, SourceKind
-from digest.sources.feed import lead, parse_feed
+from digest.models import DocumentNotes, Entry, ParsedDocument, SourceKind
+from digest.sources.feed import lead, parse_feed, read_feed
 from digest.sources.hf import parse_hf
+from digest.sources.listing import parse_listing
 
-__all__ = ["parse_document", "parse_feed", "parse_hf", "sniff_kind"]
+__all__ = ["parse_document", "parse_feed", "parse_hf", "read_document", "sniff_kind"]
 
 
 def sniff_kind(data: bytes, *, url: str = "") -> SourceKind:
@@ -47,9 +49,18 @@ def parse_document(
     if kind == "hf":
         return parse_hf(data)
     if kind == "listing":
-        # Imported late: the listing parser is developed separately and may be absent.
-        from digest.sources.listing import parse_listing  # type: ignore[import-not-found,unused-ignore]
-
-        doc: ParsedDocument = parse_listing(data, reference_date=reference_date)
-        return doc
+        return parse_listing(data, reference_date=reference_date)
     raise ValueError(f"unknown source kind: {kind!r}")
+
+
+def read_document(
+    kind: SourceKind, data: bytes, *, url: str = "", reference_date: date | None = None
+) -> tuple[Iterator[Entry], DocumentNotes]:
+    """`parse_document`, with the entries read as they are used, so a big feed
+    is never all in memory at once. The notes are complete once the entries are
+    exhausted. ValueError comes before the first entry for bytes that are not
+    such a document, and may come while reading for a document broken further on."""
+    if kind == "feed":
+        return read_feed(data, url=url)
+    doc = parse_document(kind, data, url=url, reference_date=reference_date)
+    return iter(doc.entries), DocumentNotes(doc.skipped, list(doc.warnings), doc.feed_title)

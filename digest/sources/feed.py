@@ -12,13 +12,14 @@ import html
 import io
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 
 from digest.identity import find_arxiv_id, find_doi
-from digest.models import Entry, ParsedDocument
+from digest.models import DocumentNotes, Entry, ParsedDocument
 from digest.sources.xmlsplit import pieces
 
 # Leading bytes that carry no content: whitespace, NULs of UTF-16/32, BOM bytes.
@@ -300,42 +301,61 @@ def parse_feed(data: bytes, *, url: str = "") -> ParsedDocument:
     Raises ValueError, and nothing else, for bytes that are not a feed. A
     well-formed feed without entries gives an empty document.
     """
+    entries, notes = read_feed(data, url=url)
+    return ParsedDocument(tuple(entries), notes.skipped, tuple(notes.warnings), notes.feed_title)
+
+
+def read_feed(data: bytes, *, url: str = "") -> tuple[Iterator[Entry], DocumentNotes]:
+    """`parse_feed`, with the entries read as they are used: a big feed goes
+    through feedparser a piece at a time, so its entries are never all in memory.
+    Bytes that are not a feed raise ValueError here, before any entry."""
     head = lead(data)
     if not head:
         raise ValueError("empty document")
     if head[:1] in (b"{", b"["):
-        return _parse_json_feed(data)
+        doc = _parse_json_feed(data)
+        return iter(doc.entries), DocumentNotes(doc.skipped, list(doc.warnings), doc.feed_title)
     headers = {"content-location": url} if _url(url) else None
     parts = pieces(data, PIECE)
-    fp = _feedparser(parts[0], headers)
+    fp = _feedparser(next(parts), headers)
     feed = fp.get("feed") or {}
-    feed_title = clean_text(_str(feed.get("title")))
+    notes = DocumentNotes(feed_title=clean_text(_str(feed.get("title"))))
     raw_entries = fp.get("entries") or []
     bozo_exc = fp.get("bozo_exception") if fp.get("bozo") else None
-    if not raw_entries and not fp.get("version") and not feed_title:
+    if not raw_entries and not fp.get("version") and not notes.feed_title:
         if bozo_exc is not None:
             raise ValueError(f"not a feed: {_reason(bozo_exc)}")
         if _HTML_PAGE_RE.match(head[:4096]):
             raise ValueError("not a feed: an HTML page")
         if not feed:
             raise ValueError("not a feed: no RSS, Atom, RDF or CDF elements")
-    warnings: list[str] = []
     if bozo_exc is not None:
-        warnings.append(f"feed is not well-formed: {_reason(bozo_exc)}")
-    entries: list[Entry] = []
-    skipped = 0
-    for n, part in enumerate(parts):
-        if n:  # the rest of a big feed, one piece at a time (expat found it well-formed)
-            raw_entries = _feedparser(part, headers).get("entries") or []
+        notes.warnings.append(f"feed is not well-formed: {_reason(bozo_exc)}")
+    return _entries(raw_entries, parts, headers, notes), notes
+
+
+def _entries(
+    raw_entries: list[Any],
+    rest: Iterator[bytes],
+    headers: dict[str, str] | None,
+    notes: DocumentNotes,
+) -> Iterator[Entry]:
+    """Entries of the first piece's `raw_entries`, then of each further piece."""
+    while True:
         for e in raw_entries:
             guid = _str(_get(e, "id"))
             if _API_ERROR in guid:  # arXiv API reports errors as an entry titled "Error"
                 msg = clean_text(_str(_get(e, "summary"))) or guid
-                warnings.append(f"arXiv API error: {msg}")
+                notes.warnings.append(f"arXiv API error: {msg}")
                 continue
             entry = _from_feedparser(e)
             if entry.title or entry.link or entry.guid or entry.summary:
-                entries.append(entry)
+                yield entry
             else:
-                skipped += 1
-    return ParsedDocument(tuple(entries), skipped, tuple(warnings), feed_title)
+                notes.skipped += 1
+        part = next(rest, None)
+        if part is None:
+            return
+        # The next piece (expat found the whole feed well-formed); this one is dropped first.
+        raw_entries = []
+        raw_entries = _feedparser(part, headers).get("entries") or []

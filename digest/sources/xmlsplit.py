@@ -12,6 +12,7 @@ lenient parsing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from xml.parsers import expat
 
 _ITEMS = frozenset({"item", "entry"})  # RSS and RDF items, Atom entries
@@ -55,18 +56,16 @@ def item_spans(data: bytes) -> list[tuple[int, int]] | None:
     return None if odd else spans
 
 
-def pieces(data: bytes, size: int) -> list[bytes]:
-    """`data` as feeds of about `size` bytes of items each; [data] if small or unreadable."""
-    if len(data) <= size:
-        return [data]
-    spans = item_spans(data)
+def pieces(data: bytes, size: int) -> Iterator[bytes]:
+    """`data` as feeds of about `size` bytes of items each, made one at a time;
+    just `data` if it is small or unreadable."""
+    spans = item_spans(data) if len(data) > size else None
     if not spans:
-        return [data]
+        yield data
+        return
     head, tail = data[: spans[0][0]], data[spans[-1][1] :]
-    out: list[bytes] = []
     first = spans[0][0]
     for i, (_, end) in enumerate(spans):
         if end - first >= size or i == len(spans) - 1:
-            out.append(head + data[first:end] + tail)
+            yield head + data[first:end] + tail
             first = spans[i + 1][0] if i + 1 < len(spans) else end
-    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -206,13 +206,15 @@ class Store:
     def add_entries(
         self,
         source_id: int,
-        entries: Sequence[Entry],
+        entries: Iterable[Entry],
         *,
         rank: int,
         now: datetime,
         run_id: int | None = None,
     ) -> IngestCounts:
-        """Store entries from one source in one transaction: each paper once."""
+        """Store entries from one source in one transaction: each paper once.
+        `entries` may be lazy: they are read a chunk at a time, and an error
+        raised while reading them rolls the whole source back."""
         if now.tzinfo is None:
             raise StoreError("naive datetime passed to the store")
         with self._big_tx() as conn:

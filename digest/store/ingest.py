@@ -16,9 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, literal_column, select, text
+from sqlalchemy import BindParameter, Connection, bindparam, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
@@ -68,8 +69,9 @@ class _Known:
     """An item an identity key points at, stored or about to be.
 
     A new item keeps the entry that created it and gets a state only if a later
-    entry of the same ingest merges into it: most new items are inserted
-    straight from their entry."""
+    entry of the same chunk merges into it: most new items are inserted straight
+    from their entry. After its chunk an item keeps neither (their text is most
+    of an ingest's memory), and is read back if a later chunk meets it again."""
 
     __slots__ = ("arxiv_id", "dirty", "doi", "entry", "item_id", "state")
 
@@ -172,20 +174,26 @@ class _Statements:
             },
         )
         self.upsert_sightings = _Sql(dialect, up, _SIGHTING_COLUMNS)
-        self._lookup: dict[int, _Sql] = {}
+        self._selects: dict[tuple[bool, int], _Sql] = {}
 
-    def lookup(self, size: int) -> _Sql:
-        """(key, item id, *_ITEM_FIELDS) of the items `size` keys point at."""
-        sql = self._lookup.get(size)
+    def lookup(self, size: int, *, by_id: bool = False) -> _Sql:
+        """(key, item id, *_ITEM_FIELDS) of the items `size` keys point at, or
+        ("", item id, *_ITEM_FIELDS) of `size` item ids."""
+        sql = self._selects.get((by_id, size))
         if sql is None:
             k, i = schema.item_keys, schema.items
             names = [f"p{j}" for j in range(size)]
-            stmt = (
-                select(k.c.key, i.c.id, *(i.c[name] for name in _ITEM_FIELDS))
-                .join(i, i.c.id == k.c.item_id)
-                .where(k.c.key.in_([bindparam(name) for name in names]))
-            )
-            sql = self._lookup[size] = _Sql(self.dialect, stmt, names)
+            params: list[BindParameter[Any]] = [bindparam(name) for name in names]
+            fields = [i.c[name] for name in _ITEM_FIELDS]
+            if by_id:
+                stmt = select(literal_column("''"), i.c.id, *fields).where(i.c.id.in_(params))
+            else:
+                stmt = (
+                    select(k.c.key, i.c.id, *fields)
+                    .join(i, i.c.id == k.c.item_id)
+                    .where(k.c.key.in_(params))
+                )
+            sql = self._selects[(by_id, size)] = _Sql(self.dialect, stmt, names)
         return sql
 
 
@@ -305,19 +313,21 @@ def _new_item_row(e: Entry, rank: int, item_id: int, stamp: str) -> tuple[Any, .
 def ingest_entries(
     conn: Connection,
     source_id: int,
-    entries: Sequence[Entry],
+    entries: Iterable[Entry],
     *,
     rank: int,
     now: datetime,
     run_id: int | None,
 ) -> IngestCounts:
-    """Store `entries` of one source within the caller's transaction."""
+    """Store `entries` of one source within the caller's transaction. They are
+    taken a chunk at a time, so a source read lazily is never all in memory."""
     _lock_items(conn)
-    run = _Run(_statements(conn), source_id, rank, now, run_id)
+    run = _Run(conn, source_id, rank, now, run_id)
     writer = writer_for(conn)
+    it = iter(entries)
     try:
-        for start in range(0, len(entries), CHUNK):
-            run.chunk(entries[start : start + CHUNK], writer)
+        while chunk := list(islice(it, CHUNK)):
+            run.chunk(chunk, writer)
     finally:
         writer.close()  # every write done (or failed) before the caller commits or rolls back
     return IngestCounts(run.new, run.duplicates)
@@ -326,14 +336,15 @@ def ingest_entries(
 class _Run:
     """One source's ingest, in one transaction, chunk after chunk.
 
-    It keeps every key and item it has met, so a later chunk finds this run's
-    items in memory: the database is asked only about keys new to the run, and
-    never needs writes that may still be queued."""
+    It remembers which item every key it has met leads to, so the database is
+    asked only about keys new to the run, and a lookup never needs a write
+    that may still be queued."""
 
     def __init__(
-        self, st: _Statements, source_id: int, rank: int, now: datetime, run_id: int | None
+        self, conn: Connection, source_id: int, rank: int, now: datetime, run_id: int | None
     ) -> None:
-        self.st = st
+        self.conn = conn
+        self.st = _statements(conn)
         self.source_id = source_id
         self.scope = str(source_id)
         self.rank = rank
@@ -344,17 +355,27 @@ class _Run:
         self.known: dict[str, _Known] = {}  # key -> item, for every key met
         self.loaded: dict[int, _Known] = {}  # stored items read by this run, by id
 
-    def _lookup(self, conn: Connection, keys: list[str]) -> None:
+    def _lookup(self, reader: Connection, keys: list[str], stale: dict[int, _Known]) -> None:
         """Add the stored items `keys` point at to `known`, one _Known per item, so a
-        merge seen through any key is seen through all."""
+        merge seen through any key is seen through all. An item this run has met
+        before, through another key, goes to `stale` if its state was let go."""
         known, loaded = self.known, self.loaded
         for size, batch in _in_batches(keys):
-            for row in self.st.lookup(size).fetch(conn, batch):
+            for row in self.st.lookup(size).fetch(reader, batch):
                 kn = loaded.get(row[1])
                 if kn is None:
                     state = _state_from_row(row)
                     kn = loaded[row[1]] = _Known(row[1], state.arxiv_id, state.doi, state)
+                elif kn.state is None:
+                    stale[row[1]] = kn
                 known[row[0]] = kn
+
+    def _reload(self, writer: Writer, stale: dict[int, _Known]) -> None:
+        """Read back the items of earlier chunks, as this transaction wrote them."""
+        writer.flush()
+        for size, batch in _in_batches(list(stale)):
+            for row in self.st.lookup(size, by_id=True).fetch(self.conn, batch):
+                stale[row[1]].state = _state_from_row(row)
 
     def chunk(self, entries: Sequence[Entry], writer: Writer) -> None:
         st, rank, stamp, scope, known = self.st, self.rank, self.stamp, self.scope, self.known
@@ -367,9 +388,19 @@ class _Run:
                 kept.append(e)
                 kept_keys.append(keys)
                 wanted.update(keys)
-        wanted.difference_update(known)
-        if wanted:
-            self._lookup(writer.reader, list(wanted))
+        missing: list[str] = []
+        stale: dict[int, _Known] = {}  # met in an earlier chunk, state let go
+        for key in wanted:
+            kn = known.get(key)
+            if kn is None:
+                missing.append(key)
+            elif kn.state is None and kn.entry is None:
+                assert kn.item_id is not None
+                stale[kn.item_id] = kn
+        if missing:
+            self._lookup(writer.reader, missing, stale)
+        if stale:
+            self._reload(writer, stale)
 
         targets: list[_Known] = []
         created: list[_Known] = []
@@ -432,6 +463,8 @@ class _Run:
         writer.submit(st.upsert_sightings, self._sightings(kept, targets, len(created)))
         self.new += len(created)
         self.duplicates += len(targets) - len(created)
+        for kn in targets:  # what they hold is in the rows now
+            kn.state = kn.entry = None
 
     def _sightings(
         self, entries: list[Entry], targets: list[_Known], created: int

@@ -32,10 +32,13 @@ class Statement(Protocol):
 
 
 class Writer(Protocol):
-    reader: Connection  # where the ingest reads: it never waits behind queued writes
+    reader: Connection  # where the ingest looks keys up: it never waits behind queued writes
 
     def submit(self, stmt: Statement, rows: list[tuple[Any, ...]]) -> None:
-        """Queue `rows` for `stmt`; an error of an earlier write is raised here or at close."""
+        """Queue `rows` for `stmt`; an error of an earlier write is raised here or later."""
+
+    def flush(self) -> None:
+        """Wait until every queued write is done, so the writing connection shows them."""
 
     def close(self) -> None:
         """Wait for every write; raise StoreError if one failed."""
@@ -49,6 +52,9 @@ class InlineWriter:
 
     def submit(self, stmt: Statement, rows: list[tuple[Any, ...]]) -> None:
         stmt.many(self.conn, rows)
+
+    def flush(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -67,12 +73,11 @@ def _values_sql(sql: str, width: int, count: int) -> str:
 class ThreadWriter:
     """SQLite: multi-row INSERTs on a thread of their own, on the same connection.
 
-    The ingest reads through a connection of its own, so a lookup never waits
-    for an insert to finish. That connection sees what was committed before the
-    transaction took the write lock, which is all the ingest needs: it keeps its
-    own writes in memory."""
+    The ingest looks keys up through a connection of its own, so a lookup never
+    waits for an insert to finish. That connection sees what was committed
+    before the transaction took the write lock; what the ingest wrote itself it
+    remembers, or reads back on the writing connection after `flush()`."""
 
-    _STOP = None
     # After each statement the thread needs the GIL back from the busy ingest:
     # with Python's default 5 ms switch interval it would spend as long waiting
     # for it as SQLite spends inserting.
@@ -84,10 +89,9 @@ class ThreadWriter:
         self.raw = raw
         self.reader = conn.engine.connect()
         self.max_params = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self.jobs: queue.SimpleQueue[tuple[Statement, list[tuple[Any, ...]]] | None] = (
-            queue.SimpleQueue()
-        )
-        self.error: BaseException | None = None
+        self.jobs: queue.Queue[tuple[Statement, list[tuple[Any, ...]]] | None] = queue.Queue()
+        self.error: BaseException | None = None  # the first failed write; later ones are skipped
+        self.reported = False
         self.thread = threading.Thread(target=self._work, name="digest-store-writer", daemon=True)
         self.interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self.interval, self.SWITCH_INTERVAL))
@@ -98,37 +102,46 @@ class ThreadWriter:
         if rows:
             self.jobs.put((stmt, rows))
 
+    def flush(self) -> None:
+        self.jobs.join()
+        self._raise()
+
     def close(self) -> None:
         if self.thread.is_alive():
-            self.jobs.put(self._STOP)
+            self.jobs.put(None)
             self.thread.join()
         sys.setswitchinterval(self.interval)
         self.reader.close()
         self._raise()
 
     def _raise(self) -> None:
-        if self.error is not None:
-            error, self.error = self.error, None
-            self.jobs.put(self._STOP)  # the thread stops after a failure anyway
-            raise StoreError(f"store error: {error}") from error
+        if self.error is not None and not self.reported:
+            self.reported = True
+            raise StoreError(f"store error: {self.error}") from self.error
 
     def _work(self) -> None:
         cursor = self.raw.cursor()
         try:
-            while (job := self.jobs.get()) is not self._STOP:
-                stmt, rows = job
-                width = len(stmt.columns)
-                per = max(1, min(1000, self.max_params // width))
-                for start in range(0, len(rows), per):
-                    part: Sequence[tuple[Any, ...]] = rows[start : start + per]
-                    cursor.execute(
-                        _values_sql(stmt.sql, width, len(part)),
-                        list(chain.from_iterable(part)),
-                    )
-        except BaseException as exc:  # handed to the ingest, which rolls back
-            self.error = exc
+            while True:
+                job = self.jobs.get()
+                try:
+                    if job is None:
+                        return
+                    if self.error is None:
+                        self._write(cursor, *job)
+                except BaseException as exc:  # handed to the ingest, which rolls back
+                    self.error = exc
+                finally:
+                    self.jobs.task_done()
         finally:
             cursor.close()
+
+    def _write(self, cursor: sqlite3.Cursor, stmt: Statement, rows: list[tuple[Any, ...]]) -> None:
+        width = len(stmt.columns)
+        per = max(1, min(1000, self.max_params // width))
+        for start in range(0, len(rows), per):
+            part: Sequence[tuple[Any, ...]] = rows[start : start + per]
+            cursor.execute(_values_sql(stmt.sql, width, len(part)), list(chain.from_iterable(part)))
 
 
 def writer_for(conn: Connection) -> Writer:
