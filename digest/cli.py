@@ -373,7 +373,8 @@ def profiles_check(obj: Context, path: str | None) -> None:
     target = Path(path) if path else obj.settings.profiles_dir
     if target is None:
         fail("no profiles folder configured; name a file or folder")
-    found = [load_profile(target)] if target.is_file() else load_profiles(target)
+    sources = {s.name for s in obj.settings.sources}
+    found = [load_profile(target, sources)] if target.is_file() else load_profiles(target, sources)
     for p in found:
         terms = len(p.keywords) + len(p.authors)
         click.echo(f"ok  {p.name:<20} {terms:>3} terms  {p.path}")

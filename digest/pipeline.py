@@ -210,7 +210,7 @@ def load_profiles(settings: Settings) -> list[Profile]:
 
     if settings.profiles_dir is None or not settings.profiles_dir.is_dir():
         return []
-    return load(settings.profiles_dir)
+    return load(settings.profiles_dir, {s.name for s in settings.sources})
 
 
 def find_profile(settings: Settings, name: str) -> Profile:

@@ -8,7 +8,7 @@ inside a list (`exclude[1]`) carry the line of the list's key.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -172,7 +172,18 @@ def _at_least_one(value: int) -> str | None:
     return None if value >= 1 else "must be at least 1"
 
 
-def _build(chk: Checker, raw: Any, path: Path) -> tuple[Profile, _Map]:
+def _source_check(known: Collection[str] | None) -> Callable[[str], str | None] | None:
+    """Names must be configured sources, when the configuration names any: a
+    misspelt one would otherwise match nothing, and the profile stay silent."""
+    if not known:
+        return None
+    names = ", ".join(sorted(known))
+    return lambda name: None if name in known else f"unknown source {name!r} (configured: {names})"
+
+
+def _build(
+    chk: Checker, raw: Any, path: Path, sources: Collection[str] | None
+) -> tuple[Profile, _Map]:
     """The profile (defaults where a value is invalid) and its top mapping."""
     if raw is not None and not isinstance(raw, dict):
         chk.problem(None, None, "profile", "must be a mapping of settings")
@@ -203,7 +214,7 @@ def _build(chk: Checker, raw: Any, path: Path) -> tuple[Profile, _Map]:
         keywords=keywords,
         exclude=_strings(chk, top, "exclude", term_problem),
         authors=authors,
-        sources=_strings(chk, top, "sources", fold=False),
+        sources=_strings(chk, top, "sources", _source_check(sources), fold=False),
         min_score=min_score,
         max_items=chk.get(top, "max_items", "", int, 20, _at_least_one),
         title_weight=title_weight,
@@ -217,15 +228,16 @@ def _build(chk: Checker, raw: Any, path: Path) -> tuple[Profile, _Map]:
     return profile, top
 
 
-def load_profile(path: Path) -> Profile:
-    """One profile file; raises ConfigError with every problem found in it."""
+def load_profile(path: Path, sources: Collection[str] | None = None) -> Profile:
+    """One profile file; raises ConfigError with every problem found in it.
+    `sources`: the configured source names, which `sources:` must pick from."""
     chk = Checker(path)
-    profile, _ = _build(chk, load_yaml(path), path)
+    profile, _ = _build(chk, load_yaml(path), path, sources)
     chk.raise_if_any()
     return profile
 
 
-def load_profiles(folder: Path) -> list[Profile]:
+def load_profiles(folder: Path, sources: Collection[str] | None = None) -> list[Profile]:
     """Every `*.yaml` / `*.yml` in `folder` (not below it), sorted by name.
 
     All problems of all files are raised in one ConfigError; two files with the
@@ -248,7 +260,7 @@ def load_profiles(folder: Path) -> list[Profile]:
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        profile, top = _build(chk, raw, path)
+        profile, top = _build(chk, raw, path, sources)
         if (other := seen.get(profile.name)) is not None:
             chk.problem(
                 top if "name" in top else None,

@@ -283,3 +283,30 @@ def test_shipped_profiles_load_cleanly() -> None:
         assert prof.schedule is not None
         parse_schedule(prof.schedule)
     assert {p.timezone for p in profiles} == {"Europe/Berlin", "America/New_York"}
+
+
+def test_sources_must_be_configured_ones_when_the_config_names_any(tmp_path: Path) -> None:
+    p = write(tmp_path, "p.yaml", "keywords: [scaling]\nsources:\n  - arxiv\n  - arxv\n")
+    with pytest.raises(ConfigError) as err:
+        load_profiles(tmp_path, {"arxiv", "hf"})
+    assert err.value.problems == [
+        f"{p}:2: sources[1]: unknown source 'arxv' (configured: arxiv, hf)"
+    ]
+    assert load_profile(p).sources == ("arxiv", "arxv")  # no configured sources: not checked
+    write(tmp_path, "p.yaml", "keywords: [scaling]\nsources: [arxiv]\n")
+    assert load_profiles(tmp_path, {"arxiv", "hf"})[0].sources == ("arxiv",)
+
+
+def test_profiles_check_reports_an_unknown_source_with_file_and_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    write(folder, "p.yaml", "keywords: [scaling]\nsources: [arxv]\n")
+    cfg = tmp_path / "digest.yaml"
+    cfg.write_text(f"profiles: {folder}\nsources:\n  - name: arxiv\n    path: x.rss\n")
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "profiles", "check"])
+    assert result.exit_code == 2
+    assert f"{folder / 'p.yaml'}:2: sources[0]: unknown source 'arxv'" in result.output
