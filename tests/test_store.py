@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import bindparam
@@ -428,3 +429,40 @@ def test_multi_row_statements_repeat_the_one_values_group() -> None:
     )
     with pytest.raises(ValueError, match="one-row positional INSERT"):
         _values_sql("UPDATE t SET a = ?", 1, 2)
+
+
+def test_both_writers_store_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQLite file's writer thread and the inline writer (in-memory SQLite
+    here; PostgreSQL's path) leave identical tables, across chunk boundaries."""
+    from sqlalchemy import text
+
+    from digest.store import ingest, writer
+
+    monkeypatch.setattr(ingest, "CHUNK", 3)
+    used: list[str] = []
+    real = writer.writer_for
+
+    def spy(conn: Any) -> Any:
+        w = real(conn)
+        used.append(type(w).__name__)
+        return w
+
+    monkeypatch.setattr(ingest, "writer_for", spy)
+
+    def tables(url: str) -> dict[str, list[tuple[object, ...]]]:
+        s = Store.open(url)
+        add(s, "a", MIXED, rank=1)
+        add(s, "b", MIXED[::-1], rank=3)
+        with s.engine.connect() as conn:
+            out = {
+                t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY {order}"))]
+                for t, order in (("items", "1"), ("item_keys", "1"), ("sightings", "1, 2, 3"))
+            }
+        s.close()
+        return out
+
+    threaded = tables(f"sqlite:///{tmp_path / 'd.db'}")
+    inline = tables("sqlite://")
+    assert used == ["ThreadWriter", "ThreadWriter", "InlineWriter", "InlineWriter"]
+    assert len(threaded["items"]) == 8
+    assert inline == threaded
