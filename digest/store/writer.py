@@ -80,7 +80,8 @@ class ThreadWriter:
 
     # After each statement the thread needs the GIL back from the busy ingest:
     # with Python's default 5 ms switch interval it would spend as long waiting
-    # for it as SQLite spends inserting.
+    # for it as SQLite spends inserting. The interval is process-wide; two writers
+    # never overlap, as each lives inside a transaction holding the write lock.
     SWITCH_INTERVAL = 0.0005
 
     def __init__(self, conn: Connection) -> None:
