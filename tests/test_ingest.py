@@ -421,3 +421,50 @@ def test_a_big_feed_is_read_a_piece_at_a_time(monkeypatch: pytest.MonkeyPatch) -
     rest = list(entries)
     assert len(calls) > 10
     assert [e.title for e in first + rest] == [f"Paper {i}" for i in range(300)]
+
+
+def test_the_cycle_collector_is_paused_only_while_a_source_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    from datetime import UTC, datetime
+
+    from digest.config import Settings
+    from digest.models import FetchResult, SourceConfig
+    from digest.pipeline import ingest
+
+    sample = (Path(__file__).parents[1] / "config" / "samples" / "listing.txt").read_bytes()
+    store = open_store(tmp_path)
+    seen: list[bool] = []
+    real = store.add_entries
+
+    def add_entries(*args: Any, **kw: Any) -> Any:
+        seen.append(gc.isenabled())
+        if len(seen) == 2:
+            raise RuntimeError("a bug while storing")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(store, "add_entries", add_entries)
+
+    def run() -> Any:
+        return ingest(
+            Settings(),
+            store,
+            datetime(2026, 11, 23, tzinfo=UTC),
+            sources=[SourceConfig("a", "x", kind="listing"), SourceConfig("b", "y", "listing")],
+            fetcher=lambda source, location, **kw: FetchResult(sample, location),
+        )
+
+    assert gc.isenabled()
+    report = run()
+    assert seen == [False, False]
+    assert report.sources[0].new > 0
+    assert report.sources[1].error == "unexpected RuntimeError: a bug while storing"
+    assert gc.isenabled()  # back on, after a failure too
+    gc.disable()  # a caller that keeps it off: left off
+    try:
+        run()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    store.close()
