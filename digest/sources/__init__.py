@@ -9,7 +9,7 @@ from datetime import date
 from digest.models import DocumentNotes, Entry, ParsedDocument, SourceKind
 from digest.sources.feed import lead, parse_feed, read_feed
 from digest.sources.hf import parse_hf
-from digest.sources.listing import parse_listing
+from digest.sources.listing import parse_listing, read_listing
 
 __all__ = ["parse_document", "parse_feed", "parse_hf", "read_document", "sniff_kind"]
 
@@ -56,11 +56,14 @@ def parse_document(
 def read_document(
     kind: SourceKind, data: bytes, *, url: str = "", reference_date: date | None = None
 ) -> tuple[Iterator[Entry], DocumentNotes]:
-    """`parse_document`, with the entries read as they are used, so a big feed
-    is never all in memory at once. The notes are complete once the entries are
-    exhausted. ValueError comes before the first entry for bytes that are not
-    such a document, and may come while reading for a document broken further on."""
+    """`parse_document`, with the entries read as they are used: a big feed is
+    never all in memory at once, and storing starts before parsing ends. The
+    notes are complete once the entries are exhausted. ValueError comes before
+    the first entry for bytes that are not such a document, and may come while
+    reading for a document broken further on."""
     if kind == "feed":
         return read_feed(data, url=url)
+    if kind == "listing":
+        return read_listing(data, reference_date=reference_date)
     doc = parse_document(kind, data, url=url, reference_date=reference_date)
     return iter(doc.entries), DocumentNotes(doc.skipped, list(doc.warnings), doc.feed_title)

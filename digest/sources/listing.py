@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from digest.identity import find_arxiv_id, find_doi
-from digest.models import Entry, ParsedDocument
+from digest.models import DocumentNotes, Entry, ParsedDocument
 
 _INBOX = "Get trending papers in your email inbox"
 _HEADERS = frozenset(("new", "Subscribe", "Daily Papers", "byAK and the research community"))
@@ -150,6 +151,16 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
 
     Raises ValueError for binary data, an empty document, or one without entries.
     """
+    entries, notes = read_listing(data, reference_date=reference_date)
+    return ParsedDocument(tuple(entries), notes.skipped, tuple(notes.warnings))
+
+
+def read_listing(
+    data: bytes | str, *, reference_date: date | None = None
+) -> tuple[Iterator[Entry], DocumentNotes]:
+    """`parse_listing`, with the entries made as they are read. Binary data and
+    an empty document raise ValueError here; a document without entries raises it
+    once they are exhausted."""
     lines, warnings = _lines(data)
     if not lines:
         raise ValueError("empty document")
@@ -172,11 +183,21 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
             lines[i] = rest
         else:
             break
-    anchor = listed_on or reference_date
+    notes = DocumentNotes(warnings=warnings)
+    return _entries(lines, i, listed_on, listed_on or reference_date, year_less, notes), notes
 
-    entries: list[Entry] = []
-    append = entries.append
-    skipped = 0
+
+def _entries(
+    lines: list[str],
+    i: int,
+    listed_on: date | None,
+    anchor: date | None,
+    year_less: bool,  # some year-less date could not be resolved
+    notes: DocumentNotes,
+) -> Iterator[Entry]:
+    n = len(lines)
+    warnings = notes.warnings
+    count = 0
     # The hot loop: plain string checks on each line, cached answers for the few
     # distinct metadata lines (`_authors` is cached too).
     dates: dict[str, _When | None] = {}
@@ -184,7 +205,7 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
         title = lines[i]
         i += 1
         if len(title) >= _LONG or (title[0] in _META_START and _is_meta(title)):
-            skipped += 1  # nothing to attach it to
+            notes.skipped += 1  # nothing to attach it to
             warnings.append(f"stray line without a title: {title[:60]!r}")
             continue
         summary = ""
@@ -236,23 +257,21 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
             if invalid:
                 warnings.append(f"invalid date in the entry {title!r}")
         ids = find_arxiv_id(link) if link else None
-        append(
-            Entry(
-                title=title,
-                summary=summary,
-                link=link,
-                arxiv_id=ids[0] if ids else "",
-                version=ids[1] if ids else None,
-                doi=find_doi(link) if link else "",
-                published=published,
-                listed_on=listed_on,
-                upvotes=upvotes,
-                author_count=authors,
-                organization=org,
-            )
+        count += 1
+        yield Entry(
+            title=title,
+            summary=summary,
+            link=link,
+            arxiv_id=ids[0] if ids else "",
+            version=ids[1] if ids else None,
+            doi=find_doi(link) if link else "",
+            published=published,
+            listed_on=listed_on,
+            upvotes=upvotes,
+            author_count=authors,
+            organization=org,
         )
-    if not entries:
+    if not count:
         raise ValueError("no paper entries found")
     if year_less:
         warnings.append("year-less dates left unresolved: no reference_date given")
-    return ParsedDocument(entries=tuple(entries), skipped=skipped, warnings=tuple(warnings))
