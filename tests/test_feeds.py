@@ -7,21 +7,14 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import feedparser
 import pytest
 
-from digest.deliver.feeds import (
-    FeedLinks,
-    digest_uri,
-    digests_atom,
-    digests_rss,
-    item_uri,
-    items_atom,
-    items_rss,
-)
+from digest.deliver.feeds import FeedLinks, digest_uri, digests_feed, item_uri, items_feed
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
 from digest.sources.feed import parse_feed
 
@@ -35,6 +28,8 @@ ON_ATTR = re.compile(r"<[^>]*\son\w+\s*=", re.I)
 JS_IN_TAG = re.compile(r"<[^>]*javascript:", re.I)
 
 ItemsBuilder = Callable[..., bytes]
+items_rss, items_atom = partial(items_feed, "rss"), partial(items_feed, "atom")
+digests_rss, digests_atom = partial(digests_feed, "rss"), partial(digests_feed, "atom")
 ITEMS: list[tuple[str, ItemsBuilder]] = [("rss", items_rss), ("atom", items_atom)]
 DIGESTS: list[tuple[str, ItemsBuilder]] = [("rss", digests_rss), ("atom", digests_atom)]
 

@@ -67,17 +67,14 @@ def write_profile(
         put(page_name(d), renderer.archive_page(d, feed_urls=feed_urls).encode())
     put("index.html", renderer.archive_index(profile, digests, feed_urls=feed_urls).encode())
     picked: list[tuple[Pick, datetime]] = [(p, d.created) for d in digests for p in d.picks]
-    put("feed.xml", feeds.items_rss(profile, picked, links, now=now, limit=feed_items))
-    put("feed.atom", feeds.items_atom(profile, picked, links, now=now, limit=feed_items))
 
     def page_url(d: Digest) -> str:
         return url + page_name(d)
 
-    put(
-        "digests.xml", feeds.digests_rss(profile, digests, digest_links, page_url=page_url, now=now)
-    )
-    put(
-        "digests.atom",
-        feeds.digests_atom(profile, digests, digest_links, page_url=page_url, now=now),
-    )
+    formats: tuple[tuple[feeds.Format, str], ...] = (("rss", "xml"), ("atom", "atom"))
+    for fmt, ext in formats:
+        put(f"feed.{ext}", feeds.items_feed(fmt, profile, picked, links, now=now, limit=feed_items))
+    for fmt, ext in formats:
+        data = feeds.digests_feed(fmt, profile, digests, digest_links, page_url=page_url, now=now)
+        put(f"digests.{ext}", data)
     return written

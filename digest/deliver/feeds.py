@@ -190,14 +190,16 @@ def _item_html(pick: Pick) -> str:
     return _clean("".join(parts))
 
 
-def _items(
+def items_feed(
     fmt: Format,
     profile: Profile,
     picks: Sequence[tuple[Pick, datetime]],
     links: FeedLinks,
+    *,
     now: datetime,
-    limit: int,
+    limit: int = 50,
 ) -> bytes:
+    """RSS 2.0 or Atom: one entry per picked item, newest pick first, at most `limit`."""
     site = _site(links)
     ordered = sorted(((_utc(t), p) for p, t in picks), key=lambda tp: (tp[0], tp[1].candidate.key))
     entries: list[_Entry] = []
@@ -220,15 +222,17 @@ def _day(dt: datetime, tz_name: str) -> str:
     return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
-def _digests(
+def digests_feed(
     fmt: Format,
     profile: Profile,
     digests: Sequence[Digest],
     links: FeedLinks,
+    *,
     page_url: Callable[[Digest], str],
     now: datetime,
-    limit: int,
+    limit: int = 30,
 ) -> bytes:
+    """RSS 2.0 or Atom: one entry per digest issue, newest first, linking to `page_url(d)`."""
     site = _site(links)
     entries: list[_Entry] = []
     ordered = sorted(digests, key=lambda d: (_utc(d.created), d.id or 0), reverse=True)
@@ -244,53 +248,3 @@ def _digests(
             _Entry(digest_uri(profile, d), _clean(_esc(title)), link, when, _clean(content))
         )
     return _build(fmt, profile, links, "digests", now, entries)
-
-
-def items_rss(
-    profile: Profile,
-    picks: Sequence[tuple[Pick, datetime]],
-    links: FeedLinks,
-    *,
-    now: datetime,
-    limit: int = 50,
-) -> bytes:
-    """RSS 2.0: one entry per picked item, newest pick first, at most `limit`."""
-    return _items("rss", profile, picks, links, now, limit)
-
-
-def items_atom(
-    profile: Profile,
-    picks: Sequence[tuple[Pick, datetime]],
-    links: FeedLinks,
-    *,
-    now: datetime,
-    limit: int = 50,
-) -> bytes:
-    """Atom: one entry per picked item, newest pick first, at most `limit`."""
-    return _items("atom", profile, picks, links, now, limit)
-
-
-def digests_rss(
-    profile: Profile,
-    digests: Sequence[Digest],
-    links: FeedLinks,
-    *,
-    page_url: Callable[[Digest], str],
-    now: datetime,
-    limit: int = 30,
-) -> bytes:
-    """RSS 2.0: one entry per digest issue, newest first, linking to `page_url(digest)`."""
-    return _digests("rss", profile, digests, links, page_url, now, limit)
-
-
-def digests_atom(
-    profile: Profile,
-    digests: Sequence[Digest],
-    links: FeedLinks,
-    *,
-    page_url: Callable[[Digest], str],
-    now: datetime,
-    limit: int = 30,
-) -> bytes:
-    """Atom: one entry per digest issue, newest first, linking to `page_url(digest)`."""
-    return _digests("atom", profile, digests, links, page_url, now, limit)
