@@ -14,26 +14,24 @@ memory < 500 MB.
 
 from __future__ import annotations
 
-import sys
+import _paths  # noqa: F401  (before anything that imports `select`: see _paths.py)
+
+# isort: split
+
+import argparse
+import multiprocessing as mp
+import os
+import queue
+import resource
+import shutil
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-# bench/select.py would shadow the stdlib `select` module for this script and
-# its worker processes: put the project root first and drop bench/.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import argparse  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import os  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from datetime import UTC, date, datetime, timedelta  # noqa: E402
-from typing import Any  # noqa: E402
-
-from digest.models import Entry, SourceKind  # noqa: E402
-from digest.store import Store  # noqa: E402
+from digest.models import Entry, SourceKind
+from digest.store import Store
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 WORDS = (
@@ -253,7 +251,13 @@ def in_child(target: Any, *args: Any) -> dict[str, Any]:
     q = ctx.Queue()
     p = ctx.Process(target=target, args=(*args, q))
     p.start()
-    result: dict[str, Any] = q.get()
+    while True:  # a child that dies before it reports must not leave us waiting
+        try:
+            result: dict[str, Any] = q.get(timeout=1)
+            break
+        except queue.Empty:
+            if not p.is_alive():
+                raise SystemExit(f"{target.__name__} failed (exit code {p.exitcode})") from None
     p.join()
     return result
 

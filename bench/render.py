@@ -17,21 +17,18 @@ digests/s on the 2-core machine.
 
 from __future__ import annotations
 
+import _paths  # noqa: F401  (before anything that imports `select`: see _paths.py)
+
+# isort: split
+
 import argparse
 import random
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-# bench/select.py shadows the standard library's `select` (which css_inline needs, via
-# email -> socket -> selectors) for any script run from bench/: drop that folder.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
-
-from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen, Term  # noqa: E402
-from digest.render import Renderer  # noqa: E402
+from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen, Term
+from digest.render import Renderer
 
 TARGET = 1_000  # digests per second
 TOPICS = (

@@ -20,41 +20,37 @@ Targets: >= 2.5x naive, >= 75% of the limit.
 
 from __future__ import annotations
 
+import _paths  # noqa: F401  (before anything that imports `select`: see _paths.py)
+
+# isort: split
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import random
+import smtplib
 import sys
-from pathlib import Path
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
 
-# bench/select.py shadows the standard library's `select` (which asyncio and smtplib
-# need) for any script run from bench/: drop that folder, put the project first.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+import aiosmtplib
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import random  # noqa: E402
-import smtplib  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import replace  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-from email.message import EmailMessage  # noqa: E402
-from typing import Any  # noqa: E402
-
-import aiosmtplib  # noqa: E402
-
-from bench.render import make_digests  # noqa: E402
-from digest.deliver.email import (  # noqa: E402
+from bench.render import make_digests
+from digest.deliver.email import (
     DigestMail,
     EmailSettings,
     Outgoing,
     Recipient,
     message_id,
 )
-from digest.deliver.transport import SendResult, SMTPSettings, SMTPTransport  # noqa: E402
-from digest.models import Digest  # noqa: E402
-from digest.render import Renderer  # noqa: E402
-from digest.tokens import make_token  # noqa: E402
+from digest.deliver.transport import SendResult, SMTPSettings, SMTPTransport
+from digest.models import Digest
+from digest.render import Renderer
+from digest.tokens import make_token
 
 CONNECTIONS = 8
 PICKS = 10  # per digest: ~30 kB emails

@@ -18,32 +18,28 @@ is a MISS; otherwise PASS.
 
 from __future__ import annotations
 
+import _paths  # noqa: F401  (before anything that imports `select`: see _paths.py)
+
+# isort: split
+
 import argparse
+import asyncio
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-# bench/select.py shadows the standard library's `select` (which asyncio, socket and
-# subprocess need, via selectors) for any script run from bench/: drop that folder
-# before importing any of them.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+import httpx
 
-import asyncio  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
+from digest import pipeline
+from digest.config import Settings
+from digest.store import Store
 
-import httpx  # noqa: E402
-
-from digest import pipeline  # noqa: E402
-from digest.config import Settings  # noqa: E402
-from digest.store import Store  # noqa: E402
-
-ROOT = _HERE.parent
+ROOT = Path(__file__).resolve().parents[1]
 PATHS = ("/feeds/scaling.xml", "/")
 KEY = "bench-web-key-0123456789abcdef-0123"
 
