@@ -6,6 +6,7 @@ here does I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -38,6 +39,16 @@ class Entry:
     submitted_by: str = ""
 
 
+@dataclass(slots=True)
+class DocumentNotes:
+    """What reading a document found besides its entries. Filled in as the
+    entries are read: complete once they are exhausted (see `read_document`)."""
+
+    skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
+    feed_title: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedDocument:
     """What a parser made of one document."""
@@ -47,15 +58,15 @@ class ParsedDocument:
     warnings: tuple[str, ...] = ()
     feed_title: str = ""
 
+    @classmethod
+    def read_whole(cls, entries: Iterable[Entry], notes: DocumentNotes) -> ParsedDocument:
+        """A document read lazily, read to the end: the notes are complete after."""
+        whole = tuple(entries)
+        return cls(whole, notes.skipped, tuple(notes.warnings), notes.feed_title)
 
-@dataclass(slots=True)
-class DocumentNotes:
-    """What reading a document found besides its entries. Filled in as the
-    entries are read: complete once they are exhausted (see `read_document`)."""
-
-    skipped: int = 0
-    warnings: list[str] = field(default_factory=list)
-    feed_title: str = ""
+    def reading(self) -> tuple[Iterator[Entry], DocumentNotes]:
+        """This document as a lazy reader gives one."""
+        return iter(self.entries), DocumentNotes(self.skipped, list(self.warnings), self.feed_title)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,5 +65,4 @@ def read_document(
         return read_feed(data, url=url)
     if kind == "listing":
         return read_listing(data, reference_date=reference_date)
-    doc = parse_document(kind, data, url=url, reference_date=reference_date)
-    return iter(doc.entries), DocumentNotes(doc.skipped, list(doc.warnings), doc.feed_title)
+    return parse_document(kind, data, url=url, reference_date=reference_date).reading()

@@ -301,8 +301,7 @@ def parse_feed(data: bytes, *, url: str = "") -> ParsedDocument:
     Raises ValueError, and nothing else, for bytes that are not a feed. A
     well-formed feed without entries gives an empty document.
     """
-    entries, notes = read_feed(data, url=url)
-    return ParsedDocument(tuple(entries), notes.skipped, tuple(notes.warnings), notes.feed_title)
+    return ParsedDocument.read_whole(*read_feed(data, url=url))
 
 
 def read_feed(data: bytes, *, url: str = "") -> tuple[Iterator[Entry], DocumentNotes]:
@@ -313,8 +312,7 @@ def read_feed(data: bytes, *, url: str = "") -> tuple[Iterator[Entry], DocumentN
     if not head:
         raise ValueError("empty document")
     if head[:1] in (b"{", b"["):
-        doc = _parse_json_feed(data)
-        return iter(doc.entries), DocumentNotes(doc.skipped, list(doc.warnings), doc.feed_title)
+        return _parse_json_feed(data).reading()
     headers = {"content-location": url} if _url(url) else None
     parts = pieces(data, PIECE)
     fp = _feedparser(next(parts), headers)

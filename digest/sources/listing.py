@@ -151,8 +151,7 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
 
     Raises ValueError for binary data, an empty document, or one without entries.
     """
-    entries, notes = read_listing(data, reference_date=reference_date)
-    return ParsedDocument(tuple(entries), notes.skipped, tuple(notes.warnings))
+    return ParsedDocument.read_whole(*read_listing(data, reference_date=reference_date))
 
 
 def read_listing(
