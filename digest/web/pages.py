@@ -23,8 +23,8 @@ from starlette.responses import HTMLResponse
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.models import Profile
-from digest.pipeline import load_profiles
 from digest.render import _template_dirs
+from digest.service import profiles as load_profiles
 
 log = logging.getLogger("digest.web")
 
