@@ -18,10 +18,6 @@ is a MISS; otherwise PASS.
 
 from __future__ import annotations
 
-import _paths  # noqa: F401  (before anything that imports `select`: see _paths.py)
-
-# isort: split
-
 import argparse
 import asyncio
 import os

@@ -368,7 +368,7 @@ def profiles_check(obj: Context, path: str | None) -> None:
     """
     from pathlib import Path
 
-    from digest.profiles import load_profile, load_profiles
+    from digest.selection.profiles import load_profile, load_profiles
 
     target = Path(path) if path else obj.settings.profiles_dir
     if target is None:

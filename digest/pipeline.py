@@ -221,7 +221,7 @@ def ingest_report_dict(report: IngestReport) -> dict[str, Any]:
 
 
 def load_profiles(settings: Settings) -> list[Profile]:
-    from digest.profiles import load_profiles as load
+    from digest.selection.profiles import load_profiles as load
 
     if settings.profiles_dir is None or not settings.profiles_dir.is_dir():
         return []
@@ -244,8 +244,8 @@ class Selection:
 
 def pick(store: Store, profile: Profile, *, since: datetime | None = None) -> Selection:
     """What the profile's next digest would hold. Records nothing."""
-    from digest.match import Matcher
-    from digest.select import select
+    from digest.selection.match import Matcher
+    from digest.selection.rank import select
 
     candidates = store.candidates(profile.name, since=since)
     matcher = Matcher([profile])

@@ -48,7 +48,7 @@ from digest import pipeline
 from digest.config import load_settings, resolve_store_url
 from digest.errors import DigestError
 from digest.models import Profile
-from digest.profiles import DAYS, parse_schedule
+from digest.selection.profiles import DAYS, parse_schedule
 from digest.settings import Settings
 from digest.store import Store
 
