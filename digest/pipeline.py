@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest import service, wiring
-from digest.config import Settings
 from digest.errors import DigestError, ParseError, SourceError, StoreError
 from digest.merge import RANK
 from digest.models import (
@@ -32,6 +31,7 @@ from digest.models import (
     SourceConfig,
     SourceReport,
 )
+from digest.settings import Settings
 from digest.store import Store
 from digest.wiring import Fetcher
 
@@ -199,8 +199,8 @@ class Selection:
 
 def pick(store: Store, profile: Profile, *, since: datetime | None = None) -> Selection:
     """What the profile's next digest would hold. Records nothing."""
-    from digest.match import Matcher
-    from digest.select import select
+    from digest.selection.match import Matcher
+    from digest.selection.rank import select
 
     candidates = store.candidates(profile.name, since=since)
     matcher = Matcher([profile])
@@ -248,17 +248,17 @@ def publish(
     written: list[Path] = []
     render = wiring.renderer(settings)
     for profile in service.chosen(settings, names):
-        digests = store.digests(profile, limit=max(settings.feed_items, 30))
+        digests = store.digests(profile, limit=max(settings.web.feed_items, 30))
         if digests:
             digests[0] = _with_notices(store, digests[0])
         written += archive.write_profile(
-            settings.output_dir,
+            settings.web.output_dir,
             profile,
             digests,
             render,
-            site_url=settings.site_url,
+            site_url=settings.web.site_url,
             now=now,
-            feed_items=settings.feed_items,
+            feed_items=settings.web.feed_items,
         )
     return written
 
@@ -289,7 +289,7 @@ def send(
     mailbox does not exist (550, 551, 553) is marked bounced: never mailed again."""
     import asyncio
 
-    from digest.deliver.email import DigestMail, EmailSettings, Recipient
+    from digest.deliver.email import DigestMail, Recipient
     from digest.deliver.transport import SendResult
     from digest.tokens import make_token
 
@@ -301,14 +301,6 @@ def send(
     counts = {name: {"sent": 0, "temporary": 0, "permanent": 0} for name in owner.values()}
     rows_by_id = {d.delivery_id: d for d in due}
     key = wiring.secret_key(settings)
-    e = settings.email
-    mail_settings = EmailSettings(
-        sender=e.sender,
-        domain=e.domain,
-        subject=e.subject,
-        unsubscribe_url=e.unsubscribe_url,
-        unsubscribe_mailto=e.unsubscribe_mailto,
-    )
     render = wiring.renderer(settings)
     by_digest: dict[int, list[Due]] = {}
     for d in due:
@@ -325,7 +317,7 @@ def send(
                     store.mark_delivery(d.delivery_id, "permanent", now, "profile was removed")
                     counts[owner[digest_id]]["permanent"] += 1
                 continue
-            mail = DigestMail(digest, render.prepare(digest), render, mail_settings, now=now)
+            mail = DigestMail(digest, render.prepare(digest), render, settings.email, now=now)
             for d in rows:
                 token = make_token(key, "unsubscribe", d.subscriber_id, d.secret)
                 yield mail.message(Recipient(d.delivery_id, d.subscriber_id, d.email, token))
@@ -408,7 +400,7 @@ def dry_run(
             ) from exc
         sandbox = replace(
             settings,
-            output_dir=Path(tmp) / "out",
+            web=replace(settings.web, output_dir=Path(tmp) / "out"),
             email=replace(settings.email, smtp=None, outbox=Path(tmp) / "outbox"),
         )
         with wiring.open_store(f"sqlite:///{copy}") as scratch:

@@ -22,9 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from digest.config import Settings
 from digest.errors import DigestError, TokenError
 from digest.models import IngestReport, Item, Pick, Profile, RunReport
+from digest.settings import Settings
 
 if TYPE_CHECKING:
     from digest.store import SourceState, Store
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 def profiles(settings: Settings) -> list[Profile]:
     """The configured profiles; none when no profiles folder is configured or there."""
-    from digest.profiles import load_profiles
+    from digest.selection.profiles import load_profiles
 
     if settings.profiles_dir is None or not settings.profiles_dir.is_dir():
         return []
@@ -51,7 +51,7 @@ def profile(settings: Settings, name: str) -> Profile:
 
 def check_profiles(settings: Settings, target: Path) -> list[Profile]:
     """The profiles in a file or folder, validated (ConfigError: file:line problems)."""
-    from digest.profiles import load_profile, load_profiles
+    from digest.selection.profiles import load_profile, load_profiles
 
     sources = {s.name for s in settings.sources}
     return [load_profile(target, sources)] if target.is_file() else load_profiles(target, sources)

@@ -14,8 +14,9 @@ import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from digest.config import Settings, resolve_store_url
+from digest.config import resolve_store_url
 from digest.models import FetchResult
+from digest.settings import Settings
 from digest.store import Store
 
 if TYPE_CHECKING:
@@ -25,7 +26,19 @@ if TYPE_CHECKING:
     from digest.web.pages import Pages
     from digest.web.security import CSRF
 
-__all__ = ["Fetcher", "Store", "WebKit", "fetcher", "open_store", "renderer", "secret_key"]
+__all__ = [
+    "Fetcher",
+    "Store",
+    "Transport",
+    "WebKit",
+    "fetcher",
+    "open_store",
+    "renderer",
+    "secret_key",
+    "store_url",
+    "transport",
+    "web",
+]
 
 log = logging.getLogger("digest.wiring")
 
@@ -41,11 +54,9 @@ class Fetcher(Protocol):
 
 def fetcher(settings: Settings) -> Fetcher:
     """HTTP(S) and local files, with the configured timeout, size cap and User-Agent."""
-    from digest.sources.fetch import FetchOptions, fetch
+    from digest.sources.fetch import fetch
 
-    opts = FetchOptions(timeout=settings.fetch.timeout, max_bytes=settings.fetch.max_bytes)
-    if settings.fetch.user_agent:
-        opts = replace(opts, user_agent=settings.fetch.user_agent)
+    opts = settings.fetch
 
     def fetch_one(
         source: str, location: str, *, etag: str | None, last_modified: str | None
@@ -67,24 +78,12 @@ def open_store(url: str) -> Store:
 
 def transport(settings: Settings) -> Transport:
     """SMTP when a host is configured; otherwise .eml files in the outbox."""
-    from digest.deliver.transport import OutboxTransport, SMTPSettings, SMTPTransport
+    from digest.deliver.transport import OutboxTransport, SMTPTransport
 
     smtp = settings.email.smtp
     if smtp is None:
         return OutboxTransport(settings.email.outbox)
-    return SMTPTransport(
-        SMTPSettings(
-            host=smtp.host,
-            port=smtp.port,
-            security=smtp.security,  # type: ignore[arg-type]
-            username=smtp.username,
-            password=os.environ.get(SMTP_PASSWORD_ENV),
-            timeout=smtp.timeout,
-            connections=smtp.connections,
-            rate=smtp.rate,
-            retries=smtp.retries,
-        )
-    )
+    return SMTPTransport(replace(smtp, password=os.environ.get(SMTP_PASSWORD_ENV)))
 
 
 def secret_key(settings: Settings) -> bytes:

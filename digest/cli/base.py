@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 if TYPE_CHECKING:
-    from digest.config import Settings
+    from digest.settings import Settings
     from digest.wiring import Store
 
 EXIT_USAGE = 2

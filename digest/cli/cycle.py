@@ -158,9 +158,9 @@ def _print_run(obj: Context, report: RunReport, where: str) -> None:
     if settings.email.smtp is None:
         click.echo(f"outbox:  {settings.email.outbox}")
     click.echo(f"store:   {where}")
-    click.echo(f"archive: {settings.output_dir / 'archive'}")
+    click.echo(f"archive: {settings.web.output_dir / 'archive'}")
     for p in report.profiles:
-        base = settings.output_dir / "archive" / p.profile
+        base = settings.web.output_dir / "archive" / p.profile
         click.echo(f"  {p.profile}: {base / 'index.html'}")
         click.echo(f"  {' ' * len(p.profile)}  feeds {base / 'feed.xml'}, {base / 'feed.atom'}")
 

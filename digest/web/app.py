@@ -34,8 +34,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from digest import service, wiring
-from digest.config import Settings
 from digest.errors import StoreError, TokenError
+from digest.settings import Settings
 from digest.web.files import FEED_TYPES, Archive, feed_response
 from digest.web.mail import CONFIRM_FOR
 from digest.web.pages import NO_STORE, ProfileCache, published, view
@@ -51,8 +51,7 @@ from digest.web.security import (
 from digest.web.urls import unsubscribe_route
 
 if TYPE_CHECKING:
-    from digest.deliver.transport import Transport
-    from digest.wiring import Store
+    from digest.wiring import Store, Transport
 
 log = logging.getLogger("digest.web")
 
@@ -82,7 +81,7 @@ class _Web:
         self.profiles = ProfileCache(settings)
         self.by_ip = RateLimiter(5, 60)
         self.by_address = RateLimiter(3, 3600)
-        self.archive = settings.output_dir / "archive"
+        self.archive = settings.web.output_dir / "archive"
         self.unsubscribe_path, self.token_param = unsubscribe_route(settings)
 
     # -- subscribe -------------------------------------------------------------
@@ -98,7 +97,9 @@ class _Web:
         chosen: tuple[str, ...] = (),
     ) -> Response:
         known = self.profiles.get()
-        shown = [(view(p), *published(self.settings.output_dir, p.name)) for p in known.values()]
+        shown = [
+            (view(p), *published(self.settings.web.output_dir, p.name)) for p in known.values()
+        ]
         if not chosen and len(known) == 1:
             chosen = tuple(known)
         return self.pages.page(
