@@ -434,16 +434,12 @@ def preview(obj: Context, profile: str, fmt: str, since: str | None) -> None:
         click.echo(f"{p.score:>6g}  {p.candidate.title}\n        {p.because()}")
 
 
-_EMAIL_RE = re.compile(
-    r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
-
-
 def normalize_email(raw: str) -> str:
-    """Trimmed and lower-cased; raises click.BadParameter when it is not an address."""
-    email = raw.strip().lower()
-    if len(email) > 254 or not _EMAIL_RE.match(email):
+    """`addresses.normalize`, lower-cased; raises click.BadParameter when not an address."""
+    from digest.addresses import normalize
+
+    email = normalize(raw, fold_local=True)
+    if email is None:
         raise click.BadParameter(f"not an email address: {raw!r}")
     return email
 
