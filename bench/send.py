@@ -38,14 +38,14 @@ from render import make_digests  # bench/render.py: a script's folder is on sys.
 
 from digest.deliver.email import (
     DigestMail,
-    EmailSettings,
     Outgoing,
     Recipient,
     message_id,
 )
-from digest.deliver.transport import SendResult, SMTPSettings, SMTPTransport
+from digest.deliver.transport import SendResult, SMTPTransport
 from digest.models import Digest
 from digest.render import Renderer
+from digest.settings import EmailSettings, SMTPSettings
 from digest.tokens import make_token
 
 CONNECTIONS = 8

@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 
 from digest import pipeline
-from digest.config import Settings
+from digest.settings import Settings, WebSettings
 from digest.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +44,7 @@ def settings_for(folder: Path, port: int) -> Settings:
     return Settings(
         store_url=f"sqlite:///{folder / 'digest.db'}",
         profiles_dir=ROOT / "config" / "profiles",
-        output_dir=folder / "out",
-        site_url=f"http://127.0.0.1:{port}/",
+        web=WebSettings(output_dir=folder / "out", site_url=f"http://127.0.0.1:{port}/"),
     )
 
 

@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from digest.config import Settings
 from digest.errors import DigestError, ParseError, SourceError, StoreError
 from digest.merge import RANK
 from digest.models import (
@@ -32,6 +31,7 @@ from digest.models import (
     SourceConfig,
     SourceReport,
 )
+from digest.settings import Settings
 from digest.store import Store
 
 if TYPE_CHECKING:
@@ -50,11 +50,9 @@ class Fetcher(Protocol):
 
 
 def default_fetcher(settings: Settings) -> Fetcher:
-    from digest.sources.fetch import FetchOptions, fetch
+    from digest.sources.fetch import fetch
 
-    opts = FetchOptions(timeout=settings.fetch.timeout, max_bytes=settings.fetch.max_bytes)
-    if settings.fetch.user_agent:
-        opts = replace(opts, user_agent=settings.fetch.user_agent)
+    opts = settings.fetch
 
     def fetcher(
         source: str, location: str, *, etag: str | None, last_modified: str | None
@@ -319,17 +317,17 @@ def publish(
     written: list[Path] = []
     render = renderer(settings)
     for profile in _chosen(settings, names):
-        digests = store.digests(profile, limit=max(settings.feed_items, 30))
+        digests = store.digests(profile, limit=max(settings.web.feed_items, 30))
         if digests:
             digests[0] = _with_notices(store, digests[0])
         written += archive.write_profile(
-            settings.output_dir,
+            settings.web.output_dir,
             profile,
             digests,
             render,
-            site_url=settings.site_url,
+            site_url=settings.web.site_url,
             now=now,
-            feed_items=settings.feed_items,
+            feed_items=settings.web.feed_items,
         )
     return written
 
@@ -344,24 +342,12 @@ def ensure_recipients(settings: Settings, store: Store, now: datetime) -> None:
 
 def transport(settings: Settings) -> Transport:
     """SMTP when a host is configured; otherwise .eml files in the outbox."""
-    from digest.deliver.transport import OutboxTransport, SMTPSettings, SMTPTransport
+    from digest.deliver.transport import OutboxTransport, SMTPTransport
 
     smtp = settings.email.smtp
     if smtp is None:
         return OutboxTransport(settings.email.outbox)
-    return SMTPTransport(
-        SMTPSettings(
-            host=smtp.host,
-            port=smtp.port,
-            security=smtp.security,  # type: ignore[arg-type]
-            username=smtp.username,
-            password=os.environ.get("DIGEST_SMTP_PASSWORD"),
-            timeout=smtp.timeout,
-            connections=smtp.connections,
-            rate=smtp.rate,
-            retries=smtp.retries,
-        )
-    )
+    return SMTPTransport(replace(smtp, password=os.environ.get("DIGEST_SMTP_PASSWORD")))
 
 
 def secret_key(settings: Settings) -> bytes:
@@ -388,7 +374,7 @@ def send(
     mailbox does not exist (550, 551, 553) is marked bounced: never mailed again."""
     import asyncio
 
-    from digest.deliver.email import DigestMail, EmailSettings, Recipient
+    from digest.deliver.email import DigestMail, Recipient
     from digest.deliver.transport import SendResult
     from digest.tokens import make_token
 
@@ -400,14 +386,6 @@ def send(
     counts = {name: {"sent": 0, "temporary": 0, "permanent": 0} for name in owner.values()}
     rows_by_id = {d.delivery_id: d for d in due}
     key = secret_key(settings)
-    e = settings.email
-    mail_settings = EmailSettings(
-        sender=e.sender,
-        domain=e.domain,
-        subject=e.subject,
-        unsubscribe_url=e.unsubscribe_url,
-        unsubscribe_mailto=e.unsubscribe_mailto,
-    )
     render = renderer(settings)
     by_digest: dict[int, list[Due]] = {}
     for d in due:
@@ -424,7 +402,7 @@ def send(
                     store.mark_delivery(d.delivery_id, "permanent", now, "profile was removed")
                     counts[owner[digest_id]]["permanent"] += 1
                 continue
-            mail = DigestMail(digest, render.prepare(digest), render, mail_settings, now=now)
+            mail = DigestMail(digest, render.prepare(digest), render, settings.email, now=now)
             for d in rows:
                 token = make_token(key, "unsubscribe", d.subscriber_id, d.secret)
                 yield mail.message(Recipient(d.delivery_id, d.subscriber_id, d.email, token))
@@ -523,7 +501,7 @@ def dry_run(
                 src.backup(dst)
         sandbox = replace(
             settings,
-            output_dir=Path(tmp) / "out",
+            web=replace(settings.web, output_dir=Path(tmp) / "out"),
             email=replace(settings.email, smtp=None, outbox=Path(tmp) / "outbox"),
         )
         with Store.open(f"sqlite:///{copy}") as scratch:
