@@ -40,16 +40,9 @@ from typing import Any
 import aiosmtplib
 
 from bench.render import make_digests
-from digest.deliver.email import (
-    DigestMail,
-    EmailSettings,
-    Outgoing,
-    Recipient,
-    message_id,
-)
 from digest.deliver.transport import SendResult, SMTPSettings, SMTPTransport
 from digest.models import Digest
-from digest.render import Renderer
+from digest.render import DigestMail, EmailSettings, Outgoing, Recipient, Renderer, message_id
 from digest.tokens import make_token
 
 CONNECTIONS = 8

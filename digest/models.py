@@ -203,6 +203,7 @@ class Profile:
     admin: bool = False  # its digest also reports sources that keep failing
     path: str = ""  # the file it came from, for messages
     recipients: tuple[str, ...] = ()  # fixed email recipients
+    description: str = ""  # Markdown, shown at the top of its digest and archive
 
 
 @dataclass(frozen=True, slots=True)

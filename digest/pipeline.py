@@ -35,9 +35,8 @@ from digest.models import (
 from digest.store import Store
 
 if TYPE_CHECKING:
-    from digest.deliver.email import Outgoing
     from digest.deliver.transport import Transport
-    from digest.render import Renderer
+    from digest.render import Outgoing, Renderer
     from digest.store.subscribers import Due
 
 log = logging.getLogger("digest.pipeline")
@@ -318,7 +317,8 @@ def publish(
     settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
 ) -> list[Path]:
     """Write the archive pages and feeds of each profile from its recorded digests."""
-    from digest.deliver import archive
+    from digest.deliver.files import write_files
+    from digest.render import publication
 
     written: list[Path] = []
     render = renderer(settings)
@@ -326,8 +326,7 @@ def publish(
         digests = store.digests(profile, limit=max(settings.feed_items, 30))
         if digests:
             digests[0] = _with_notices(store, digests[0])
-        written += archive.write_profile(
-            settings.output_dir,
+        files = publication(
             profile,
             digests,
             render,
@@ -335,6 +334,7 @@ def publish(
             now=now,
             feed_items=settings.feed_items,
         )
+        written += write_files(settings.output_dir / "archive" / profile.name, files)
     return written
 
 
@@ -392,8 +392,8 @@ def send(
     mailbox does not exist (550, 551, 553) is marked bounced: never mailed again."""
     import asyncio
 
-    from digest.deliver.email import DigestMail, EmailSettings, Recipient
     from digest.deliver.transport import SendResult
+    from digest.render import DigestMail, EmailSettings, Recipient
     from digest.tokens import make_token
 
     due = store.due_deliveries(now, names)

@@ -23,10 +23,10 @@ import httpx
 import pytest
 
 from digest.config import EmailConfig, Settings
-from digest.deliver.email import Outgoing
 from digest.deliver.transport import SendResult
 from digest.errors import DigestError, StoreError
 from digest.models import Profile
+from digest.render import Outgoing
 from digest.store import Store
 from digest.tokens import make_token
 from digest.web import WebServer, create_app

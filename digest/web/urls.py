@@ -11,8 +11,8 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from digest.config import Settings
-from digest.deliver.email import header_value
 from digest.errors import DigestError
+from digest.render import header_value
 
 RESERVED = ("/", "/subscribe", "/healthz")
 
