@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 if TYPE_CHECKING:
-    from digest.config import Settings
+    from digest.settings import Settings
     from digest.store import Store
 
 EXIT_USAGE = 2
@@ -251,9 +251,9 @@ def run(
         if settings.email.smtp is None:
             click.echo(f"outbox:  {settings.email.outbox}")
         click.echo(f"store:   {url} ({total} papers)")
-        click.echo(f"archive: {settings.output_dir / 'archive'}")
+        click.echo(f"archive: {settings.web.output_dir / 'archive'}")
         for p in report.profiles:
-            base = settings.output_dir / "archive" / p.profile
+            base = settings.web.output_dir / "archive" / p.profile
             click.echo(f"  {p.profile}: {base / 'index.html'}")
             click.echo(f"  {' ' * len(p.profile)}  feeds {base / 'feed.xml'}, {base / 'feed.atom'}")
     if report.ingest.errors or report.sent["failed"]:
@@ -368,7 +368,7 @@ def profiles_check(obj: Context, path: str | None) -> None:
     """
     from pathlib import Path
 
-    from digest.profiles import load_profile, load_profiles
+    from digest.selection.profiles import load_profile, load_profiles
 
     target = Path(path) if path else obj.settings.profiles_dir
     if target is None:

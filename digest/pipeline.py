@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from digest.config import Settings
 from digest.errors import DigestError, ParseError, SourceError, StoreError
 from digest.merge import RANK
 from digest.models import (
@@ -32,6 +31,7 @@ from digest.models import (
     SourceConfig,
     SourceReport,
 )
+from digest.settings import Settings
 from digest.store import Store
 
 if TYPE_CHECKING:
@@ -49,11 +49,9 @@ class Fetcher(Protocol):
 
 
 def default_fetcher(settings: Settings) -> Fetcher:
-    from digest.sources.fetch import FetchOptions, fetch
+    from digest.sources.fetch import fetch
 
-    opts = FetchOptions(timeout=settings.fetch.timeout, max_bytes=settings.fetch.max_bytes)
-    if settings.fetch.user_agent:
-        opts = replace(opts, user_agent=settings.fetch.user_agent)
+    opts = settings.fetch
 
     def fetcher(
         source: str, location: str, *, etag: str | None, last_modified: str | None
@@ -222,7 +220,7 @@ def ingest_report_dict(report: IngestReport) -> dict[str, Any]:
 
 
 def load_profiles(settings: Settings) -> list[Profile]:
-    from digest.profiles import load_profiles as load
+    from digest.selection.profiles import load_profiles as load
 
     if settings.profiles_dir is None or not settings.profiles_dir.is_dir():
         return []
@@ -245,8 +243,8 @@ class Selection:
 
 def pick(store: Store, profile: Profile, *, since: datetime | None = None) -> Selection:
     """What the profile's next digest would hold. Records nothing."""
-    from digest.match import Matcher
-    from digest.select import select
+    from digest.selection.match import Matcher
+    from digest.selection.rank import select
 
     candidates = store.candidates(profile.name, since=since)
     matcher = Matcher([profile])
@@ -323,18 +321,18 @@ def publish(
     written: list[Path] = []
     render = renderer(settings)
     for profile in _chosen(settings, names):
-        digests = store.digests(profile, limit=max(settings.feed_items, 30))
+        digests = store.digests(profile, limit=max(settings.web.feed_items, 30))
         if digests:
             digests[0] = _with_notices(store, digests[0])
         files = publication(
             profile,
             digests,
             render,
-            site_url=settings.site_url,
+            site_url=settings.web.site_url,
             now=now,
-            feed_items=settings.feed_items,
+            feed_items=settings.web.feed_items,
         )
-        written += write_files(settings.output_dir / "archive" / profile.name, files)
+        written += write_files(settings.web.output_dir / "archive" / profile.name, files)
     return written
 
 
@@ -348,24 +346,12 @@ def ensure_recipients(settings: Settings, store: Store, now: datetime) -> None:
 
 def transport(settings: Settings) -> Transport:
     """SMTP when a host is configured; otherwise .eml files in the outbox."""
-    from digest.deliver.transport import OutboxTransport, SMTPSettings, SMTPTransport
+    from digest.deliver.transport import OutboxTransport, SMTPTransport
 
     smtp = settings.email.smtp
     if smtp is None:
         return OutboxTransport(settings.email.outbox)
-    return SMTPTransport(
-        SMTPSettings(
-            host=smtp.host,
-            port=smtp.port,
-            security=smtp.security,  # type: ignore[arg-type]
-            username=smtp.username,
-            password=os.environ.get("DIGEST_SMTP_PASSWORD"),
-            timeout=smtp.timeout,
-            connections=smtp.connections,
-            rate=smtp.rate,
-            retries=smtp.retries,
-        )
-    )
+    return SMTPTransport(replace(smtp, password=os.environ.get("DIGEST_SMTP_PASSWORD")))
 
 
 def secret_key(settings: Settings) -> bytes:
@@ -393,7 +379,7 @@ def send(
     import asyncio
 
     from digest.deliver.transport import SendResult
-    from digest.render import DigestMail, EmailSettings, Recipient
+    from digest.render import DigestMail, Recipient
     from digest.tokens import make_token
 
     due = store.due_deliveries(now, names)
@@ -404,14 +390,6 @@ def send(
     counts = {name: {"sent": 0, "temporary": 0, "permanent": 0} for name in owner.values()}
     rows_by_id = {d.delivery_id: d for d in due}
     key = secret_key(settings)
-    e = settings.email
-    mail_settings = EmailSettings(
-        sender=e.sender,
-        domain=e.domain,
-        subject=e.subject,
-        unsubscribe_url=e.unsubscribe_url,
-        unsubscribe_mailto=e.unsubscribe_mailto,
-    )
     render = renderer(settings)
     by_digest: dict[int, list[Due]] = {}
     for d in due:
@@ -428,7 +406,7 @@ def send(
                     store.mark_delivery(d.delivery_id, "permanent", now, "profile was removed")
                     counts[owner[digest_id]]["permanent"] += 1
                 continue
-            mail = DigestMail(digest, render.prepare(digest), render, mail_settings, now=now)
+            mail = DigestMail(digest, render.prepare(digest), render, settings.email, now=now)
             for d in rows:
                 token = make_token(key, "unsubscribe", d.subscriber_id, d.secret)
                 yield mail.message(Recipient(d.delivery_id, d.subscriber_id, d.email, token))
@@ -527,7 +505,7 @@ def dry_run(
                 src.backup(dst)
         sandbox = replace(
             settings,
-            output_dir=Path(tmp) / "out",
+            web=replace(settings.web, output_dir=Path(tmp) / "out"),
             email=replace(settings.email, smtp=None, outbox=Path(tmp) / "outbox"),
         )
         with Store.open(f"sqlite:///{copy}") as scratch:

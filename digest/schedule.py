@@ -45,10 +45,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest import pipeline
-from digest.config import Settings, load_settings, resolve_store_url
+from digest.config import load_settings, resolve_store_url
 from digest.errors import DigestError
 from digest.models import Profile
-from digest.profiles import DAYS, parse_schedule
+from digest.selection.profiles import DAYS, parse_schedule
+from digest.settings import Settings
 from digest.store import Store
 
 log = logging.getLogger("digest.schedule")

@@ -28,7 +28,6 @@ import pytest
 from digest.deliver.transport import (
     OutboxTransport,
     SendResult,
-    SMTPSettings,
     SMTPTransport,
     Transport,
 )
@@ -36,13 +35,13 @@ from digest.errors import DigestError
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
 from digest.render import (
     DigestMail,
-    EmailSettings,
     Outgoing,
     Recipient,
     Renderer,
     header_value,
     message_id,
 )
+from digest.settings import EmailSettings, SMTPSettings
 from tests.smtpserver import DROP, Authority, Recorder, Sink, serve
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "digest.eml"

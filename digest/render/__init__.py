@@ -23,7 +23,6 @@ from digest.render.digests import Prepared, Renderer
 from digest.render.env import environment
 from digest.render.mime import (
     DigestMail,
-    EmailSettings,
     Outgoing,
     Recipient,
     confirmation_mail,
@@ -52,7 +51,6 @@ from digest.render.views import (
 __all__ = [
     "WIDTH",
     "DigestMail",
-    "EmailSettings",
     "ItemView",
     "Outgoing",
     "Prepared",

@@ -38,6 +38,7 @@ from digest.models import Digest
 from digest.render.digests import Prepared, Renderer
 from digest.render.sanitize import safe_url
 from digest.render.views import local_date, papers
+from digest.settings import EmailSettings
 
 # Slots stand for per-message values; nothing escapes or quotes these characters.
 TO, MESSAGE_ID, TOKEN = "Zq7toSLOTx9", "Zq7midSLOTx9", "Zq7tokenSLOTx9"
@@ -46,16 +47,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 _ATOM = re.compile(r"[^a-z0-9-]+")
 _PART = "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
-
-
-@dataclass(frozen=True, slots=True)
-class EmailSettings:
-    sender: str = "digest@localhost"  # From; "Name <addr>" allowed
-    domain: str = "localhost"  # for Message-ID and List-Id
-    # Fields: title, count, papers ("1 new paper", "12 new papers"), date, profile.
-    subject: str = "{title}: {papers}, {date}"
-    unsubscribe_url: str = "http://localhost:8000/unsubscribe/{token}"  # https in production
-    unsubscribe_mailto: str = "unsubscribe@localhost"
 
 
 @dataclass(frozen=True, slots=True)

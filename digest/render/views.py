@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.match import normalize_text
 from digest.models import Digest, Pick, Seen, Term
 from digest.render.sanitize import safe_url
+from digest.selection.match import normalize_text
 
 WIDTH = 78  # plain-text columns
 SNIPPET_CHARS = 300

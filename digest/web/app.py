@@ -33,9 +33,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from digest import pipeline
-from digest.config import Settings
 from digest.deliver.transport import Transport
 from digest.errors import StoreError, TokenError
+from digest.settings import Settings
 from digest.store import Store
 from digest.store.subscribers import Subscriber
 from digest.tokens import check_token
@@ -82,7 +82,7 @@ class _Web:
         )
         self.by_ip = RateLimiter(5, 60)
         self.by_address = RateLimiter(3, 3600)
-        self.archive = settings.output_dir / "archive"
+        self.archive = settings.web.output_dir / "archive"
         self.unsubscribe_path, self.token_param = unsubscribe_route(settings)
 
     # -- subscribe -------------------------------------------------------------
@@ -98,7 +98,9 @@ class _Web:
         chosen: tuple[str, ...] = (),
     ) -> Response:
         known = self.profiles.get()
-        shown = [(view(p), *published(self.settings.output_dir, p.name)) for p in known.values()]
+        shown = [
+            (view(p), *published(self.settings.web.output_dir, p.name)) for p in known.values()
+        ]
         if not chosen and len(known) == 1:
             chosen = tuple(known)
         return self.pages.page(

@@ -10,10 +10,10 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from digest.config import Settings
 from digest.deliver.transport import SendResult, Transport
 from digest.render import Outgoing, confirmation_mail
-from digest.render.mime import EmailSettings, sender
+from digest.render.mime import sender
+from digest.settings import Settings
 from digest.store.subscribers import Subscriber
 from digest.tokens import make_token
 from digest.web.pages import Pages
@@ -30,9 +30,7 @@ class Mailer:
         self.pages = pages
         self.transport = transport
         self.key = key
-        e = settings.email
-        self.email = EmailSettings(sender=e.sender, domain=e.domain)
-        sender(self.email)  # a bad sender fails here, at start-up, not at the first visitor
+        sender(settings.email)  # a bad sender fails here, at start-up, not at the first visitor
 
     def confirmation(self, sub: Subscriber, titles: Sequence[str], now: datetime) -> Outgoing:
         expires = now + CONFIRM_FOR
@@ -50,14 +48,14 @@ class Mailer:
     ) -> Outgoing:
         return confirmation_mail(
             self.pages.env,
-            self.email,
+            self.settings.email,
             kind=kind,
             to=sub.email,
             subscriber_id=sub.id,
             titles=titles,
             link=link,
             days=days,
-            home=self.settings.site_url,
+            home=self.settings.web.site_url,
             now=now,
         )
 
