@@ -22,8 +22,8 @@ from starlette.responses import HTMLResponse
 
 from digest.errors import ConfigError
 from digest.models import Profile
-from digest.pipeline import load_profiles
 from digest.render import environment as render_environment
+from digest.service import profiles as load_profiles
 from digest.settings import Settings
 
 log = logging.getLogger("digest.web")
