@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from digest.addresses import normalize
 from digest.errors import DigestError, TokenError
 from digest.models import IngestReport, Item, Pick, Profile, RunReport
 from digest.settings import Settings
@@ -71,16 +72,11 @@ def chosen(settings: Settings, names: Sequence[str] | None) -> list[Profile]:
 
 # -- subscriptions -----------------------------------------------------------
 
-_EMAIL_RE = re.compile(
-    r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
-
 
 def address(raw: str) -> str:
-    """Trimmed and lower-cased; ValueError when it is not an address."""
-    email = raw.strip().lower()
-    if len(email) > 254 or not _EMAIL_RE.match(email):
+    """`addresses.normalize`, lower-cased; ValueError when it is not an address."""
+    email = normalize(raw, fold_local=True)
+    if email is None:
         raise ValueError(f"not an email address: {raw!r}")
     return email
 

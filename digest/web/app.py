@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from digest import service, wiring
+from digest.addresses import normalize
 from digest.errors import StoreError, TokenError
 from digest.settings import Settings
 from digest.web.files import FEED_TYPES, Archive, feed_response
@@ -45,7 +46,6 @@ from digest.web.security import (
     CSRF_FIELD,
     RateLimiter,
     SecurityHeaders,
-    normalize_email,
     retry_after,
 )
 from digest.web.urls import unsubscribe_route
@@ -157,7 +157,7 @@ class _Web:
         if wait := self.by_ip.take(_client(request)):
             return self._too_many(request, wait)
         raw = form.get("email")
-        email = normalize_email(raw)
+        email = normalize(raw)
         known = self.profiles.get()
         picked = (p for p in form.getlist("profile") if isinstance(p, str) and p in known)
         chosen = tuple(dict.fromkeys(picked))
