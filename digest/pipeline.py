@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,12 +22,13 @@ from digest.errors import DigestError, ParseError, SourceError, StoreError
 from digest.merge import RANK
 from digest.models import (
     Digest,
+    Due,
     Entry,
     IngestReport,
-    Pick,
     Profile,
     ProfileReport,
     RunReport,
+    Selection,
     SourceConfig,
     SourceReport,
 )
@@ -38,7 +39,6 @@ from digest.wiring import Fetcher
 if TYPE_CHECKING:
     from digest.deliver.email import Outgoing
     from digest.deliver.transport import Transport
-    from digest.store.subscribers import Due
 
 log = logging.getLogger("digest.pipeline")
 
@@ -188,13 +188,6 @@ def ingest(
     status = "ok" if report.errors == 0 else "partial"
     store.finish_run(run_id, now, status, service.ingest_report(report))
     return report
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    picks: list[Pick]
-    candidates: int
-    upto_item_id: int  # the newest item considered: how far the window may move
 
 
 def pick(store: Store, profile: Profile, *, since: datetime | None = None) -> Selection:

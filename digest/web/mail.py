@@ -20,8 +20,8 @@ from email.utils import format_datetime, parseaddr
 from digest.deliver.email import Outgoing, header_value
 from digest.deliver.transport import SendResult, Transport
 from digest.errors import DigestError
+from digest.models import Subscriber
 from digest.settings import Settings
-from digest.store.subscribers import Subscriber
 from digest.tokens import make_token
 from digest.web.pages import Pages
 from digest.web.urls import confirm_url, unsubscribe_url
