@@ -41,8 +41,8 @@ import jinja2
 import nh3
 
 import digest as _pkg
-from digest.match import normalize_text
 from digest.models import Digest, Pick, Profile, Seen, Term
+from digest.selection.match import normalize_text
 
 _markdown: Any = importlib.import_module("markdown")  # no type stubs installed
 

@@ -27,7 +27,6 @@ import pytest
 
 from digest.deliver.email import (
     DigestMail,
-    EmailSettings,
     Outgoing,
     Recipient,
     header_value,
@@ -37,13 +36,13 @@ from digest.deliver.email import (
 from digest.deliver.transport import (
     OutboxTransport,
     SendResult,
-    SMTPSettings,
     SMTPTransport,
     Transport,
 )
 from digest.errors import DigestError
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
 from digest.render import Renderer
+from digest.settings import EmailSettings, SMTPSettings
 from tests.smtpserver import DROP, Authority, Recorder, Sink, serve
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "digest.eml"

@@ -6,7 +6,7 @@ import pytest
 
 from digest.errors import ConfigError
 from digest.models import Term
-from digest.profiles import load_profile, load_profiles, parse_schedule
+from digest.selection.profiles import load_profile, load_profiles, parse_schedule
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "profiles"
 

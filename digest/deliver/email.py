@@ -28,6 +28,7 @@ from urllib.parse import quote
 from digest.errors import DigestError
 from digest.models import Digest
 from digest.render import Prepared, Renderer, local_date, safe_url
+from digest.settings import EmailSettings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
@@ -69,16 +70,6 @@ def message_id(digest_id: int, subscriber_id: int, domain: str) -> str:
 def should_send(digest: Digest) -> bool:
     """An empty digest goes out only when its profile says `send_empty`."""
     return bool(digest.picks) or digest.profile.send_empty
-
-
-@dataclass(frozen=True, slots=True)
-class EmailSettings:
-    sender: str = "digest@localhost"  # From; "Name <addr>" allowed
-    domain: str = "localhost"  # for Message-ID and List-Id
-    # Fields: title, count, papers ("1 new paper", "12 new papers"), date, profile.
-    subject: str = "{title}: {papers}, {date}"
-    unsubscribe_url: str = "http://localhost:8000/unsubscribe/{token}"  # https in production
-    unsubscribe_mailto: str = "unsubscribe@localhost"
 
 
 @dataclass(frozen=True, slots=True)

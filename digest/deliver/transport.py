@@ -32,6 +32,7 @@ from typing import Any, Literal, Protocol
 import aiosmtplib
 
 from digest.deliver.email import Outgoing
+from digest.settings import SMTPSettings
 
 _FILE = re.compile(r"[^A-Za-z0-9._@+-]+")
 _ACCOUNT = frozenset({530, 534, 535, 538})  # authentication or encryption required
@@ -81,22 +82,6 @@ class OutboxTransport:
             else:
                 on_result(SendResult(msg.delivery_id, "sent"))
             await asyncio.sleep(0)
-
-
-@dataclass(frozen=True, slots=True)
-class SMTPSettings:
-    host: str
-    port: int = 587
-    security: Literal["plain", "starttls", "tls"] = "starttls"
-    username: str | None = None
-    password: str | None = None  # from the environment, never from YAML: the caller's job
-    timeout: float = 30  # seconds, per connect and per command
-    connections: int = 4
-    rate: float | None = None  # messages per second, overall
-    retries: int = 3
-    backoff: float = 1.0  # seconds before the first retry, doubled each time
-    ca_file: str | None = None  # a private CA to trust instead of the system's
-    local_hostname: str | None = None  # EHLO name; default: this host's FQDN
 
 
 class _Bucket:

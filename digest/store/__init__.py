@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -90,6 +91,18 @@ class Store:
             thread.join()
         self._checkpoints.clear()
         self.engine.dispose()
+
+    def copy_to(self, path: Path) -> None:
+        """A consistent copy of this SQLite store into the file `path` (SQLite's backup)."""
+        db = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not db or db == ":memory:":
+            raise StoreError("only a SQLite store file can be copied")
+        raw = self.engine.raw_connection()
+        try:
+            with sqlite3.connect(path) as dst:
+                raw.driver_connection.backup(dst)  # type: ignore[union-attr]
+        finally:
+            raw.close()
 
     def __enter__(self) -> Store:
         return self

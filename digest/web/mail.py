@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from digest.config import Settings
 from digest.deliver.email import Outgoing, header_value
 from digest.deliver.transport import SendResult, Transport
 from digest.errors import DigestError
+from digest.settings import Settings
 from digest.store.subscribers import Subscriber
 from digest.tokens import make_token
 from digest.web.pages import Pages
@@ -93,7 +93,7 @@ class Mailer:
             "titles": list(titles),
             "link": link,
             "days": days,
-            "home": self.settings.site_url,
+            "home": self.settings.web.site_url,
         }
         text = self.pages.render("web/mail.txt.j2", **context)
         html = self.pages.render("web/mail.html.j2", subject=subject, **context)

@@ -20,11 +20,11 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from digest.config import Settings
 from digest.errors import ConfigError
 from digest.models import Profile
-from digest.pipeline import load_profiles
 from digest.render import _template_dirs
+from digest.service import profiles as load_profiles
+from digest.settings import Settings
 
 log = logging.getLogger("digest.web")
 

@@ -15,15 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.config import Checker, _kind, _Map, load_yaml
 from digest.errors import ConfigError
-from digest.match import check_regex
 from digest.models import Profile, Term
+from digest.selection.match import check_regex
 
 _KEYS = {"name", "title", "keywords", "exclude", "authors", "sources", "min_score"}
 _KEYS |= {"max_items", "title_weight", "schedule", "timezone", "send_empty", "recipients", "admin"}
 _SUFFIXES = (".yaml", ".yml")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EMAIL_RE = re.compile(r"[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-_WORD_RE = re.compile(r"[^\W_]")  # what digest.match makes tokens of
+_WORD_RE = re.compile(r"[^\W_]")  # what digest.selection.match makes tokens of
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
