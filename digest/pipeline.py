@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,10 +24,10 @@ from digest.models import (
     Digest,
     Entry,
     IngestReport,
-    Pick,
     Profile,
     ProfileReport,
     RunReport,
+    Selection,
     SourceConfig,
     SourceReport,
 )
@@ -190,26 +190,20 @@ def ingest(
     return report
 
 
-@dataclass(frozen=True, slots=True)
-class Selection:
-    picks: list[Pick]
-    candidates: int
-    upto_item_id: int  # the newest item considered: how far the window may move
+def select_due(
+    store: Store, profiles: Sequence[Profile], *, since: datetime | None = None
+) -> dict[str, Selection]:
+    """What each profile's next digest would hold, in one pass: the candidates
+    read once for all of them, one matcher. `run`, `render` and `preview` all
+    select here. Records nothing."""
+    from digest.selection.rank import pick_all
+
+    return pick_all(profiles, store.pool(profiles, since=since))
 
 
 def pick(store: Store, profile: Profile, *, since: datetime | None = None) -> Selection:
-    """What the profile's next digest would hold. Records nothing."""
-    from digest.selection.match import Matcher
-    from digest.selection.rank import select
-
-    candidates = store.candidates(profile.name, since=since)
-    matcher = Matcher([profile])
-    results = {}
-    for c in candidates:
-        result = matcher.match(c.title, c.summary, c.authors)
-        results[c.item_id] = (result.for_profile(profile.name), profile.name in result.excluded)
-    upto = max((c.item_id for c in candidates), default=0)
-    return Selection(select(profile, candidates, results), len(candidates), upto)
+    """One profile's `select_due`."""
+    return select_due(store, [profile], since=since)[profile.name]
 
 
 def _with_notices(store: Store, digest: Digest) -> Digest:
@@ -224,8 +218,10 @@ def create_digests(
     """Select and record the next digest of each profile. A profile with no
     picks gets no digest (unless `send_empty`), but its window still moves."""
     reports = []
-    for profile in service.chosen(settings, names):
-        sel = pick(store, profile)
+    profiles = service.chosen(settings, names)
+    selections = select_due(store, profiles)
+    for profile in profiles:
+        sel = selections[profile.name]
         digest_id = None
         if sel.picks or profile.send_empty or (profile.admin and service.health_notices(store)):
             digest = store.record_digest(profile, sel.picks, upto_item_id=sel.upto_item_id, now=now)

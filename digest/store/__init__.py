@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.models import Candidate, Digest, Entry, Item, Pick, Profile
+from digest.models import Candidate, Digest, Entry, Item, Pick, Pool, Profile
 from digest.store import picks, schema
 from digest.store import subscribers as subs
 from digest.store.ingest import IngestCounts, ingest_entries
@@ -282,11 +282,18 @@ class Store:
 
     # -- selection windows and digests ---------------------------------------
 
-    def candidates(self, profile: str, *, since: datetime | None = None) -> list[Candidate]:
-        """Items the profile has not been given: newer than its last recorded
-        digest (or first seen at or after `since`), never given to it."""
+    def pool(self, profiles: Sequence[Profile], *, since: datetime | None = None) -> Pool:
+        """The candidates of all `profiles`, read once, with each one's window:
+        items newer than its last recorded digest (a new profile: those first seen
+        in its `first_digest_days` before the newest arrival), or first seen at or
+        after `since`; never an item it was given."""
         with self._tx() as conn:
-            return picks.candidates(conn, profile, since=since)
+            return picks.pool(conn, profiles, since=since)
+
+    def candidates(self, profile: str, *, since: datetime | None = None) -> list[Candidate]:
+        """One profile's window (see `pool`), for a profile of the default settings."""
+        found = self.pool([Profile(profile, profile)], since=since)
+        return [c for c in found.candidates if found.windows[profile].holds(c)]
 
     def record_given(
         self, profile: str, item_ids: Sequence[int], *, upto_item_id: int, now: datetime
