@@ -204,6 +204,7 @@ class Profile:
     path: str = ""  # the file it came from, for messages
     recipients: tuple[str, ...] = ()  # fixed email recipients
     first_digest_days: int = 7  # a new profile's first digest: items first seen this far back
+    description: str = ""  # Markdown, shown at the top of its digest and archive
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,10 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from digest.deliver.email import Outgoing
 from digest.deliver.transport import SendResult
 from digest.errors import DigestError, StoreError
 from digest.models import Profile
+from digest.render import Outgoing
 from digest.settings import EmailSettings, Settings, WebSettings
 from digest.store import Store
 from digest.tokens import make_token
