@@ -149,8 +149,10 @@ def deliveries(obj: Context, as_json: bool) -> None:
     Example:
       digest deliveries --json
     """
+    from digest import service
+
     with obj.open_store() as store:
-        rows = store.deliveries()
+        rows = [service.deliveries_dict(d) for d in store.deliveries()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
