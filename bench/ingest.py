@@ -14,10 +14,6 @@ memory < 500 MB.
 
 from __future__ import annotations
 
-import _paths  # noqa: F401  (before anything that imports `select`: see _paths.py)
-
-# isort: split
-
 import argparse
 import multiprocessing as mp
 import os

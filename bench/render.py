@@ -17,10 +17,6 @@ digests/s on the 2-core machine.
 
 from __future__ import annotations
 
-import _paths  # noqa: F401  (before anything that imports `select`: see _paths.py)
-
-# isort: split
-
 import argparse
 import random
 import sys

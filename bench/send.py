@@ -20,10 +20,6 @@ Targets: >= 2.5x naive, >= 75% of the limit.
 
 from __future__ import annotations
 
-import _paths  # noqa: F401  (before anything that imports `select`: see _paths.py)
-
-# isort: split
-
 import argparse
 import asyncio
 import multiprocessing as mp
@@ -38,18 +34,12 @@ from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
+from render import make_digests  # bench/render.py: a script's folder is on sys.path
 
-from bench.render import make_digests
-from digest.deliver.email import (
-    DigestMail,
-    EmailSettings,
-    Outgoing,
-    Recipient,
-    message_id,
-)
-from digest.deliver.transport import SendResult, SMTPSettings, SMTPTransport
+from digest.deliver.transport import SendResult, SMTPTransport
 from digest.models import Digest
-from digest.render import Renderer
+from digest.render import DigestMail, Outgoing, Recipient, Renderer, message_id
+from digest.settings import EmailSettings, SMTPSettings
 from digest.tokens import make_token
 
 CONNECTIONS = 8

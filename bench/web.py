@@ -18,10 +18,6 @@ is a MISS; otherwise PASS.
 
 from __future__ import annotations
 
-import _paths  # noqa: F401  (before anything that imports `select`: see _paths.py)
-
-# isort: split
-
 import argparse
 import asyncio
 import os
@@ -36,7 +32,7 @@ from pathlib import Path
 import httpx
 
 from digest import pipeline
-from digest.config import Settings
+from digest.settings import Settings, WebSettings
 from digest.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +44,7 @@ def settings_for(folder: Path, port: int) -> Settings:
     return Settings(
         store_url=f"sqlite:///{folder / 'digest.db'}",
         profiles_dir=ROOT / "config" / "profiles",
-        output_dir=folder / "out",
-        site_url=f"http://127.0.0.1:{port}/",
+        web=WebSettings(output_dir=folder / "out", site_url=f"http://127.0.0.1:{port}/"),
     )
 
 

@@ -1,4 +1,5 @@
-"""Load and validate digest.yaml. Every problem is reported as `file:line: key: message`.
+"""Load and validate digest.yaml into the records of `digest.settings`. Every problem is
+reported as `file:line: key: message`.
 
 YAML is read with PyYAML's SafeLoader (what `yaml.safe_load` uses), extended
 only to remember the line of each mapping key.
@@ -8,20 +9,26 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from digest.errors import ConfigError
 from digest.models import SOURCE_KINDS, SourceConfig
+from digest.settings import (
+    DEFAULT_STORE,
+    EmailSettings,
+    FetchSettings,
+    Settings,
+    SMTPSettings,
+    WebSettings,
+)
 
-DEFAULT_STORE = "sqlite:///digest.db"
 DEFAULT_CONFIG = Path("config/digest.yaml")
-DEFAULT_MAX_BYTES = 20 * 10**6
+_UNSET = object()
 
 
 class _Map(dict[str, Any]):
@@ -113,6 +120,18 @@ class Checker:
             return default
         return value
 
+    def keys(self, mapping: _Map, where: str, keys: dict[str, Key]) -> dict[str, Any]:
+        """The `keys` set in `mapping` and valid, converted: arguments for a settings
+        record, which keeps its own default for every key left out."""
+        out: dict[str, Any] = {}
+        for name, key in keys.items():
+            value = self.get(mapping, name, where, key.types, default=_UNSET, check=key.check)
+            if value is not _UNSET and key.convert is not None:
+                value = key.convert(value)
+            if value is not _UNSET and value is not None:
+                out[name] = value
+        return out
+
     def raise_if_any(self) -> None:
         if self.problems:
             raise ConfigError(self.problems)
@@ -163,82 +182,73 @@ def parse_size(value: int | str) -> int | None:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
-@dataclass(frozen=True, slots=True)
-class FetchSettings:
-    timeout: float = 30.0
-    max_bytes: int = DEFAULT_MAX_BYTES
-    user_agent: str = ""  # empty: the built-in polite default
+class Key(NamedTuple):
+    """How one YAML key is read: its types, a check, and a conversion of the value."""
+
+    types: type | tuple[type, ...]
+    check: Callable[[Any], str | None] | None = None
+    convert: Callable[[Any], Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SMTPConfig:
-    host: str
-    port: int = 587
-    security: str = "starttls"  # plain, starttls or tls
-    username: str | None = None  # the password comes from $DIGEST_SMTP_PASSWORD
-    timeout: float = 30.0
-    connections: int = 4
-    rate: float | None = None  # messages per second, all connections together
-    retries: int = 3
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be positive"
 
 
-@dataclass(frozen=True, slots=True)
-class EmailConfig:
-    sender: str = "digest@localhost"
-    domain: str = "localhost"
-    subject: str = "{title}: {papers}, {date}"
-    unsubscribe_url: str = "http://localhost:8000/unsubscribe/{token}"
-    unsubscribe_mailto: str = "unsubscribe@localhost"
-    outbox: Path = Path("out/outbox")  # where messages go when no SMTP host is set
-    smtp: SMTPConfig | None = None
+def _at_least_one(value: int) -> str | None:
+    return None if value > 0 else "must be at least 1"
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    path: Path | None = None
-    store_url: str = DEFAULT_STORE
-    sources: tuple[SourceConfig, ...] = ()
-    fetch: FetchSettings = field(default_factory=FetchSettings)
-    profiles_dir: Path | None = None  # None: no profiles configured
-    output_dir: Path = Path("out")  # feeds and the archive are written here
-    site_url: str = "http://localhost:8000/"  # where output_dir is served
-    templates_dir: Path | None = None  # overrides for the bundled templates
-    feed_items: int = 50
-    email: EmailConfig = field(default_factory=EmailConfig)
+def _not_negative(value: int) -> str | None:
+    return None if value >= 0 else "must be >= 0"
 
 
-_TOP_KEYS = {
-    "store",
-    "sources",
-    "fetch",
-    "profiles",
-    "output",
-    "site_url",
-    "templates",
-    "feed_items",
-    "email",
+def _security(value: str) -> str | None:
+    return None if value in ("plain", "starttls", "tls") else "must be plain, starttls or tls"
+
+
+def _size(value: int | str) -> str | None:
+    return None if parse_size(value) else "must be a size like 20MB"
+
+
+def _http_url(value: str) -> str | None:
+    return None if re.match(r"^https?://[^/\s]+", value) else "must be an http(s) URL"
+
+
+def _token_url(value: str) -> str | None:
+    return None if "{token}" in value else "must contain {token}"
+
+
+_FETCH = {
+    "timeout": Key((int, float), _positive, float),
+    "max_bytes": Key((int, str), _size, parse_size),
+    "user_agent": Key(str, convert=lambda v: v or None),  # empty: the built-in one
 }
-_EMAIL_KEYS = {
-    "sender",
-    "domain",
-    "subject",
-    "unsubscribe_url",
-    "unsubscribe_mailto",
-    "outbox",
-    "smtp",
+_SMTP = {
+    "port": Key(int, _positive),
+    "security": Key(str, _security),
+    "username": Key(str),
+    "timeout": Key((int, float), _positive, float),
+    "connections": Key(int, _positive),
+    "rate": Key((int, float), _positive),
+    "retries": Key(int, _not_negative),
 }
-_SMTP_KEYS = {
-    "host",
-    "port",
-    "security",
-    "username",
-    "timeout",
-    "connections",
-    "rate",
-    "retries",
+_EMAIL = {
+    "sender": Key(str),
+    "domain": Key(str),
+    "subject": Key(str),
+    "unsubscribe_url": Key(str, _token_url),
+    "unsubscribe_mailto": Key(str),
 }
+_WEB = {
+    "site_url": Key(str, _http_url, lambda v: v.rstrip("/") + "/"),
+    "feed_items": Key(int, _at_least_one),
+}
+_TOP_KEYS = {"store", "sources", "fetch", "profiles", "output", "templates", "email", *_WEB}
 _SOURCE_KEYS = {"name", "kind", "url", "path", "reference_date", "enabled"}
-_FETCH_KEYS = {"timeout", "max_bytes", "user_agent"}
+# Paths in the file are relative to the file. Without a file the records' own
+# defaults hold, relative to the working directory.
+_PROFILES_IN_FILE = "profiles"
+_OUTBOX_IN_FILE = "../out/outbox"
 
 
 def _sources(chk: Checker, raw: Any, base: Path, parent: _Map) -> tuple[SourceConfig, ...]:
@@ -279,54 +289,23 @@ def _sources(chk: Checker, raw: Any, base: Path, parent: _Map) -> tuple[SourceCo
     return tuple(out)
 
 
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be positive"
+def _section(chk: Checker, top: _Map, key: str, keys: Iterable[str]) -> _Map:
+    raw = top.get(key)
+    return chk.mapping(raw, key, set(keys), top) if raw is not None else _Map()
 
 
-def _security(value: str) -> str | None:
-    return None if value in ("plain", "starttls", "tls") else "must be plain, starttls or tls"
+def _smtp(chk: Checker, raw: Any, parent: _Map) -> SMTPSettings | None:
+    m = chk.mapping(raw, "email.smtp", {"host", *_SMTP}, parent)
+    host = chk.get(m, "host", "email.smtp", str)
+    return SMTPSettings(host, **chk.keys(m, "email.smtp", _SMTP)) if host else None
 
 
-def _smtp(chk: Checker, raw: Any, parent: _Map) -> SMTPConfig | None:
-    m = chk.mapping(raw, "email.smtp", _SMTP_KEYS, parent)
-    w = "email.smtp"
-    host = chk.get(m, "host", w, str)
-    if not host:
-        return None
-    return SMTPConfig(
-        host=host,
-        port=chk.get(m, "port", w, int, default=587, check=_positive),
-        security=chk.get(m, "security", w, str, default="starttls", check=_security),
-        username=chk.get(m, "username", w, str),
-        timeout=float(chk.get(m, "timeout", w, (int, float), default=30, check=_positive)),
-        connections=chk.get(m, "connections", w, int, default=4, check=_positive),
-        rate=chk.get(m, "rate", w, (int, float), check=_positive),
-        retries=chk.get(
-            m, "retries", w, int, default=3, check=lambda v: None if v >= 0 else "must be >= 0"
-        ),
-    )
-
-
-def _email(chk: Checker, raw: Any, base: Path, top: _Map) -> EmailConfig:
-    d = EmailConfig()
-    e = chk.mapping(raw, "email", _EMAIL_KEYS, top) if raw is not None else _Map()
-    return EmailConfig(
-        sender=chk.get(e, "sender", "email", str, default=d.sender),
-        domain=chk.get(e, "domain", "email", str, default=d.domain),
-        subject=chk.get(e, "subject", "email", str, default=d.subject),
-        unsubscribe_url=chk.get(
-            e,
-            "unsubscribe_url",
-            "email",
-            str,
-            default=d.unsubscribe_url,
-            check=lambda v: None if "{token}" in v else "must contain {token}",
-        ),
-        unsubscribe_mailto=chk.get(
-            e, "unsubscribe_mailto", "email", str, default=d.unsubscribe_mailto
-        ),
-        outbox=(base / chk.get(e, "outbox", "email", str, default="../out/outbox")).resolve(),
-        smtp=_smtp(chk, e["smtp"], e) if e.get("smtp") is not None else None,
+def _email(chk: Checker, top: _Map, base: Path) -> EmailSettings:
+    e = _section(chk, top, "email", {"outbox", "smtp", *_EMAIL})
+    outbox = chk.get(e, "outbox", "email", str, default=_OUTBOX_IN_FILE)
+    smtp = _smtp(chk, e["smtp"], e) if e.get("smtp") is not None else None
+    return EmailSettings(
+        **chk.keys(e, "email", _EMAIL), outbox=(base / outbox).resolve(), smtp=smtp
     )
 
 
@@ -339,47 +318,15 @@ def load_settings(path: Path | None) -> Settings:
     if raw is None:
         raw = _Map()
     top = chk.mapping(raw, "", _TOP_KEYS)
-    store = chk.get(top, "store", "", str, default=DEFAULT_STORE)
-    sources = _sources(chk, top.get("sources"), path.parent, top)
-    fetch_raw = top.get("fetch")
-    fetch = FetchSettings()
-    if fetch_raw is not None:
-        f = chk.mapping(fetch_raw, "fetch", _FETCH_KEYS, top)
-        size = chk.get(
-            f,
-            "max_bytes",
-            "fetch",
-            (int, str),
-            check=lambda v: None if parse_size(v) else "must be a size like 20MB",
-        )
-        fetch = FetchSettings(
-            timeout=float(
-                chk.get(
-                    f,
-                    "timeout",
-                    "fetch",
-                    (int, float),
-                    default=30.0,
-                    check=lambda v: None if v > 0 else "must be positive",
-                )
-            ),
-            max_bytes=(parse_size(size) if size else None) or DEFAULT_MAX_BYTES,
-            user_agent=chk.get(f, "user_agent", "fetch", str, default=""),
-        )
-    profiles = chk.get(top, "profiles", "", str, default="profiles")
-    output = chk.get(top, "output", "", str, default="out")
-    site_url = chk.get(top, "site_url", "", str, default="http://localhost:8000/", check=_http_url)
-    templates = chk.get(top, "templates", "", str)
-    feed_items = chk.get(
-        top,
-        "feed_items",
-        "",
-        int,
-        default=50,
-        check=lambda v: None if v > 0 else "must be at least 1",
-    )
     base = path.parent
-    email = _email(chk, top.get("email"), base, top)
+    store = chk.get(top, "store", "", str, default=DEFAULT_STORE)
+    sources = _sources(chk, top.get("sources"), base, top)
+    fetch = FetchSettings(**chk.keys(_section(chk, top, "fetch", _FETCH), "fetch", _FETCH))
+    profiles = chk.get(top, "profiles", "", str, default=_PROFILES_IN_FILE)
+    output = chk.get(top, "output", "", str, default=str(WebSettings().output_dir))
+    web = WebSettings(output_dir=(base / output).resolve(), **chk.keys(top, "", _WEB))
+    templates = chk.get(top, "templates", "", str)
+    email = _email(chk, top, base)
     chk.raise_if_any()
     return Settings(
         path=path,
@@ -387,16 +334,10 @@ def load_settings(path: Path | None) -> Settings:
         sources=sources,
         fetch=fetch,
         profiles_dir=(base / profiles).resolve(),
-        output_dir=(base / output).resolve(),
-        site_url=site_url.rstrip("/") + "/",
         templates_dir=(base / templates).resolve() if templates else None,
-        feed_items=feed_items,
+        web=web,
         email=email,
     )
-
-
-def _http_url(value: str) -> str | None:
-    return None if re.match(r"^https?://[^/\s]+", value) else "must be an http(s) URL"
 
 
 def resolve_config_path(option: str | None) -> Path | None:

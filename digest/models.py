@@ -6,7 +6,7 @@ here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -203,6 +203,8 @@ class Profile:
     admin: bool = False  # its digest also reports sources that keep failing
     path: str = ""  # the file it came from, for messages
     recipients: tuple[str, ...] = ()  # fixed email recipients
+    first_digest_days: int = 7  # a new profile's first digest: items first seen this far back
+    description: str = ""  # Markdown, shown at the top of its digest and archive
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +271,42 @@ class Pick:
     def because(self) -> str:
         """`matched: scaling law (title), batch size (abstract)`."""
         return "matched: " + ", ".join(f"{h.term} ({h.field})" for h in self.matched)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which of a cycle's candidates are new to one profile: a higher id than
+    `after_id` (how far its last digest reached; for a new profile, the start of
+    its look-back), first seen at or after `since` when set, never given before."""
+
+    after_id: int = 0
+    since: datetime | None = None
+    given: frozenset[int] = frozenset()
+
+    def holds(self, c: Candidate) -> bool:
+        return (
+            c.item_id > self.after_id
+            and (self.since is None or c.first_seen >= self.since)
+            and c.item_id not in self.given
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A cycle's candidates, loaded once for all the profiles it selects for (in
+    id order), and each profile's window on them."""
+
+    candidates: tuple[Candidate, ...]
+    windows: Mapping[str, Window]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What one profile's next digest would hold."""
+
+    picks: list[Pick]
+    candidates: int  # how many items its window held
+    upto_item_id: int  # the newest item considered: how far the window may move
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,67 +1,46 @@
-"""The one place that wires adapters (fetch, store) to decisions (parse, identity).
+"""One cycle: ingest -> select -> record -> send, and publish.
 
-The CLI and the scheduler call these functions and nothing below them.
+The one place that wires the adapters (fetcher, store, transport: built in
+`digest.wiring`) to the decisions (parsing, identity, matching, rendering). The
+faces call these functions, and `digest.service`, and nothing below them.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from digest.config import Settings
+from digest import service, wiring
 from digest.errors import DigestError, ParseError, SourceError, StoreError
 from digest.merge import RANK
 from digest.models import (
     Digest,
     Entry,
-    FetchResult,
     IngestReport,
-    Pick,
     Profile,
     ProfileReport,
     RunReport,
+    Selection,
     SourceConfig,
     SourceReport,
 )
+from digest.settings import Settings
 from digest.store import Store
+from digest.wiring import Fetcher
 
 if TYPE_CHECKING:
-    from digest.deliver.email import Outgoing
     from digest.deliver.transport import Transport
-    from digest.render import Renderer
+    from digest.render import Outgoing
     from digest.store.subscribers import Due
 
 log = logging.getLogger("digest.pipeline")
-
-
-class Fetcher(Protocol):
-    def __call__(
-        self, source: str, location: str, *, etag: str | None, last_modified: str | None
-    ) -> FetchResult: ...
-
-
-def default_fetcher(settings: Settings) -> Fetcher:
-    from digest.sources.fetch import FetchOptions, fetch
-
-    opts = FetchOptions(timeout=settings.fetch.timeout, max_bytes=settings.fetch.max_bytes)
-    if settings.fetch.user_agent:
-        opts = replace(opts, user_agent=settings.fetch.user_agent)
-
-    def fetcher(
-        source: str, location: str, *, etag: str | None, last_modified: str | None
-    ) -> FetchResult:
-        return fetch(source, location, etag=etag, last_modified=last_modified, options=opts)
-
-    return fetcher
 
 
 def sources_for(locations: Sequence[str]) -> list[SourceConfig]:
@@ -196,7 +175,7 @@ def ingest(
 ) -> IngestReport:
     """Ingest the given sources, or every configured one, as one recorded run."""
     chosen = list(settings.sources if sources is None else sources)
-    fetcher = fetcher or default_fetcher(settings)
+    fetcher = fetcher or wiring.fetcher(settings)
     run_id = store.start_run("ingest", now)
     reports = []
     for src in chosen:
@@ -207,84 +186,30 @@ def ingest(
             progress(rep)
     report = IngestReport(run_id=run_id, started=now, sources=tuple(reports))
     status = "ok" if report.errors == 0 else "partial"
-    store.finish_run(run_id, now, status, ingest_report_dict(report))
+    store.finish_run(run_id, now, status, service.ingest_report(report))
     return report
 
 
-def ingest_report_dict(report: IngestReport) -> dict[str, Any]:
-    return {
-        "run_id": report.run_id,
-        "entries": report.entries,
-        "new": report.new,
-        "duplicates": report.duplicates,
-        "errors": report.errors,
-        "sources": [{**asdict(s), "warnings": list(s.warnings)} for s in report.sources],
-    }
+def select_due(
+    store: Store, profiles: Sequence[Profile], *, since: datetime | None = None
+) -> dict[str, Selection]:
+    """What each profile's next digest would hold, in one pass: the candidates
+    read once for all of them, one matcher. `run`, `render` and `preview` all
+    select here. Records nothing."""
+    from digest.selection.rank import pick_all
 
-
-def load_profiles(settings: Settings) -> list[Profile]:
-    from digest.profiles import load_profiles as load
-
-    if settings.profiles_dir is None or not settings.profiles_dir.is_dir():
-        return []
-    return load(settings.profiles_dir, {s.name for s in settings.sources})
-
-
-def find_profile(settings: Settings, name: str) -> Profile:
-    for profile in load_profiles(settings):
-        if profile.name == name:
-            return profile
-    raise DigestError(f"no profile named {name!r} in {settings.profiles_dir}")
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    picks: list[Pick]
-    candidates: int
-    upto_item_id: int  # the newest item considered: how far the window may move
+    return pick_all(profiles, store.pool(profiles, since=since))
 
 
 def pick(store: Store, profile: Profile, *, since: datetime | None = None) -> Selection:
-    """What the profile's next digest would hold. Records nothing."""
-    from digest.match import Matcher
-    from digest.select import select
-
-    candidates = store.candidates(profile.name, since=since)
-    matcher = Matcher([profile])
-    results = {}
-    for c in candidates:
-        result = matcher.match(c.title, c.summary, c.authors)
-        results[c.item_id] = (result.for_profile(profile.name), profile.name in result.excluded)
-    upto = max((c.item_id for c in candidates), default=0)
-    return Selection(select(profile, candidates, results), len(candidates), upto)
-
-
-def _chosen(settings: Settings, names: Sequence[str] | None) -> list[Profile]:
-    profiles = load_profiles(settings)
-    if names:
-        known = {p.name for p in profiles}
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise DigestError(f"no profile named {missing[0]!r} in {settings.profiles_dir}")
-        profiles = [p for p in profiles if p.name in names]
-    return profiles
-
-
-STALE_AFTER = 3  # consecutive failures before a source is called stale
-
-
-def health_notices(store: Store) -> tuple[str, ...]:
-    """What the admin should hear about: sources that keep failing."""
-    return tuple(
-        f"source {s.name} is stale: {s.consecutive_failures} failed fetches in a row"
-        f" (last error: {s.last_error})"
-        for s in store.sources()
-        if s.consecutive_failures >= STALE_AFTER
-    )
+    """One profile's `select_due`."""
+    return select_due(store, [profile], since=since)[profile.name]
 
 
 def _with_notices(store: Store, digest: Digest) -> Digest:
-    return replace(digest, notices=health_notices(store)) if digest.profile.admin else digest
+    if not digest.profile.admin:
+        return digest
+    return replace(digest, notices=service.health_notices(store))
 
 
 def create_digests(
@@ -293,10 +218,12 @@ def create_digests(
     """Select and record the next digest of each profile. A profile with no
     picks gets no digest (unless `send_empty`), but its window still moves."""
     reports = []
-    for profile in _chosen(settings, names):
-        sel = pick(store, profile)
+    profiles = service.chosen(settings, names)
+    selections = select_due(store, profiles)
+    for profile in profiles:
+        sel = selections[profile.name]
         digest_id = None
-        if sel.picks or profile.send_empty or (profile.admin and health_notices(store)):
+        if sel.picks or profile.send_empty or (profile.admin and service.health_notices(store)):
             digest = store.record_digest(profile, sel.picks, upto_item_id=sel.upto_item_id, now=now)
             digest_id = digest.id
         else:
@@ -308,74 +235,41 @@ def create_digests(
     return reports
 
 
-def renderer(settings: Settings) -> Renderer:
-    from digest.render import Renderer
-
-    return Renderer(settings.templates_dir)
-
-
 def publish(
     settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
 ) -> list[Path]:
     """Write the archive pages and feeds of each profile from its recorded digests."""
-    from digest.deliver import archive
+    from digest.deliver.files import write_files
+    from digest.render import publication
 
     written: list[Path] = []
-    render = renderer(settings)
-    for profile in _chosen(settings, names):
-        digests = store.digests(profile, limit=max(settings.feed_items, 30))
+    render = wiring.renderer(settings)
+    for profile in service.chosen(settings, names):
+        digests = store.digests(profile, limit=max(settings.web.feed_items, 30))
         if digests:
             digests[0] = _with_notices(store, digests[0])
-        written += archive.write_profile(
-            settings.output_dir,
+        files = publication(
             profile,
             digests,
             render,
-            site_url=settings.site_url,
+            site_url=settings.web.site_url,
             now=now,
-            feed_items=settings.feed_items,
+            feed_items=settings.web.feed_items,
         )
+        written += write_files(settings.web.output_dir / "archive" / profile.name, files)
     return written
 
 
 def ensure_recipients(settings: Settings, store: Store, now: datetime) -> None:
     """Fixed recipients listed in profiles become active subscribers of them. An
     address that unsubscribed stays unsubscribed: a config file never overrides that."""
-    for profile in load_profiles(settings):
+    for profile in service.profiles(settings):
         for email in profile.recipients:
             store.add_subscriber(email, [profile.name], now=now, reactivate=False)
 
 
-def transport(settings: Settings) -> Transport:
-    """SMTP when a host is configured; otherwise .eml files in the outbox."""
-    from digest.deliver.transport import OutboxTransport, SMTPSettings, SMTPTransport
-
-    smtp = settings.email.smtp
-    if smtp is None:
-        return OutboxTransport(settings.email.outbox)
-    return SMTPTransport(
-        SMTPSettings(
-            host=smtp.host,
-            port=smtp.port,
-            security=smtp.security,  # type: ignore[arg-type]
-            username=smtp.username,
-            password=os.environ.get("DIGEST_SMTP_PASSWORD"),
-            timeout=smtp.timeout,
-            connections=smtp.connections,
-            rate=smtp.rate,
-            retries=smtp.retries,
-        )
-    )
-
-
-def secret_key(settings: Settings) -> bytes:
-    from digest.tokens import key_from_env
-
-    if os.environ.get("DIGEST_SECRET_KEY"):
-        return key_from_env()
-    # The demo must run with no setup; a real deployment sets DIGEST_SECRET_KEY.
-    log.warning("DIGEST_SECRET_KEY is not set: using a key derived from the store URL")
-    return hashlib.sha256(b"digest-demo-key:" + settings.store_url.encode()).digest()
+# A permanent failure with one of these codes: the mailbox does not exist.
+_BOUNCE = re.compile(r"^\s*(550|551|553)\b")
 
 
 def send(
@@ -392,27 +286,19 @@ def send(
     mailbox does not exist (550, 551, 553) is marked bounced: never mailed again."""
     import asyncio
 
-    from digest.deliver.email import DigestMail, EmailSettings, Recipient
     from digest.deliver.transport import SendResult
+    from digest.render import DigestMail, Recipient
     from digest.tokens import make_token
 
     due = store.due_deliveries(now, names)
     if not due:
         return {}
-    profiles = {p.name: p for p in load_profiles(settings)}
+    profiles = {p.name: p for p in service.profiles(settings)}
     owner = store.digest_profiles(sorted({d.digest_id for d in due}))
     counts = {name: {"sent": 0, "temporary": 0, "permanent": 0} for name in owner.values()}
     rows_by_id = {d.delivery_id: d for d in due}
-    key = secret_key(settings)
-    e = settings.email
-    mail_settings = EmailSettings(
-        sender=e.sender,
-        domain=e.domain,
-        subject=e.subject,
-        unsubscribe_url=e.unsubscribe_url,
-        unsubscribe_mailto=e.unsubscribe_mailto,
-    )
-    render = renderer(settings)
+    key = wiring.secret_key(settings)
+    render = wiring.renderer(settings)
     by_digest: dict[int, list[Due]] = {}
     for d in due:
         by_digest.setdefault(d.digest_id, []).append(d)
@@ -428,7 +314,7 @@ def send(
                     store.mark_delivery(d.delivery_id, "permanent", now, "profile was removed")
                     counts[owner[digest_id]]["permanent"] += 1
                 continue
-            mail = DigestMail(digest, render.prepare(digest), render, mail_settings, now=now)
+            mail = DigestMail(digest, render.prepare(digest), render, settings.email, now=now)
             for d in rows:
                 token = make_token(key, "unsubscribe", d.subscriber_id, d.secret)
                 yield mail.message(Recipient(d.delivery_id, d.subscriber_id, d.email, token))
@@ -440,13 +326,10 @@ def send(
         if result.status == "permanent" and _BOUNCE.match(result.error or ""):
             store.set_subscriber_status(row.subscriber_id, "bounced", now)
 
-    asyncio.run((via or transport(settings)).send(outgoing(), on_result))
+    asyncio.run((via or wiring.transport(settings)).send(outgoing(), on_result))
     totals = total(counts)
     log.info("send: %s", totals, extra={"event": "send", **totals})
     return counts
-
-
-_BOUNCE = re.compile(r"^\s*(550|551|553)\b")
 
 
 def total(counts: dict[str, dict[str, int]]) -> dict[str, int]:
@@ -477,16 +360,6 @@ def run_profiles(
     return profiles, written
 
 
-def run_report_dict(report: RunReport) -> dict[str, Any]:
-    return {
-        "ingest": ingest_report_dict(report.ingest),
-        "profiles": [asdict(p) for p in report.profiles],
-        "written": list(report.written),
-        "sent": report.sent,
-        "dry_run": report.dry_run,
-    }
-
-
 def run_once(
     settings: Settings,
     store: Store,
@@ -503,33 +376,30 @@ def run_once(
     sent = {k: sum(getattr(p, k) for p in profiles) for k in ("sent", "failed")}
     report = RunReport(ingested, tuple(profiles), tuple(str(p) for p in written), sent)
     status = "ok" if ingested.errors == 0 and sent["failed"] == 0 else "partial"
-    store.finish_run(run_id, now, status, run_report_dict(report))
+    store.finish_run(run_id, now, status, service.run_report(report))
     return report
 
 
 def dry_run(
-    settings: Settings, store_url: str, now: datetime, *, names: Sequence[str] | None = None
+    settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
 ) -> RunReport:
     """Everything a cycle does, on a copy: the store, the outputs and the mail go to a
     temporary folder that is thrown away, so nothing is sent and nothing recorded."""
-    import sqlite3
     import tempfile
 
-    from sqlalchemy.engine import make_url
-
-    url = make_url(store_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        raise DigestError("--dry-run needs a SQLite store file (it runs on a copy of it)")
     with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as tmp:
         copy = Path(tmp) / "store.db"
-        if Path(url.database).exists():
-            with sqlite3.connect(url.database) as src, sqlite3.connect(copy) as dst:
-                src.backup(dst)
+        try:
+            store.copy_to(copy)
+        except StoreError as exc:
+            raise DigestError(
+                "--dry-run needs a SQLite store file (it runs on a copy of it)"
+            ) from exc
         sandbox = replace(
             settings,
-            output_dir=Path(tmp) / "out",
+            web=replace(settings.web, output_dir=Path(tmp) / "out"),
             email=replace(settings.email, smtp=None, outbox=Path(tmp) / "outbox"),
         )
-        with Store.open(f"sqlite:///{copy}") as scratch:
+        with wiring.open_store(f"sqlite:///{copy}") as scratch:
             report = run_once(sandbox, scratch, now, names=names)
     return replace(report, written=(), dry_run=True)

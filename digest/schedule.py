@@ -44,12 +44,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest import pipeline
-from digest.config import Settings, load_settings, resolve_store_url
+from digest import pipeline, service, wiring
+from digest.config import load_settings
 from digest.errors import DigestError
 from digest.models import Profile
-from digest.profiles import DAYS, parse_schedule
-from digest.store import Store
+from digest.selection.profiles import DAYS, parse_schedule
+from digest.settings import Settings
+from digest.wiring import Store
 
 log = logging.getLogger("digest.schedule")
 
@@ -137,8 +138,8 @@ def _now() -> datetime:
 
 def _open(config_path: str | None, store_url: str | None) -> tuple[Settings, Store]:
     settings = load_settings(Path(config_path) if config_path else None)
-    url = store_url or _store_url or resolve_store_url(None, settings)
-    return settings, Store.open(url)
+    url = store_url or _store_url or wiring.store_url(settings)
+    return settings, wiring.open_store(url)
 
 
 def ingest_job(config_path: str | None, store_url: str | None = None) -> None:
@@ -352,7 +353,7 @@ def build_scheduler(
         raise ValueError("ingest_every must be at least a minute")
     if misfire_grace_time is not None and misfire_grace_time < 1:
         raise ValueError("misfire_grace_time must be at least 1 second, or None")
-    profiles = pipeline.load_profiles(settings)  # config problems surface before anything runs
+    profiles = service.profiles(settings)  # config problems surface before anything runs
     specs = _specs(
         settings,
         profiles,
@@ -360,7 +361,7 @@ def build_scheduler(
         misfire_grace_time=misfire_grace_time,
         now=_now() if now is None else now,
     )
-    store = Store.open(store_url)  # migrated; its engine (SQLite pragmas too) holds the jobs
+    store = wiring.open_store(store_url)  # migrated; its engine (SQLite pragmas too) holds the jobs
     sched = BackgroundScheduler() if scheduler is None else scheduler
     try:
         sched.configure(

@@ -5,14 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import (
-    DEFAULT_STORE,
-    load_settings,
-    parse_size,
-    resolve_config_path,
-    resolve_store_url,
-)
+from digest.config import load_settings, parse_size, resolve_config_path, resolve_store_url
 from digest.errors import ConfigError
+from digest.settings import (
+    DEFAULT_STORE,
+    EmailSettings,
+    FetchSettings,
+    SMTPSettings,
+    WebSettings,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -168,3 +169,83 @@ def test_shipped_config_is_valid() -> None:
     assert {x.name for x in s.sources} >= {"arxiv-cs-lg", "hf-daily", "trending-page"}
     for src in s.sources:
         assert Path(src.location).is_file(), src.location
+
+
+def test_keys_left_out_keep_the_records_defaults(tmp_path: Path) -> None:
+    p = write(tmp_path, "fetch:\n  timeout: 5\nemail:\n  smtp:\n    host: mx.example.org\n")
+    s = load_settings(p)
+    assert s.fetch == FetchSettings(timeout=5.0)
+    assert s.fetch.max_bytes == 20_000_000  # "20MB", as the shipped digest.yaml says
+    assert s.email.smtp == SMTPSettings("mx.example.org")
+    assert s.web == WebSettings(output_dir=(tmp_path / "out").resolve())
+    e = EmailSettings()
+    assert (s.email.sender, s.email.subject, s.email.unsubscribe_url) == (
+        e.sender,
+        e.subject,
+        e.unsubscribe_url,
+    )
+    assert s.email.outbox == (tmp_path / "../out/outbox").resolve()
+
+
+def test_email_and_smtp_are_read_into_the_adapters_records(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        "site_url: https://papers.example.org\n"
+        "feed_items: 7\n"
+        "fetch:\n"
+        "  user_agent: ''\n"
+        "email:\n"
+        "  sender: Digest <d@example.org>\n"
+        "  unsubscribe_url: https://papers.example.org/u/{token}\n"
+        "  outbox: mail\n"
+        "  smtp:\n"
+        "    host: mx.example.org\n"
+        "    port: 465\n"
+        "    security: tls\n"
+        "    username: digest\n"
+        "    timeout: 10\n"
+        "    rate: 2.5\n"
+        "    retries: 0\n",
+    )
+    s = load_settings(p)
+    assert s.web.site_url == "https://papers.example.org/"
+    assert s.web.feed_items == 7
+    assert s.fetch.user_agent == FetchSettings().user_agent  # empty means the built-in one
+    assert s.email.sender == "Digest <d@example.org>"
+    assert s.email.unsubscribe_url == "https://papers.example.org/u/{token}"
+    assert s.email.outbox == (tmp_path / "mail").resolve()
+    assert s.email.smtp == SMTPSettings(
+        "mx.example.org",
+        port=465,
+        security="tls",
+        username="digest",
+        timeout=10.0,
+        rate=2.5,
+        retries=0,
+    )
+    assert s.email.smtp.password is None  # never from the file
+
+
+def test_bad_email_and_smtp_values_are_all_reported(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        "feed_items: 0\n"
+        "site_url: ftp://x\n"
+        "email:\n"
+        "  unsubscribe_url: https://x.org/u\n"
+        "  smtp:\n"
+        "    host: mx\n"
+        "    security: ssl\n"
+        "    retries: -1\n"
+        "    password: hunter2\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(p)
+    text = "\n".join(err.value.problems)
+    assert f"{p}:1: feed_items: must be at least 1" in text
+    assert f"{p}:2: site_url: must be an http(s) URL" in text
+    assert f"{p}:4: email.unsubscribe_url: must contain {{token}}" in text
+    assert f"{p}:7: email.smtp.security: must be plain, starttls or tls" in text
+    assert f"{p}:8: email.smtp.retries: must be >= 0" in text
+    assert f"{p}:9: email.smtp.password: unknown key" in text
+    assert len(err.value.problems) == 6

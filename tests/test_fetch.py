@@ -13,7 +13,8 @@ import pytest
 
 from digest import __version__
 from digest.errors import FetchError
-from digest.sources.fetch import FetchOptions, fetch
+from digest.settings import FetchSettings
+from digest.sources.fetch import fetch
 from tests.httpserver import LoopbackServer, serving
 
 URL = "http://example.test/feed.xml"
@@ -131,7 +132,7 @@ def test_follows_redirects_and_reports_final_url() -> None:
 
 def test_too_many_redirects() -> None:
     transport, seen = mock(lambda r: httpx.Response(302, headers={"Location": "/loop"}))
-    err = fetch_error(URL, options=FetchOptions(max_redirects=3), transport=transport)
+    err = fetch_error(URL, options=FetchSettings(max_redirects=3), transport=transport)
     assert "too many redirects" in err.message
     assert len(seen) == 4  # the first request plus three redirects
 
@@ -146,7 +147,7 @@ def test_content_length_over_cap_rejected_before_reading() -> None:
     transport, _ = mock(
         lambda r: httpx.Response(200, headers={"Content-Length": "100"}, content=body())
     )
-    err = fetch_error(URL, options=FetchOptions(max_bytes=99), transport=transport)
+    err = fetch_error(URL, options=FetchSettings(max_bytes=99), transport=transport)
     assert err.message == f"response larger than 99 bytes from {URL}"
     assert read == []
 
@@ -160,7 +161,7 @@ def test_streamed_body_over_cap_aborts_early() -> None:
             yield b"x" * 1000
 
     transport, _ = mock(lambda r: httpx.Response(200, content=body()))  # chunked, no length
-    err = fetch_error(URL, options=FetchOptions(max_bytes=2500), transport=transport)
+    err = fetch_error(URL, options=FetchSettings(max_bytes=2500), transport=transport)
     assert "response larger than 2500 bytes" in err.message
     assert len(sent) == 3  # stopped at the chunk that crossed the cap
 
@@ -170,7 +171,7 @@ def test_cap_counts_decoded_bytes() -> None:
     headers = {"Content-Encoding": "gzip"}
     transport, _ = mock(lambda r: httpx.Response(200, content=packed, headers=headers))
     assert fetch("src", URL, transport=transport).content == b"\0" * 10_000
-    err = fetch_error(URL, options=FetchOptions(max_bytes=5000), transport=transport)
+    err = fetch_error(URL, options=FetchSettings(max_bytes=5000), transport=transport)
     assert "larger than 5000 bytes" in err.message
     assert len(packed) < 5000
 
@@ -275,7 +276,7 @@ def test_loopback_if_modified_since_alone(server: LoopbackServer) -> None:
 def test_loopback_timeout(server: LoopbackServer) -> None:
     url = server.add("/slow", b"late", delay=2.0)
     start = time.monotonic()
-    err = fetch_error(url, options=FetchOptions(timeout=0.5))
+    err = fetch_error(url, options=FetchSettings(timeout=0.5))
     assert err.message == f"timed out after 0.5s fetching {url}"
     assert time.monotonic() - start < 1.5
 
@@ -292,7 +293,7 @@ def test_loopback_unknown_path_is_404(server: LoopbackServer) -> None:
 @pytest.mark.parametrize("content_length", [True, False])
 def test_loopback_oversized(server: LoopbackServer, content_length: bool) -> None:
     url = server.add("/big", b"x" * (3 * 1024 * 1024), content_length=content_length)
-    err = fetch_error(url, options=FetchOptions(max_bytes=1024 * 1024))
+    err = fetch_error(url, options=FetchSettings(max_bytes=1024 * 1024))
     assert err.message == f"response larger than 1048576 bytes from {url}"
 
 
@@ -352,6 +353,6 @@ def test_unreadable_file(tmp_path: Path) -> None:
 def test_file_over_cap(tmp_path: Path) -> None:
     path = tmp_path / "big.json"
     path.write_bytes(b"x" * 101)
-    assert fetch("src", str(path), options=FetchOptions(max_bytes=101)).content == b"x" * 101
-    err = fetch_error(str(path), options=FetchOptions(max_bytes=100))
+    assert fetch("src", str(path), options=FetchSettings(max_bytes=101)).content == b"x" * 101
+    err = fetch_error(str(path), options=FetchSettings(max_bytes=100))
     assert err.message == f"file larger than 100 bytes: {path}"

@@ -213,7 +213,7 @@ def test_every_feedparser_corpus_file_goes_through_ingest(
     from datetime import UTC, datetime
 
     from digest import pipeline
-    from digest.config import Settings
+    from digest.settings import Settings
 
     files = sorted(p for p in feedparser_corpus.rglob("*") if p.is_file() and p.name != "LICENSE")
     assert len(files) > 2000
@@ -358,9 +358,9 @@ def test_a_document_found_broken_further_on_stores_nothing_and_the_run_goes_on(
     from datetime import UTC, datetime
 
     import digest.sources
-    from digest.config import Settings
     from digest.models import DocumentNotes, Entry, FetchResult, SourceConfig
     from digest.pipeline import ingest
+    from digest.settings import Settings
 
     real = digest.sources.read_document
 
@@ -429,9 +429,9 @@ def test_the_cycle_collector_is_paused_only_while_a_source_is_stored(
     import gc
     from datetime import UTC, datetime
 
-    from digest.config import Settings
     from digest.models import FetchResult, SourceConfig
     from digest.pipeline import ingest
+    from digest.settings import Settings
 
     sample = (Path(__file__).parents[1] / "config" / "samples" / "listing.txt").read_bytes()
     store = open_store(tmp_path)

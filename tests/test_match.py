@@ -1,4 +1,4 @@
-"""digest.match: normalisation, the one-pass matcher, on inline text and real listings."""
+"""digest.selection.match: normalisation, the one-pass matcher, on inline text and real listings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.match import (
+from digest.models import Entry, Hit, Profile, Term
+from digest.selection.match import (
     Matcher,
     MatchResult,
     _needles,
@@ -16,7 +17,6 @@ from digest.match import (
     normalize_text,
     singularize,
 )
-from digest.models import Entry, Hit, Profile, Term
 
 
 def profile(name: str, *keywords: str, exclude: tuple[str, ...] = (), authors=()) -> Profile:

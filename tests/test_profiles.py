@@ -6,7 +6,7 @@ import pytest
 
 from digest.errors import ConfigError
 from digest.models import Term
-from digest.profiles import load_profile, load_profiles, parse_schedule
+from digest.selection.profiles import load_profile, load_profiles, parse_schedule
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "profiles"
 
@@ -107,8 +107,9 @@ def test_every_problem_in_one_file(tmp_path: Path) -> None:
         "recipients: [me@example.org, not-an-address]\n",  # 17
     )
     assert problems(p) == [
-        f"{p}:1: nmae: unknown key (known: admin, authors, exclude, keywords, max_items, min_score,"
-        " name, recipients, schedule, send_empty, sources, timezone, title, title_weight)",
+        f"{p}:1: nmae: unknown key (known: admin, authors, exclude, first_digest_days, keywords,"
+        " max_items, min_score, name, recipients, schedule, send_empty, sources, timezone, title,"
+        " title_weight)",
         f"{p}:3: keywords.scaling law: must be int or float, not a string",
         f"{p}:4: keywords.batch size: must not be negative",
         f"{p}:5: keywords./[unclosed/: invalid regular expression /[unclosed/:"
@@ -310,3 +311,14 @@ def test_profiles_check_reports_an_unknown_source_with_file_and_line(tmp_path: P
     result = CliRunner().invoke(cli, ["--config", str(cfg), "profiles", "check"])
     assert result.exit_code == 2
     assert f"{folder / 'p.yaml'}:2: sources[0]: unknown source 'arxv'" in result.output
+
+
+def test_first_digest_days_defaults_to_a_week_and_is_bounded(tmp_path: Path) -> None:
+    p = write(tmp_path, "a.yaml", "keywords: [x]\n")
+    assert load_profile(p).first_digest_days == 7
+    p = write(tmp_path, "b.yaml", "keywords: [x]\nfirst_digest_days: 30\n")
+    assert load_profile(p).first_digest_days == 30
+    for n, bad in enumerate(("0", "4000", "'week'", "1.5")):
+        p = write(tmp_path, f"c{n}.yaml", f"keywords: [x]\nfirst_digest_days: {bad}\n")
+        [problem] = problems(p)
+        assert problem.startswith(f"{p}:2: first_digest_days: "), problem

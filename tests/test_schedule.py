@@ -33,10 +33,11 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import create_engine, text
 
 from digest import pipeline, schedule
-from digest.config import Settings, load_settings
+from digest.config import load_settings
 from digest.errors import DigestError
 from digest.models import IngestReport, Profile, ProfileReport, SourceReport
 from digest.schedule import build_scheduler, next_runs, triggers
+from digest.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -505,7 +506,7 @@ SERVE = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from digest import pipeline, schedule
-    from digest.config import Settings
+    from digest.settings import Settings
     from digest.logs import setup_logging
     from digest.models import IngestReport
 

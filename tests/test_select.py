@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digest.models import Candidate, Hit, Profile, Seen, Term
-from digest.select import score, select
+from digest.selection.rank import score, select
 
 T0 = datetime(2025, 1, 10, 8, 0, tzinfo=UTC)
 

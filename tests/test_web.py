@@ -22,11 +22,11 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from digest.config import EmailConfig, Settings
-from digest.deliver.email import Outgoing
 from digest.deliver.transport import SendResult
 from digest.errors import DigestError, StoreError
 from digest.models import Profile
+from digest.render import Outgoing
+from digest.settings import EmailSettings, Settings, WebSettings
 from digest.store import Store
 from digest.tokens import make_token
 from digest.web import WebServer, create_app
@@ -78,9 +78,8 @@ class Site:
         self.settings = Settings(
             store_url=f"sqlite:///{tmp / 'web.db'}",
             profiles_dir=ROOT / "config" / "profiles",
-            output_dir=tmp / "out",
-            site_url="https://papers.example.org/",
-            email=EmailConfig(
+            web=WebSettings(output_dir=tmp / "out", site_url="https://papers.example.org/"),
+            email=EmailSettings(
                 **{
                     "sender": "Paper digest <digest@example.org>",
                     "domain": "example.org",
@@ -402,8 +401,8 @@ def test_forged_unsubscribe_tokens(site: Site) -> None:
 
 def test_unsubscribe_route_follows_the_configured_url() -> None:
     def route(url: str, site_url: str = "https://x.org/") -> tuple[str, str | None]:
-        email = EmailConfig(unsubscribe_url=url)
-        return unsubscribe_route(Settings(site_url=site_url, email=email))
+        email = EmailSettings(unsubscribe_url=url)
+        return unsubscribe_route(Settings(web=WebSettings(site_url=site_url), email=email))
 
     assert route("http://localhost:8000/unsubscribe/{token}") == ("/unsubscribe/{token}", None)
     assert route("https://x.org/u/{token}") == ("/u/{token}", None)
@@ -428,12 +427,12 @@ def test_unsubscribe_token_in_the_query(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def _publish(site: Site) -> Path:
-    base = site.settings.output_dir / "archive" / "scaling"
+    base = site.settings.web.output_dir / "archive" / "scaling"
     base.mkdir(parents=True)
     (base / "feed.xml").write_text("<rss version='2.0'><channel/></rss>")
     (base / "feed.atom").write_text("<feed xmlns='http://www.w3.org/2005/Atom'/>")
     (base / "index.html").write_text("<!DOCTYPE html><title>archive</title>")
-    (site.settings.output_dir / "secret.txt").write_text("do not serve")
+    (site.settings.web.output_dir / "secret.txt").write_text("do not serve")
     old = time.time() - 3600
     for f in base.iterdir():
         os.utime(f, (old, old))
@@ -492,7 +491,7 @@ def test_nothing_published_yet_is_404_not_500(site: Site) -> None:
 
 def test_path_traversal_is_404(site: Site) -> None:
     base = _publish(site)
-    (base / "link.xml").symlink_to(site.settings.output_dir / "secret.txt")
+    (base / "link.xml").symlink_to(site.settings.web.output_dir / "secret.txt")
     for path in [
         "/feeds/unknown.xml",
         "/feeds/scaling.json",

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pytest
 
 from digest import pipeline
-from digest.config import EmailConfig, Settings, SMTPConfig
+from digest.settings import EmailSettings, Settings, SMTPSettings, WebSettings
 from digest.store import Store
 from digest.web import WebServer, create_app
 from tests.browser import browser, screenshot  # noqa: F401
@@ -72,16 +72,15 @@ class Stack:
         settings = Settings(
             store_url=f"sqlite:///{tmp / 'digest.db'}",
             profiles_dir=ROOT / "config" / "profiles",
-            output_dir=tmp / "out",
-            site_url=self.base + "/",
-            email=EmailConfig(
+            web=WebSettings(output_dir=tmp / "out", site_url=self.base + "/"),
+            email=EmailSettings(
                 sender="Paper digest <digest@example.org>",
                 domain="example.org",
                 unsubscribe_url=self.base + "/unsubscribe/{token}",
                 outbox=tmp / "outbox",
             ),
         )
-        smtp = SMTPConfig(host="127.0.0.1", port=smtp_port, security="plain", timeout=10)
+        smtp = SMTPSettings(host="127.0.0.1", port=smtp_port, security="plain", timeout=10)
         self.settings = replace(settings, email=replace(settings.email, smtp=smtp))
         self.store = Store.open(self.settings.store_url)
         self.server = WebServer(create_app(self.settings, self.store), "127.0.0.1", port)
@@ -196,7 +195,7 @@ def test_subscribe_confirm_receive_unsubscribe(browser, stack) -> None:  # noqa:
     assert sub.status == "unsubscribed"
 
     # 7) One more paper, one more digest: for the control subscriber only.
-    later = Path(s.settings.output_dir).parent / "later.rss"
+    later = Path(s.settings.web.output_dir).parent / "later.rss"
     later.write_text(NEW_ITEM, encoding="utf-8")
     digest_id, sent = off_thread(s.cycle, datetime.now(UTC), str(later))
     assert digest_id is not None

@@ -31,7 +31,8 @@ from typing import Any, Literal, Protocol
 
 import aiosmtplib
 
-from digest.deliver.email import Outgoing
+from digest.render.mime import Outgoing
+from digest.settings import SMTPSettings
 
 _FILE = re.compile(r"[^A-Za-z0-9._@+-]+")
 _ACCOUNT = frozenset({530, 534, 535, 538})  # authentication or encryption required
@@ -83,22 +84,6 @@ class OutboxTransport:
             await asyncio.sleep(0)
 
 
-@dataclass(frozen=True, slots=True)
-class SMTPSettings:
-    host: str
-    port: int = 587
-    security: Literal["plain", "starttls", "tls"] = "starttls"
-    username: str | None = None
-    password: str | None = None  # from the environment, never from YAML: the caller's job
-    timeout: float = 30  # seconds, per connect and per command
-    connections: int = 4
-    rate: float | None = None  # messages per second, overall
-    retries: int = 3
-    backoff: float = 1.0  # seconds before the first retry, doubled each time
-    ca_file: str | None = None  # a private CA to trust instead of the system's
-    local_hostname: str | None = None  # EHLO name; default: this host's FQDN
-
-
 class _Bucket:
     """A token bucket holding one token: messages no closer than 1/rate s, overall."""
 
@@ -119,7 +104,7 @@ class _Job:
     failures: int = 0
 
 
-class _Run:
+class _Batch:
     """The messages of one `send` call: handed out lazily, retried, reported once."""
 
     def __init__(
@@ -232,7 +217,7 @@ class SMTPTransport:
     ) -> None:
         """Deliver every message and report each once. `messages` may be a lazy
         iterable: each is then built while earlier ones are on the wire."""
-        run = _Run(messages, on_result, self.settings)
+        run = _Batch(messages, on_result, self.settings)
         count = len(messages) if isinstance(messages, Sized) else self.settings.connections
         n = max(1, min(self.settings.connections, count))
         workers = [asyncio.create_task(self._worker(run)) for _ in range(n)]
@@ -245,7 +230,7 @@ class SMTPTransport:
             run.cancel_timers()
         run.finish()
 
-    async def _connect(self, run: _Run) -> aiosmtplib.SMTP | None:
+    async def _connect(self, run: _Batch) -> aiosmtplib.SMTP | None:
         """A connection, after up to `retries` retries; None when there is none to be had."""
         for attempt in range(self.settings.retries + 1):
             if attempt:
@@ -273,7 +258,7 @@ class SMTPTransport:
                 break
         return None
 
-    def _judge(self, run: _Run, job: _Job, smtp: aiosmtplib.SMTP, exc: BaseException) -> None:
+    def _judge(self, run: _Batch, job: _Job, smtp: aiosmtplib.SMTP, exc: BaseException) -> None:
         if isinstance(exc, aiosmtplib.SMTPResponseException):
             code, error = exc.code, f"{exc.code} {exc.message}"
             if code in _ACCOUNT or (code >= 500 and isinstance(exc, aiosmtplib.SMTPSenderRefused)):
@@ -291,7 +276,7 @@ class SMTPTransport:
             smtp.close()
             run.retry(job, f"connection to {self._where} lost: {exc}")
 
-    async def _worker(self, run: _Run) -> None:
+    async def _worker(self, run: _Batch) -> None:
         smtp: aiosmtplib.SMTP | None = None
         try:
             while (job := await run.next()) is not None:

@@ -6,29 +6,19 @@ The only module that touches the network. Every failure leaves as one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from digest import __version__
 from digest.errors import FetchError
 from digest.models import FetchResult
+from digest.settings import FetchSettings
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.9, text/html;q=0.5, */*;q=0.1"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class FetchOptions:
-    timeout: float = 30.0  # seconds, for each of connect/read/write/pool
-    max_bytes: int = 20 * 1024 * 1024  # of decoded body
-    max_redirects: int = 5
-    user_agent: str = (
-        f"digest/{__version__} (+https://github.com/digest-dev/digest; research digest bot)"
-    )
+_DEFAULTS = FetchSettings()
 
 
 def fetch(
@@ -37,7 +27,7 @@ def fetch(
     *,
     etag: str | None = None,
     last_modified: str | None = None,
-    options: FetchOptions = FetchOptions(),
+    options: FetchSettings = _DEFAULTS,
     transport: httpx.BaseTransport | None = None,
 ) -> FetchResult:
     """Fetch `location` for `source`; a 304 gives `content=None`."""
@@ -61,7 +51,7 @@ def _file_url_path(source: str, url: str) -> str:
     return unquote(parts.path)
 
 
-def _read_file(source: str, path: str, options: FetchOptions) -> bytes:
+def _read_file(source: str, path: str, options: FetchSettings) -> bytes:
     try:
         with open(path, "rb") as fh:
             data = fh.read(options.max_bytes + 1)  # one extra byte tells "too big"
@@ -80,7 +70,7 @@ def _fetch_http(
     url: str,
     etag: str | None,
     last_modified: str | None,
-    options: FetchOptions,
+    options: FetchSettings,
     transport: httpx.BaseTransport | None,
 ) -> FetchResult:
     wanted = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.models import Candidate, Digest, Entry, Item, Pick, Profile
+from digest.models import Candidate, Digest, Entry, Item, Pick, Pool, Profile
 from digest.store import picks, schema
 from digest.store import subscribers as subs
 from digest.store.ingest import IngestCounts, ingest_entries
@@ -90,6 +91,18 @@ class Store:
             thread.join()
         self._checkpoints.clear()
         self.engine.dispose()
+
+    def copy_to(self, path: Path) -> None:
+        """A consistent copy of this SQLite store into the file `path` (SQLite's backup)."""
+        db = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not db or db == ":memory:":
+            raise StoreError("only a SQLite store file can be copied")
+        raw = self.engine.raw_connection()
+        try:
+            with sqlite3.connect(path) as dst:
+                raw.driver_connection.backup(dst)  # type: ignore[union-attr]
+        finally:
+            raw.close()
 
     def __enter__(self) -> Store:
         return self
@@ -269,11 +282,18 @@ class Store:
 
     # -- selection windows and digests ---------------------------------------
 
-    def candidates(self, profile: str, *, since: datetime | None = None) -> list[Candidate]:
-        """Items the profile has not been given: newer than its last recorded
-        digest (or first seen at or after `since`), never given to it."""
+    def pool(self, profiles: Sequence[Profile], *, since: datetime | None = None) -> Pool:
+        """The candidates of all `profiles`, read once, with each one's window:
+        items newer than its last recorded digest (a new profile: those first seen
+        in its `first_digest_days` before the newest arrival), or first seen at or
+        after `since`; never an item it was given."""
         with self._tx() as conn:
-            return picks.candidates(conn, profile, since=since)
+            return picks.pool(conn, profiles, since=since)
+
+    def candidates(self, profile: str, *, since: datetime | None = None) -> list[Candidate]:
+        """One profile's window (see `pool`), for a profile of the default settings."""
+        found = self.pool([Profile(profile, profile)], since=since)
+        return [c for c in found.candidates if found.windows[profile].holds(c)]
 
     def record_given(
         self, profile: str, item_ids: Sequence[int], *, upto_item_id: int, now: datetime

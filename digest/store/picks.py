@@ -1,17 +1,22 @@
-"""Selection windows and digest issues: what each profile was given, and when."""
+"""Selection windows and digest issues: what each profile was given, and when.
+
+A cycle reads its candidates once for all due profiles (`pool`); each
+profile's window then picks from them in the selection room."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
+from digest.models import Candidate, Digest, Hit, Pick, Pool, Profile, Seen, Window
 from digest.store import schema, subscribers
 from digest.store.ingest import insert_for
+
+_PAGE = 1000  # rows per look-back page, names per IN list
 
 
 def _identity(r: Any) -> str:
@@ -67,16 +72,69 @@ def _candidates(conn: Connection, rows: Sequence[Any]) -> list[Candidate]:
     ]
 
 
-def candidates(conn: Connection, profile: str, *, since: datetime | None) -> list[Candidate]:
-    t, pi, ps = schema.items, schema.profile_items, schema.profile_state
-    given = select(pi.c.item_id).where(pi.c.profile == profile, pi.c.item_id == t.c.id)
-    stmt = select(t).where(~given.exists()).order_by(t.c.id)
+def _lookback_start(conn: Connection, days: int) -> int:
+    """The id after which a new profile's first digest starts: the items first
+    seen within `days` of the newest arrival. Ids follow arrival order, so this
+    walks back from the newest in pages and never reads older rows."""
+    t = schema.items
+    cutoff: datetime | None = None
+    below: int | None = None
+    while True:
+        stmt = select(t.c.id, t.c.first_seen).order_by(t.c.id.desc()).limit(_PAGE)
+        if below is not None:
+            stmt = stmt.where(t.c.id < below)
+        rows = conn.execute(stmt).all()
+        for item_id, first_seen in rows:
+            if cutoff is None:
+                cutoff = first_seen - timedelta(days=days)
+            if first_seen < cutoff:
+                return int(item_id)
+        if len(rows) < _PAGE:
+            return 0
+        below = rows[-1][0]
+
+
+def pool(conn: Connection, profiles: Sequence[Profile], *, since: datetime | None = None) -> Pool:
+    """The candidates of all `profiles`, read in one query over the union of
+    their windows: newer than each one's last digest (a new profile: its
+    look-back), or first seen at or after `since` when given."""
+    t, ps, pi = schema.items, schema.profile_state, schema.profile_items
+    names = [p.name for p in profiles]
+    last: dict[str, int] = {}
+    for start in range(0, len(names), _PAGE):
+        q = select(ps.c.profile, ps.c.last_item_id).where(
+            ps.c.profile.in_(names[start : start + _PAGE])
+        )
+        last.update((name, int(i or 0)) for name, i in conn.execute(q))
+    after: dict[str, int] = {}
+    starts: dict[int, int] = {}  # look-back days -> start id
+    for p in profiles:
+        if since is not None:
+            after[p.name] = 0
+        elif p.name in last:
+            after[p.name] = last[p.name]
+        else:
+            days = p.first_digest_days
+            after[p.name] = starts.setdefault(days, _lookback_start(conn, days))
+    if not profiles:
+        return Pool((), {})
+    stmt = select(t).order_by(t.c.id)
     if since is not None:
         stmt = stmt.where(t.c.first_seen >= since)
     else:
-        last = conn.execute(select(ps.c.last_item_id).where(ps.c.profile == profile)).scalar()
-        stmt = stmt.where(t.c.id > (last or 0))
-    return _candidates(conn, conn.execute(stmt).mappings().all())
+        stmt = stmt.where(t.c.id > min(after.values()))
+    found = _candidates(conn, conn.execute(stmt).mappings().all())
+    given: dict[str, set[int]] = {n: set() for n in names}
+    if found:
+        for start in range(0, len(names), _PAGE):
+            q = select(pi.c.profile, pi.c.item_id).where(
+                pi.c.profile.in_(names[start : start + _PAGE]),
+                pi.c.item_id >= found[0].item_id,
+            )
+            for name, item_id in conn.execute(q):
+                given[name].add(item_id)
+    windows = {n: Window(after[n], since, frozenset(given[n])) for n in names}
+    return Pool(tuple(found), windows)
 
 
 def record_given(

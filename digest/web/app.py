@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -32,26 +33,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from digest import pipeline
-from digest.config import Settings
-from digest.deliver.transport import Transport
+from digest import service, wiring
+from digest.addresses import normalize
 from digest.errors import StoreError, TokenError
-from digest.store import Store
-from digest.store.subscribers import Subscriber
-from digest.tokens import check_token
+from digest.settings import Settings
 from digest.web.files import FEED_TYPES, Archive, feed_response
-from digest.web.mail import CONFIRM_FOR, Mailer
-from digest.web.pages import NO_STORE, Pages, ProfileCache, environment, published, view
+from digest.web.mail import CONFIRM_FOR
+from digest.web.pages import NO_STORE, ProfileCache, published, view
 from digest.web.security import (
     CSRF,
     CSRF_COOKIE,
     CSRF_FIELD,
     RateLimiter,
     SecurityHeaders,
-    normalize_email,
     retry_after,
 )
 from digest.web.urls import unsubscribe_route
+
+if TYPE_CHECKING:
+    from digest.wiring import Store, Transport
 
 log = logging.getLogger("digest.web")
 
@@ -73,16 +73,15 @@ class _Web:
         self.settings = settings
         self.store = store
         self.now = now
-        self.key = pipeline.secret_key(settings)
-        self.csrf = CSRF(self.key)
-        self.pages = Pages(environment(settings))
+        kit = wiring.web(settings, transport)
+        self.key = kit.key
+        self.csrf = kit.csrf
+        self.pages = kit.pages
+        self.mailer = kit.mailer
         self.profiles = ProfileCache(settings)
-        self.mailer = Mailer(
-            settings, self.pages, transport or pipeline.transport(settings), self.key
-        )
         self.by_ip = RateLimiter(5, 60)
         self.by_address = RateLimiter(3, 3600)
-        self.archive = settings.output_dir / "archive"
+        self.archive = settings.web.output_dir / "archive"
         self.unsubscribe_path, self.token_param = unsubscribe_route(settings)
 
     # -- subscribe -------------------------------------------------------------
@@ -98,7 +97,9 @@ class _Web:
         chosen: tuple[str, ...] = (),
     ) -> Response:
         known = self.profiles.get()
-        shown = [(view(p), *published(self.settings.output_dir, p.name)) for p in known.values()]
+        shown = [
+            (view(p), *published(self.settings.web.output_dir, p.name)) for p in known.values()
+        ]
         if not chosen and len(known) == 1:
             chosen = tuple(known)
         return self.pages.page(
@@ -156,7 +157,7 @@ class _Web:
         if wait := self.by_ip.take(_client(request)):
             return self._too_many(request, wait)
         raw = form.get("email")
-        email = normalize_email(raw)
+        email = normalize(raw)
         known = self.profiles.get()
         picked = (p for p in form.getlist("profile") if isinstance(p, str) and p in known)
         chosen = tuple(dict.fromkeys(picked))
@@ -187,18 +188,8 @@ class _Web:
         that nothing needs doing)."""
         now = self.now()
 
-        def record() -> tuple[Subscriber, bool]:
-            sub = self.store.subscriber(email)
-            if sub is not None and sub.status == "active":
-                return sub, False  # an active subscription never changes from here
-            # Unsubscribed or bounced: pending again, so only the new link activates.
-            pending = self.store.add_subscriber(
-                email, chosen, now=now, status="pending", reactivate=True
-            )
-            return pending, True
-
         try:
-            sub, confirm = await run_in_threadpool(record)
+            sub, confirm = await run_in_threadpool(service.request, self.store, email, chosen, now)
         except StoreError:
             log.exception("subscribe: store error")
             return
@@ -212,17 +203,6 @@ class _Web:
         await self.mailer.send(message)
 
     # -- tokens ------------------------------------------------------------------
-
-    def _check(self, token: str, purpose: str) -> Subscriber:
-        def secret(subscriber_id: int) -> str | None:
-            sub = self.store.subscriber_by_id(subscriber_id)
-            return sub.secret if sub else None
-
-        sid = check_token(self.key, token, purpose, secret, now=self.now())
-        sub = self.store.subscriber_by_id(sid)
-        if sub is None:  # deleted between the two reads
-            raise TokenError("unknown subscriber")
-        return sub
 
     def _bad_link(self, request: Request, exc: TokenError) -> Response:
         if exc.reason == "superseded":
@@ -252,18 +232,10 @@ class _Web:
     async def confirm(self, request: Request) -> Response:
         token = request.path_params["token"]
 
-        def activate() -> tuple[Subscriber, bool]:
-            sub = self._check(token, "confirm")
-            if sub.status == "active":
-                return sub, False
-            if sub.status != "pending":
-                # Unsubscribed (or bounced) since this link was sent: it may not undo that.
-                raise TokenError("superseded")
-            self.store.set_subscriber_status(sub.id, "active", self.now())
-            return sub, True
-
         try:
-            sub, changed = await run_in_threadpool(activate)
+            sub, changed = await run_in_threadpool(
+                service.confirm, self.store, self.key, token, self.now()
+            )
         except TokenError as exc:
             return self._bad_link(request, exc)
         if changed:
@@ -281,7 +253,9 @@ class _Web:
     async def unsubscribe_page(self, request: Request) -> Response:
         token = self._token(request)
         try:
-            sub = await run_in_threadpool(self._check, token, "unsubscribe")
+            sub = await run_in_threadpool(
+                service.holder, self.store, self.key, token, "unsubscribe", self.now()
+            )
         except TokenError as exc:
             return self._bad_link(request, exc)
         if sub.status == "unsubscribed":
@@ -293,17 +267,14 @@ class _Web:
         signed token is the proof) and our own button: both unsubscribe at once."""
         token = self._token(request)
 
-        def stop() -> Subscriber:
-            sub = self._check(token, "unsubscribe")
-            if sub.status != "unsubscribed":
-                self.store.set_subscriber_status(sub.id, "unsubscribed", self.now())
-                log.info("unsubscribe: subscriber %d", sub.id)
-            return sub
-
         try:
-            await run_in_threadpool(stop)
+            sub, changed = await run_in_threadpool(
+                service.unsubscribe, self.store, self.key, token, self.now()
+            )
         except TokenError as exc:
             return self._bad_link(request, exc)
+        if changed:
+            log.info("unsubscribe: subscriber %d", sub.id)
         return self._unsubscribed(request)
 
     def _unsubscribed(self, request: Request) -> Response:

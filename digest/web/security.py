@@ -28,10 +28,6 @@ from collections.abc import Callable
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,62}$"
-)
 CSRF_COOKIE = "digest_csrf"
 CSRF_FIELD = "csrf"
 _COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32)
@@ -46,18 +42,6 @@ SECURITY_HEADERS = {
     # Confirmation and unsubscribe URLs carry tokens: never hand them to anyone.
     "referrer-policy": "no-referrer",
 }
-
-
-def normalize_email(raw: object) -> str | None:
-    """An ASCII address (`local@domain.tld`: no quotes, comments, spaces or control
-    characters), domain lower-cased; None when it is not one."""
-    if not isinstance(raw, str):
-        return None
-    value = raw.strip()
-    if len(value) > 254 or not _EMAIL.match(value):
-        return None
-    local, domain = value.rsplit("@", 1)
-    return None if len(local) > 64 else f"{local}@{domain.lower()}"
 
 
 class CSRF:

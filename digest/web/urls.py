@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from digest.config import Settings
-from digest.deliver.email import header_value
 from digest.errors import DigestError
+from digest.render import header_value
+from digest.settings import Settings
 
 RESERVED = ("/", "/subscribe", "/healthz")
 
 
 def confirm_url(settings: Settings, token: str) -> str:
-    return f"{settings.site_url}confirm/{quote(token, safe='')}"
+    return f"{settings.web.site_url}confirm/{quote(token, safe='')}"
 
 
 def unsubscribe_url(settings: Settings, token: str) -> str:
@@ -33,7 +33,7 @@ def unsubscribe_route(settings: Settings) -> tuple[str, str | None]:
     url = settings.email.unsubscribe_url
     parts = urlsplit(url)
     path = parts.path or "/"
-    prefix = urlsplit(settings.site_url).path or "/"
+    prefix = urlsplit(settings.web.site_url).path or "/"
     if prefix != "/" and path.startswith(prefix):
         path = "/" + path[len(prefix) :]
     if "{token}" in path:

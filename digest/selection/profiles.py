@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.config import Checker, _kind, _Map, load_yaml
 from digest.errors import ConfigError
-from digest.match import check_regex
 from digest.models import Profile, Term
+from digest.selection.match import check_regex
 
 _KEYS = {"name", "title", "keywords", "exclude", "authors", "sources", "min_score"}
 _KEYS |= {"max_items", "title_weight", "schedule", "timezone", "send_empty", "recipients", "admin"}
+_KEYS |= {"first_digest_days"}
+_DEFAULT = {f.name: f.default for f in fields(Profile)}  # each default stated once, in Profile
 _SUFFIXES = (".yaml", ".yml")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EMAIL_RE = re.compile(r"[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-_WORD_RE = re.compile(r"[^\W_]")  # what digest.match makes tokens of
+_WORD_RE = re.compile(r"[^\W_]")  # what digest.selection.match makes tokens of
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -172,6 +175,10 @@ def _at_least_one(value: int) -> str | None:
     return None if value >= 1 else "must be at least 1"
 
 
+def _days_problem(value: int) -> str | None:
+    return None if 1 <= value <= 3650 else "must be a number of days from 1 to 3650"
+
+
 def _source_check(known: Collection[str] | None) -> Callable[[str], str | None] | None:
     """Names must be configured sources, when the configuration names any: a
     misspelt one would otherwise match nothing, and the profile stay silent."""
@@ -203,8 +210,12 @@ def _build(
     before = len(chk.problems)
     keywords = _keywords(chk, top)
     authors = _strings(chk, top, "authors", _author_problem)
-    min_score = float(chk.get(top, "min_score", "", (int, float), 1.0, _not_negative))
-    title_weight = float(chk.get(top, "title_weight", "", (int, float), 2.0, _not_negative))
+    min_score = float(
+        chk.get(top, "min_score", "", (int, float), _DEFAULT["min_score"], _not_negative)
+    )
+    title_weight = float(
+        chk.get(top, "title_weight", "", (int, float), _DEFAULT["title_weight"], _not_negative)
+    )
     best = sum(t.weight for t in keywords) * max(title_weight, 1.0) + len(authors)
     if len(chk.problems) == before and (keywords or authors) and best < min_score:
         chk.problem(top, "min_score", "min_score", f"unreachable: the best score is {best:g}")
@@ -216,14 +227,17 @@ def _build(
         authors=authors,
         sources=_strings(chk, top, "sources", _source_check(sources), fold=False),
         min_score=min_score,
-        max_items=chk.get(top, "max_items", "", int, 20, _at_least_one),
+        max_items=chk.get(top, "max_items", "", int, _DEFAULT["max_items"], _at_least_one),
         title_weight=title_weight,
-        schedule=chk.get(top, "schedule", "", str, None, _schedule_problem),
-        timezone=chk.get(top, "timezone", "", str, "UTC", _timezone_problem),
-        send_empty=chk.get(top, "send_empty", "", bool, False),
-        admin=chk.get(top, "admin", "", bool, False),
+        schedule=chk.get(top, "schedule", "", str, _DEFAULT["schedule"], _schedule_problem),
+        timezone=chk.get(top, "timezone", "", str, _DEFAULT["timezone"], _timezone_problem),
+        send_empty=chk.get(top, "send_empty", "", bool, _DEFAULT["send_empty"]),
+        admin=chk.get(top, "admin", "", bool, _DEFAULT["admin"]),
         path=str(path),
         recipients=_strings(chk, top, "recipients", _email_problem),
+        first_digest_days=chk.get(
+            top, "first_digest_days", "", int, _DEFAULT["first_digest_days"], _days_problem
+        ),
     )
     return profile, top
 

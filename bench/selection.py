@@ -10,8 +10,8 @@ subsample: one `re.compile(r"\\b(?:t1|t2|...)\\b", re.I)` per profile, run over
 each item's title and abstract. Targets (2-core machine): whole selection < 5 s,
 >= 200x the naive loop.
 
-    python bench/select.py            # 1,000 profiles x 10,000 items
-    python bench/select.py --quick    # 200 profiles x 2,000 items
+    python bench/selection.py            # 1,000 profiles x 10,000 items
+    python bench/selection.py --quick    # 200 profiles x 2,000 items
 """
 
 from __future__ import annotations
@@ -19,15 +19,11 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from digest.match import Matcher
 from digest.models import Profile, Term
+from digest.selection.match import Matcher
 
 SINGLE = (
     "transformer", "diffusion", "quantization", "distillation", "pruning", "tokenizer",

@@ -1,4 +1,7 @@
-"""Score and rank matched candidates for one profile. Pure: no I/O, no clock.
+"""Score and rank matched candidates. Pure: no I/O, no clock.
+
+`pick_all` is a cycle's selection: one matcher pass over the shared candidates
+for every profile, then each profile's window, score and rank (`select`).
 
 Scoring (see `score`): each DISTINCT keyword term counts once, with its weight
 times `profile.title_weight` when it matched in the title, or times 1 when it
@@ -10,10 +13,12 @@ compared case-insensitively, and a term the profile does not know counts 1.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from digest.models import Candidate, Hit, Pick, Profile
+from digest.models import Candidate, Hit, Pick, Pool, Profile, Selection, Window
+from digest.selection.match import Matcher
 
 _FIELD_ORDER = {"title": 0, "abstract": 1, "author": 2}
 _DIGITS = 9  # scores are rounded so that 0.1 + 0.2 reaches a min_score of 0.3
@@ -105,3 +110,38 @@ def select(
             picks.append(Pick(candidate, value, _ordered(hits, weights)))
     picks.sort(key=_rank)
     return picks[: max(profile.max_items, 0)]
+
+
+def _extent(pool: Pool, ids: Sequence[int], known: set[int], window: Window) -> tuple[int, int]:
+    """How many of the pool's candidates `window` holds, and the newest one's id."""
+    if window.since is not None:  # a preview's look-back: not an id range
+        inside = [c.item_id for c in pool.candidates if window.holds(c)]
+        return len(inside), max(inside, default=0)
+    start = bisect_right(ids, window.after_id)
+    given = {i for i in window.given if i > window.after_id and i in known}
+    upto = next((i for i in reversed(ids[start:]) if i not in given), 0)
+    return len(ids) - start - len(given), upto
+
+
+def pick_all(profiles: Sequence[Profile], pool: Pool) -> dict[str, Selection]:
+    """Each profile's next digest from the shared pool: every candidate is
+    matched once against all profiles (one `Matcher`), then each profile
+    selects among the matches its window holds. Records nothing."""
+    matcher = Matcher(profiles)
+    matched: dict[str, list[tuple[Candidate, tuple[Hit, ...], bool]]] = {
+        p.name: [] for p in profiles
+    }
+    for c in pool.candidates:
+        result = matcher.match(c.title, c.summary, c.authors)
+        for name, hits in result.hits.items():
+            matched[name].append((c, hits, name in result.excluded))
+    ids = [c.item_id for c in pool.candidates]
+    known = set(ids)
+    out: dict[str, Selection] = {}
+    for p in profiles:
+        window = pool.windows[p.name]
+        mine = [m for m in matched[p.name] if window.holds(m[0])]
+        results = {c.item_id: (hits, excluded) for c, hits, excluded in mine}
+        count, upto = _extent(pool, ids, known, window)
+        out[p.name] = Selection(select(p, [m[0] for m in mine], results), count, upto)
+    return out

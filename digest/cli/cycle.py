@@ -1,0 +1,270 @@
+"""The cycle's commands: ingest, run, publish, send, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from datetime import date
+from typing import TYPE_CHECKING
+
+import click
+
+from digest.cli.base import EXIT_PARTIAL, Context, cli, fail, now_option, parse_now
+
+if TYPE_CHECKING:
+    from digest.models import RunReport, SourceReport
+
+
+@cli.command()
+@click.argument("locations", nargs=-1, metavar="[PATH_OR_URL]...")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--reference-date",
+    metavar="YYYY-MM-DD",
+    help="Resolve year-less dates in listing dumps against this date.",
+)
+@now_option
+@click.pass_obj
+def ingest(
+    obj: Context,
+    locations: tuple[str, ...],
+    as_json: bool,
+    reference_date: str | None,
+    now: str | None,
+) -> None:
+    """Fetch sources and store each paper once.
+
+    With no arguments, every configured source; otherwise the given files,
+    directories (every file in them) or URLs, their kind sniffed.
+
+    \b
+    Examples:
+      digest ingest
+      digest ingest ../shared/listings --json
+      digest ingest https://rss.arxiv.org/rss/cs.LG
+    """
+    from dataclasses import replace
+
+    from digest import pipeline, service
+
+    ref = None
+    if reference_date:
+        try:
+            ref = date.fromisoformat(reference_date)
+        except ValueError:
+            raise click.BadParameter(f"not a date: {reference_date!r}") from None
+    settings = obj.settings
+    sources = pipeline.sources_for(locations) if locations else list(settings.sources)
+    if ref is not None:
+        sources = [replace(s, reference_date=ref) for s in sources]
+    if not sources:
+        fail("no sources configured; name files or URLs, or add `sources:` to the config")
+    with ExitStack() as stack:
+        progress = None
+        if not as_json and sys.stderr.isatty() and len(sources) > 3:
+            bar = stack.enter_context(
+                click.progressbar(length=len(sources), label="ingesting", file=sys.stderr)
+            )
+
+            def progress(_rep: SourceReport) -> None:
+                bar.update(1)
+
+        store = stack.enter_context(obj.open_store())
+        report = pipeline.ingest(
+            settings, store, parse_now(now), sources=sources, progress=progress
+        )
+    if as_json:
+        click.echo(json.dumps(service.ingest_report(report), indent=2))
+    else:
+        for s in report.sources:
+            if s.error:
+                click.echo(f"error  {s.source}: {s.error}", err=True)
+            for w in s.warnings:
+                click.echo(f"warn   {s.source}: {w}", err=True)
+        click.echo(
+            f"{len(report.sources)} sources, {report.entries} entries: {report.new} new, "
+            f"{report.duplicates} duplicates, {report.errors} failed"
+        )
+    if report.errors:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@now_option
+@click.option(
+    "--profile",
+    "names",
+    multiple=True,
+    metavar="P",
+    help="Only this profile's digest (repeatable); every source is still fetched.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Do everything on a throwaway copy: nothing is sent or recorded.",
+)
+@click.pass_obj
+def run(
+    obj: Context, as_json: bool, now: str | None, names: tuple[str, ...], dry_run: bool
+) -> None:
+    """Run one full cycle: ingest, select, render, publish, send.
+
+    \b
+    Examples:
+      digest run
+      digest run --profile scaling --dry-run
+    """
+    from digest import pipeline, service
+
+    settings = obj.settings
+    if names:
+        service.chosen(settings, names)
+    chosen = list(names) or None
+    with obj.open_store() as store:
+        cycle = pipeline.dry_run if dry_run else pipeline.run_once
+        report = cycle(settings, store, parse_now(now), names=chosen)
+        where = service.store_label(store)
+    if as_json:
+        click.echo(json.dumps(service.run_report(report), indent=2))
+    else:
+        _print_run(obj, report, where)
+    if report.ingest.errors or report.sent["failed"]:
+        sys.exit(EXIT_PARTIAL)
+
+
+def _print_run(obj: Context, report: RunReport, where: str) -> None:
+    click.echo("sources:")
+    for s in report.ingest.sources:
+        if s.error:
+            state = "error: " + s.error
+        else:
+            state = "not modified" if s.not_modified else f"{s.new} new, {s.duplicates} duplicates"
+        click.echo(f"  {s.source:<24} {s.entries:>5} entries  {state}")
+    click.echo("profiles:")
+    for p in report.profiles:
+        made = f"digest #{p.digest_id}" if p.digest_id else "no digest"
+        click.echo(
+            f"  {p.profile:<24} {p.candidates:>5} candidates, {p.picked:>3} picked, {made}, "
+            f"{p.sent} sent, {p.failed} failed"
+        )
+    sent = report.sent
+    click.echo(f"email:   {sent['sent']} sent, {sent['failed']} failed (see digest deliveries)")
+    if report.dry_run:
+        click.echo("dry run: nothing was sent or recorded")
+        return
+    settings = obj.settings
+    if settings.email.smtp is None:
+        click.echo(f"outbox:  {settings.email.outbox}")
+    click.echo(f"store:   {where}")
+    click.echo(f"archive: {settings.web.output_dir / 'archive'}")
+    for p in report.profiles:
+        base = settings.web.output_dir / "archive" / p.profile
+        click.echo(f"  {p.profile}: {base / 'index.html'}")
+        click.echo(f"  {' ' * len(p.profile)}  feeds {base / 'feed.xml'}, {base / 'feed.atom'}")
+
+
+@cli.command()
+@click.argument("profile", required=False)
+@now_option
+@click.pass_obj
+def publish(obj: Context, profile: str | None, now: str | None) -> None:
+    """Write the feeds and the HTML archive of PROFILE, or of every profile.
+
+    \b
+    Examples:
+      digest publish
+      digest publish scaling
+    """
+    from digest import pipeline
+
+    with obj.open_store() as store:
+        names = [profile] if profile else None
+        written = pipeline.publish(obj.settings, store, parse_now(now), names=names)
+    for path in written:
+        click.echo(str(path))
+
+
+@cli.command()
+@click.argument("profile", required=False)
+@now_option
+@click.pass_obj
+def send(obj: Context, profile: str | None, now: str | None) -> None:
+    """Send what is pending and retry temporary failures whose time came.
+
+    \b
+    Examples:
+      digest send
+      digest send scaling
+    """
+    from digest import pipeline
+
+    with obj.open_store() as store:
+        names = [profile] if profile else None
+        counts = pipeline.send(obj.settings, store, parse_now(now), names=names)
+    for name, per in sorted(counts.items()):
+        click.echo(f"{name}: " + ", ".join(f"{n} {k}" for k, n in per.items()))
+    totals = pipeline.total(counts)
+    click.echo(", ".join(f"{n} {k}" for k, n in totals.items()))
+    if totals["temporary"] or totals["permanent"]:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.option(
+    "--ingest-every",
+    metavar="HOURS",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="How often to fetch the sources.",
+)
+@click.option(
+    "--misfire-grace",
+    metavar="SECONDS",
+    type=click.IntRange(min=1),
+    default=3600,
+    show_default=True,
+    help="How late a missed digest may still run once.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Web service address.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--no-web", is_flag=True, help="Run the scheduler only, no web service.")
+@click.pass_obj
+def serve(
+    obj: Context, ingest_every: float, misfire_grace: int, host: str, port: int, no_web: bool
+) -> None:
+    """Run the daemon: fetch sources on an interval; build, publish and send each
+    profile's digest on its schedule, in its time zone; and serve the subscribe
+    pages, unsubscribe links, feeds and archive over HTTP. SIGTERM finishes the
+    job in hand and exits cleanly.
+
+    \b
+    Example:
+      digest --config /etc/digest/digest.yaml serve --ingest-every 2
+    """
+    from datetime import timedelta
+
+    from digest import wiring
+    from digest.schedule import serve as run_daemon
+
+    settings = obj.settings
+    url = obj.store_url
+    web = None
+    if not no_web:
+        from digest.web import WebServer, create_app
+
+        web = WebServer(create_app(settings, wiring.open_store(url)), host=host, port=port)
+        web.start()
+    try:
+        status = run_daemon(
+            settings,
+            url,
+            ingest_every=timedelta(hours=ingest_every),
+            misfire_grace_time=misfire_grace,
+        )
+    finally:
+        if web is not None:
+            web.stop()
+    sys.exit(status)

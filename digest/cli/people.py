@@ -1,0 +1,101 @@
+"""`digest subscribers ...`: people who get digests by email."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from digest.cli.base import EXIT_PARTIAL, Context, address, cli, fail, parse_now
+
+
+@cli.group()
+def subscribers() -> None:
+    """People who get digests by email."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--profile", "profiles", multiple=True, required=True, help="Repeatable.")
+@click.pass_obj
+def subscribers_add(obj: Context, email: str, profiles: tuple[str, ...]) -> None:
+    """Add (or re-activate) a confirmed subscriber of one or more profiles.
+
+    \b
+    Example:
+      digest subscribers add ada@example.org --profile scaling --profile diffusion
+    """
+    from digest import service
+
+    address(email)  # usage errors before the store is opened
+    service.chosen(obj.settings, profiles)
+    with obj.open_store() as store:
+        sub = service.add(obj.settings, store, email, profiles, parse_now(None))
+    click.echo(f"{sub.email}: {sub.status}, follows {', '.join(sub.profiles)}")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.pass_obj
+def subscribers_remove(obj: Context, email: str) -> None:
+    """Unsubscribe an address: it is kept, marked, and never mailed again.
+
+    \b
+    Example:
+      digest subscribers remove ada@example.org
+    """
+    from digest import service
+
+    email = address(email)
+    with obj.open_store() as store:
+        service.remove(store, email, parse_now(None))
+    click.echo(f"{email}: unsubscribed")
+
+
+@subscribers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_obj
+def subscribers_list(obj: Context, as_json: bool) -> None:
+    """List subscribers with their status and profiles.
+
+    \b
+    Example:
+      digest subscribers list --json
+    """
+    from digest import service
+
+    with obj.open_store() as store:
+        subs = store.subscribers()
+    if as_json:
+        click.echo(json.dumps([service.subscriber_dict(s) for s in subs], indent=2))
+        return
+    for s in subs:
+        click.echo(f"{s.email:<40} {s.status:<13} {', '.join(s.profiles)}")
+
+
+@subscribers.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def subscribers_import(obj: Context, path: str) -> None:
+    """Import a CSV with columns `email` and `profiles` (separated by `;` or spaces).
+    Bad rows are reported with their line number; good rows are kept.
+
+    \b
+    Example:
+      digest subscribers import people.csv
+    """
+    from digest import service
+
+    try:
+        rows = service.read_import(obj.settings, Path(path))
+    except ValueError as exc:
+        fail(str(exc))
+    with obj.open_store() as store:
+        imported = service.import_subscribers(store, rows, parse_now(None))
+    for problem in rows.problems:
+        click.echo(problem, err=True)
+    click.echo(f"imported {imported} subscribers, {len(rows.problems)} rows rejected")
+    if rows.problems:
+        sys.exit(EXIT_PARTIAL)

@@ -1,0 +1,200 @@
+"""Commands that show things and record nothing: items, profiles check, preview,
+render, deliveries, status."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from digest.cli.base import Context, cli, fail, parse_now
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.pass_obj
+def items(obj: Context, as_json: bool, limit: int) -> None:
+    """List stored papers, newest first.
+
+    \b
+    Example:
+      digest items --limit 5 --json
+    """
+    from digest import service
+
+    with obj.open_store() as store:
+        rows = store.items(limit=limit)
+    if as_json:
+        out = [service.item_dict(i) for i in rows]
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    for i in rows:
+        ident = f"arXiv:{i.arxiv_id}" if i.arxiv_id else (f"doi:{i.doi}" if i.doi else "-")
+        click.echo(f"{i.id:>6}  {ident:<22} {i.title[:90]}")
+
+
+@cli.group()
+def profiles() -> None:
+    """Interest profiles (one YAML file each)."""
+
+
+@profiles.command("check")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=True))
+@click.pass_obj
+def profiles_check(obj: Context, path: str | None) -> None:
+    """Validate every profile; problems are printed as file:line: key: message.
+
+    \b
+    Examples:
+      digest profiles check
+      digest profiles check config/profiles/scaling.yaml
+    """
+    from pathlib import Path
+
+    from digest import service
+
+    target = Path(path) if path else obj.settings.profiles_dir
+    if target is None:
+        fail("no profiles folder configured; name a file or folder")
+    found = service.check_profiles(obj.settings, target)
+    for p in found:
+        terms = len(p.keywords) + len(p.authors)
+        click.echo(f"ok  {p.name:<20} {terms:>3} terms  {p.path}")
+    click.echo(f"{len(found)} profiles valid")
+
+
+@cli.command()
+@click.argument("profile")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "text", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--since",
+    metavar="DATETIME",
+    help="Consider items first seen since then, instead of the profile's window.",
+)
+@click.pass_obj
+def preview(obj: Context, profile: str, fmt: str, since: str | None) -> None:
+    """Show what PROFILE's next digest would hold; records nothing.
+
+    \b
+    Examples:
+      digest preview scaling
+      digest preview scaling --format json --since 2026-11-01
+    """
+    from digest import pipeline, service
+
+    chosen = service.profile(obj.settings, profile)
+    with obj.open_store() as store:
+        picks = pipeline.pick(store, chosen, since=parse_now(since) if since else None).picks
+    click.echo(service.preview(chosen, picks, fmt), nl=False)
+
+
+@cli.command()
+@click.argument("profile")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "html", "text"]),
+    default="markdown",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    "out",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Write digest.<ext> into DIR instead of printing it.",
+)
+@click.pass_obj
+def render(obj: Context, profile: str, fmt: str, out: str | None) -> None:
+    """Render PROFILE's next digest, as it would be sent; records nothing.
+
+    \b
+    Examples:
+      digest render scaling
+      digest render scaling --format html --out /tmp/preview
+    """
+    from pathlib import Path
+
+    from digest import pipeline, service, wiring
+    from digest.models import Digest
+
+    settings = obj.settings
+    chosen = service.profile(settings, profile)
+    with obj.open_store() as store:
+        picks = pipeline.pick(store, chosen).picks
+    digest = Digest(profile=chosen, picks=tuple(picks), created=parse_now(None))
+    r = wiring.renderer(settings)
+    body = {"markdown": r.markdown, "html": r.html, "text": r.text}[fmt](digest)
+    if out is None:
+        click.echo(body, nl=False)
+        return
+    ext = {"markdown": "md", "html": "html", "text": "txt"}[fmt]
+    target = Path(out) / f"digest.{ext}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(body, encoding="utf-8")
+    click.echo(str(target))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_obj
+def deliveries(obj: Context, as_json: bool) -> None:
+    """Delivery state per digest: pending, sent, failed-temporary, failed-permanent.
+
+    \b
+    Example:
+      digest deliveries --json
+    """
+    with obj.open_store() as store:
+        rows = store.deliveries()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(
+            f"#{r['digest']:<5} {r['profile']:<16} {r['created'][:16]}  {r['papers']:>3} papers  "
+            f"sent {r['sent']}, pending {r['pending']}, temporary {r['failed-temporary']}, "
+            f"permanent {r['failed-permanent']}"
+        )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Health at a glance: sources (failing, stale or just quiet), the last run,
+    subscribers and deliveries.
+
+    \b
+    Example:
+      digest status --json
+    """
+    from digest import service
+
+    with obj.open_store() as store:
+        out = service.status(store)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    for s in out["sources"]:
+        quiet = f"last new {s['last_new'][:10]}" if s["last_new"] else "nothing new yet"
+        why = f": {s['last_error']}" if s["last_error"] else ""
+        click.echo(f"{s['state']:<8} {s['name']:<28} {quiet}{why}")
+    if out["last_run"]:
+        r = out["last_run"]
+        click.echo(f"last run #{r['id']} ({r['kind']}) {r['started'][:16]}: {r['status']}")
+    subs = out["subscribers"]
+    subs_line = ", ".join(f"{n} {k}" for k, n in sorted(subs.items())) or "none"
+    click.echo(f"subscribers: {subs_line}")
+    d = out["deliveries"]
+    click.echo(
+        f"deliveries: {d['sent']} sent, {d['pending']} pending, "
+        f"{d['failed-temporary']} to retry, {d['failed-permanent']} failed"
+    )

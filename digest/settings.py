@@ -1,0 +1,80 @@
+"""The settings records: one per adapter, each default stated here and nowhere else.
+
+`digest.config` parses digest.yaml straight into these; a key left out of the file
+keeps the default below. The adapters take their own record as it is:
+`sources.fetch.fetch` a `FetchSettings`, `SMTPTransport` an `SMTPSettings`, the
+digest mail an `EmailSettings`. Secrets are never here from YAML: the SMTP password
+is filled in from the environment by whoever builds the transport.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from digest import __version__
+from digest.models import SourceConfig
+
+DEFAULT_STORE = "sqlite:///digest.db"
+Security = Literal["plain", "starttls", "tls"]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    timeout: float = 30.0  # seconds, for each of connect/read/write/pool
+    max_bytes: int = 20 * 10**6  # of decoded body; "20MB", as README and digest.yaml say
+    max_redirects: int = 5
+    user_agent: str = (
+        f"digest/{__version__} (+https://github.com/digest-dev/digest; research digest bot)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SMTPSettings:
+    host: str
+    port: int = 587
+    security: Security = "starttls"
+    username: str | None = None
+    password: str | None = None  # from the environment, never from YAML
+    timeout: float = 30.0  # seconds, per connect and per command
+    connections: int = 4
+    rate: float | None = None  # messages per second, all connections together
+    retries: int = 3
+    backoff: float = 1.0  # seconds before the first retry, doubled each time
+    ca_file: str | None = None  # a private CA to trust instead of the system's
+    local_hostname: str | None = None  # EHLO name; default: this host's FQDN
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    sender: str = "digest@localhost"  # From; "Name <addr>" allowed
+    domain: str = "localhost"  # for Message-ID and List-Id
+    # Fields: title, count, papers ("1 new paper", "12 new papers"), date, profile.
+    subject: str = "{title}: {papers}, {date}"
+    unsubscribe_url: str = "http://localhost:8000/unsubscribe/{token}"  # https in production
+    unsubscribe_mailto: str = "unsubscribe@localhost"
+    outbox: Path = Path("out/outbox")  # where messages go when no SMTP host is set
+    smtp: SMTPSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The published site: the folder feeds and the archive are written to, and the
+    public URL it is served at (links in feeds and emails use it)."""
+
+    output_dir: Path = Path("out")
+    site_url: str = "http://localhost:8000/"  # always ends in "/"
+    feed_items: int = 50  # entries per feed
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    path: Path | None = None  # the file these came from; None: built-in defaults
+    store_url: str = DEFAULT_STORE
+    sources: tuple[SourceConfig, ...] = ()
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    profiles_dir: Path | None = None  # None: no profiles configured
+    templates_dir: Path | None = None  # overrides for the bundled templates
+    web: WebSettings = field(default_factory=WebSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
