@@ -92,23 +92,30 @@ def pg_url(pg_server: str) -> Iterator[str]:
 ENGINES = ("sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql))
 
 
+@pytest.fixture(params=ENGINES)
+def store_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Runs the test once per engine ("sqlite", "postgresql"). Meanwhile
+    `tests.pg.store_url_at(tmp_path, name)` names a store on that engine: a
+    file in tmp_path, or a new PostgreSQL database dropped after the test."""
+    with pg.Databases(request, tmp_path, str(request.param)):
+        yield str(request.param)
+
+
+@pytest.fixture
+def store_url(store_engine: str, tmp_path: Path) -> str:
+    """A new, empty store on each engine in turn: the test runs once per engine."""
+    return pg.store_url_at(tmp_path, "digest.db")
+
+
 @pytest.fixture
 def new_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], str]]:
-    """`new_store_url(engine)`: the URL of a new, empty store ("sqlite" or "postgresql")."""
+    """`new_store_url(engine)`: a new, empty store on "sqlite" or "postgresql"."""
+    databases = pg.ACTIVE.get(tmp_path)
+    if databases is not None:  # the test also runs per engine: one list of stores
+        yield databases.new
+        return
     with pg.Databases(request, tmp_path) as databases:
         yield databases.new
-
-
-@pytest.fixture(params=ENGINES)
-def store_engine(request: pytest.FixtureRequest) -> str:
-    """The engine this run of the test is on: "sqlite" or "postgresql"."""
-    return str(request.param)
-
-
-@pytest.fixture
-def store_url(store_engine: str, new_store_url: Callable[[str], str]) -> str:
-    """A new, empty store on each engine in turn: the test runs once per engine."""
-    return new_store_url(store_engine)
 
 
 # A real HTTP server on 127.0.0.1 for any test that asks for it.

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,12 @@ def find_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:
         return found
-    versions = sorted(
-        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
-    )
+
+    def version(path: str) -> int:
+        major = Path(path).parent.parent.name
+        return int(major) if major.isdigit() else 0
+
+    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=version)
     return versions[-1] if versions else None
 
 
@@ -91,10 +93,8 @@ class Cluster:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        try:
+        with suppress(Unavailable):
             self._run(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        except Unavailable:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -162,18 +162,29 @@ def fresh_database(server: str) -> Iterator[str]:
 
 
 class Databases:
-    """New stores of either engine for one test, all removed when it ends. The
-    server is asked for only when a PostgreSQL store is, so SQLite-only use of
-    the fixture never skips."""
+    """The stores of one test, all removed when it ends. A PostgreSQL server
+    is asked for only when a PostgreSQL store is, so SQLite-only use never skips."""
 
-    def __init__(self, request: Any, tmp_path: Path) -> None:
+    def __init__(self, request: Any, folder: Path, engine: str = "sqlite") -> None:
         self.request = request
-        self.tmp_path = tmp_path
+        self.folder = folder
+        self.engine = engine
+        self.named: dict[str, str] = {}
         self.made: list[str] = []
 
+    def at(self, name: str) -> str:
+        """The store called `name` in this test, on its engine: made on first use."""
+        if name not in self.named:
+            if self.engine == "sqlite":
+                self.named[name] = f"sqlite:///{self.folder / name}"
+            else:
+                self.named[name] = self.new(self.engine)
+        return self.named[name]
+
     def new(self, engine: str) -> str:
+        """A new, empty store on `engine` ("sqlite" or "postgresql")."""
         if engine == "sqlite":
-            url = f"sqlite:///{self.tmp_path / f'store-{len(self.made)}.db'}"
+            url = f"sqlite:///{self.folder / f'store-{len(self.made)}.db'}"
         elif engine == "postgresql":
             url = create_database(self.request.getfixturevalue("pg_server"))
         else:
@@ -182,9 +193,21 @@ class Databases:
         return url
 
     def __enter__(self) -> Databases:
+        ACTIVE[self.folder] = self
         return self
 
     def __exit__(self, *exc: object) -> None:
+        ACTIVE.pop(self.folder, None)
         for url in self.made:
             if url.startswith("postgresql"):
                 drop_database(url)
+
+
+ACTIVE: dict[Path, Databases] = {}  # a test's tmp_path -> its stores, while it runs
+
+
+def store_url_at(folder: Path, name: str = "d.db") -> str:
+    """The URL of store `name` of the test whose tmp_path is `folder`: on the
+    engine the `store_engine` fixture chose, else a SQLite file in `folder`."""
+    active = ACTIVE.get(folder)
+    return active.at(name) if active else f"sqlite:///{folder / name}"

@@ -102,6 +102,7 @@ class PostgresWriter(InlineWriter):
     whole table (quadratic). ANALYZE counts the transaction's own rows."""
 
     ANALYZE_MIN = 1000  # rows: fewer never make a plan go wrong
+    STAGE_MIN = 100  # rows: fewer go by executemany
 
     def __init__(self, conn: Connection) -> None:
         super().__init__(conn)
@@ -114,8 +115,13 @@ class PostgresWriter(InlineWriter):
         if not rows:
             return
         plan = _copy_plan(stmt.sql)
-        if plan is None or set(plan.columns) != set(stmt.columns) or _repeats(plan, stmt, rows):
-            stmt.many(self.conn, rows)  # what COPY cannot do exactly as executemany does
+        if (
+            plan is None
+            or set(plan.columns) != set(stmt.columns)
+            or (plan.tail and len(rows) < self.STAGE_MIN)  # not worth a temporary table
+            or _repeats(plan, stmt, rows)  # what COPY cannot do as executemany does
+        ):
+            stmt.many(self.conn, rows)
         else:
             if plan.columns != stmt.columns:
                 where = [stmt.columns.index(name) for name in plan.columns]
@@ -151,13 +157,15 @@ class PostgresWriter(InlineWriter):
     def _maybe_analyse(self, table: str | None, count: int) -> None:
         if table is None or table in self.analysed:
             return
+        self.written[table] = done = self.written.get(table, 0) + count
+        if done < self.ANALYZE_MIN:
+            return
         if table not in self.known:
             tuples = self.conn.exec_driver_sql(
                 "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%(t)s)", {"t": table}
             ).scalar()
             self.known[table] = max(float(tuples or 0), 0.0)  # -1: never analysed
-        self.written[table] = done = self.written.get(table, 0) + count
-        if done >= max(self.ANALYZE_MIN, self.known[table]):
+        if done >= self.known[table]:
             self.analysed.add(table)
             self.conn.exec_driver_sql(f'ANALYZE "{table}"')
 
