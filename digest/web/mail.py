@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from digest.deliver.transport import SendResult, Transport
+from digest.models import Subscriber
 from digest.render import Outgoing, confirmation_mail
 from digest.render.mime import sender
 from digest.settings import Settings
-from digest.store.subscribers import Subscriber
 from digest.tokens import make_token
 from digest.web.pages import Pages
 from digest.web.urls import confirm_url, unsubscribe_url
