@@ -375,7 +375,7 @@ def test_statements_take_rows_in_the_order_they_are_built(tmp_path: Path) -> Non
 
 def test_a_write_that_fails_on_the_writer_thread_stores_nothing(store: Store) -> None:
     add(store, "x", [Entry(title="Kept from before")])
-    with pytest.raises(StoreError, match="(?i)foreign key"):  # no source 999: the sightings fail
+    with pytest.raises(StoreError, match=r"(?i)foreign key"):  # no source 999: the sightings fail
         store.add_entries(999, MIXED, rank=1, now=NOW)
     assert [i.title for i in store.items()] == ["Kept from before"]
     assert add(store, "x", MIXED).new == 8  # the connection is usable again

@@ -150,8 +150,8 @@ class PostgresWriter(InlineWriter):
                     copy.write_row(row)
             if plan.tail:
                 # The names come from a statement compiled from the schema, not from data.
-                into = f"INSERT INTO {plan.table} ({names}) SELECT {names} FROM {target}"
-                cur.execute(f"{into} {plan.tail}")  # noqa: S608
+                into = f"INSERT INTO {plan.table} ({names}) SELECT {names} FROM {target}"  # noqa: S608
+                cur.execute(f"{into} {plan.tail}")
                 cur.execute(f"TRUNCATE {target}")
 
     def _maybe_analyse(self, table: str | None, count: int) -> None:
