@@ -138,9 +138,23 @@ _from_db_time = lru_cache(maxsize=4096)(datetime.fromisoformat)  # as UTCDateTim
 
 def stored_row(values: tuple[Any, ...]) -> tuple[Any, ...]:
     """FIELDS as the items table holds them, from `first_values` or `values_of`."""
-    v, published = values, values[9]
-    when = db_time(published) if published is not None else None
-    return (v[0], v[1], json_text(v[2]), *v[3:9], when, json_text(v[10]), v[11], v[12])
+    title, summary, authors, count, link, pdf, arxiv, version, doi, when, tags, up, q = values
+    when = db_time(when) if when is not None else None
+    return (
+        title,
+        summary,
+        json_text(authors),
+        count,
+        link,
+        pdf,
+        arxiv,
+        version,
+        doi,
+        when,
+        json_text(tags),
+        up,
+        q,
+    )
 
 
 def values_of(state: ItemState) -> tuple[Any, ...]:
