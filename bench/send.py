@@ -36,15 +36,9 @@ from typing import Any
 import aiosmtplib
 from render import make_digests  # bench/render.py: a script's folder is on sys.path
 
-from digest.deliver.email import (
-    DigestMail,
-    Outgoing,
-    Recipient,
-    message_id,
-)
 from digest.deliver.transport import SendResult, SMTPTransport
 from digest.models import Digest
-from digest.render import Renderer
+from digest.render import DigestMail, Outgoing, Recipient, Renderer, message_id
 from digest.settings import EmailSettings, SMTPSettings
 from digest.tokens import make_token
 

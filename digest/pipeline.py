@@ -22,6 +22,7 @@ from digest.errors import DigestError, ParseError, SourceError, StoreError
 from digest.merge import RANK
 from digest.models import (
     Digest,
+    Due,
     Entry,
     IngestReport,
     Profile,
@@ -36,9 +37,8 @@ from digest.store import Store
 from digest.wiring import Fetcher
 
 if TYPE_CHECKING:
-    from digest.deliver.email import Outgoing
     from digest.deliver.transport import Transport
-    from digest.store.subscribers import Due
+    from digest.render import Outgoing
 
 log = logging.getLogger("digest.pipeline")
 
@@ -239,7 +239,8 @@ def publish(
     settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
 ) -> list[Path]:
     """Write the archive pages and feeds of each profile from its recorded digests."""
-    from digest.deliver import archive
+    from digest.deliver.files import write_files
+    from digest.render import publication
 
     written: list[Path] = []
     render = wiring.renderer(settings)
@@ -247,8 +248,7 @@ def publish(
         digests = store.digests(profile, limit=max(settings.web.feed_items, 30))
         if digests:
             digests[0] = _with_notices(store, digests[0])
-        written += archive.write_profile(
-            settings.web.output_dir,
+        files = publication(
             profile,
             digests,
             render,
@@ -256,6 +256,7 @@ def publish(
             now=now,
             feed_items=settings.web.feed_items,
         )
+        written += write_files(settings.web.output_dir / "archive" / profile.name, files)
     return written
 
 
@@ -285,8 +286,8 @@ def send(
     mailbox does not exist (550, 551, 553) is marked bounced: never mailed again."""
     import asyncio
 
-    from digest.deliver.email import DigestMail, Recipient
     from digest.deliver.transport import SendResult
+    from digest.render import DigestMail, Recipient
     from digest.tokens import make_token
 
     due = store.due_deliveries(now, names)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.deliver import archive
+from digest.deliver.files import write_files
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
-from digest.render import Renderer
+from digest.render import Renderer, page_name, publication
 from tests.browser import browser, screenshot  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -62,16 +62,11 @@ def test_email_html_in_chromium(browser, tmp_path: Path) -> None:  # noqa: F811
 
 def test_archive_page_in_chromium(browser, tmp_path: Path) -> None:  # noqa: F811
     d = digest()
-    written = archive.write_profile(
-        tmp_path,
-        d.profile,
-        [d],
-        Renderer(),
-        site_url="http://localhost:8000/",
-        now=NOW,
-        feed_items=50,
+    files = publication(
+        d.profile, [d], Renderer(), site_url="http://localhost:8000/", now=NOW, feed_items=50
     )
-    page_path = next(p for p in written if p.name == archive.page_name(d))
+    written = write_files(tmp_path / "archive" / d.profile.name, files)
+    page_path = next(p for p in written if p.name == page_name(d))
     page = browser.new_page(viewport={"width": 1000, "height": 900})
     page.goto(page_path.as_uri())
     for n in range(3):

@@ -25,14 +25,6 @@ from typing import cast
 
 import pytest
 
-from digest.deliver.email import (
-    DigestMail,
-    Outgoing,
-    Recipient,
-    header_value,
-    message_id,
-    should_send,
-)
 from digest.deliver.transport import (
     OutboxTransport,
     SendResult,
@@ -41,7 +33,14 @@ from digest.deliver.transport import (
 )
 from digest.errors import DigestError
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
-from digest.render import Renderer
+from digest.render import (
+    DigestMail,
+    Outgoing,
+    Recipient,
+    Renderer,
+    header_value,
+    message_id,
+)
 from digest.settings import EmailSettings, SMTPSettings
 from tests.smtpserver import DROP, Authority, Recorder, Sink, serve
 
@@ -207,17 +206,16 @@ def test_header_injection_is_impossible() -> None:
     assert header_value("a\r\nb\x00c\x85d\u2028e") == "a  b c d e"
 
 
-def test_message_id_and_should_send() -> None:
+def test_message_id_and_counts_in_subject() -> None:
     assert message_id(1, 2, "Mail.Example.ORG") == "<digest-1.2@mail.example.org>"
     assert message_id(1, 2, "bad domain\r\n") == "<digest-1.2@bad-domain>"
     empty = _digest(titles=())
-    assert not should_send(empty)
-    assert should_send(replace(empty, profile=replace(PROFILE, send_empty=True)))
-    assert should_send(_digest())
     out = _mail(replace(empty, profile=replace(PROFILE, send_empty=True))).message(
         _recipients(1)[0]
     )
     assert "0 new papers" in _parse(out.data)["Subject"]
+    one = _mail(_digest(titles=TITLES[:1])).message(_recipients(1)[0])
+    assert ": 1 new paper," in _parse(one.data)["Subject"]
 
 
 def test_bad_settings_are_refused() -> None:

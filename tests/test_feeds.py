@@ -14,8 +14,8 @@ from typing import Any
 import feedparser
 import pytest
 
-from digest.deliver.feeds import FeedLinks, digest_uri, digests_feed, item_uri, items_feed
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
+from digest.render.feeds import FeedLinks, digest_uri, digests_feed, item_uri, items_feed
 from digest.sources.feed import parse_feed
 
 SITE = "https://digest.example.org/archive/scaling/"

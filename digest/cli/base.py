@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from digest.settings import Settings
     from digest.wiring import Store
 
+F = TypeVar("F", bound=Callable[..., Any])
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 
@@ -85,9 +87,29 @@ def address(raw: str) -> str:
         raise click.BadParameter(str(exc)) from None
 
 
+def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    return None if value is None else parse_now(value)
+
+
+# Parsed before the command runs, so a bad value opens no store.
 now_option = click.option(
-    "--now", metavar="DATETIME", help="Pretend it is this time (ISO 8601, UTC)."
+    "--now",
+    metavar="DATETIME",
+    callback=lambda ctx, param, value: parse_now(value),
+    help="Pretend it is this time (ISO 8601, UTC).",
 )
+since_option = click.option(
+    "--since",
+    metavar="DATETIME",
+    callback=_when,
+    help="Consider items first seen since then, instead of the profile's window.",
+)
+
+
+def format_option(choices: list[str], default: str) -> Callable[[F], F]:
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default=default, show_default=True
+    )
 
 
 @click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})

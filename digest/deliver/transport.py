@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 
 import aiosmtplib
 
-from digest.deliver.email import Outgoing
+from digest.render.mime import Outgoing
 from digest.settings import SMTPSettings
 
 _FILE = re.compile(r"[^A-Za-z0-9._@+-]+")
@@ -104,7 +104,7 @@ class _Job:
     failures: int = 0
 
 
-class _Run:
+class _Batch:
     """The messages of one `send` call: handed out lazily, retried, reported once."""
 
     def __init__(
@@ -217,7 +217,7 @@ class SMTPTransport:
     ) -> None:
         """Deliver every message and report each once. `messages` may be a lazy
         iterable: each is then built while earlier ones are on the wire."""
-        run = _Run(messages, on_result, self.settings)
+        run = _Batch(messages, on_result, self.settings)
         count = len(messages) if isinstance(messages, Sized) else self.settings.connections
         n = max(1, min(self.settings.connections, count))
         workers = [asyncio.create_task(self._worker(run)) for _ in range(n)]
@@ -230,7 +230,7 @@ class SMTPTransport:
             run.cancel_timers()
         run.finish()
 
-    async def _connect(self, run: _Run) -> aiosmtplib.SMTP | None:
+    async def _connect(self, run: _Batch) -> aiosmtplib.SMTP | None:
         """A connection, after up to `retries` retries; None when there is none to be had."""
         for attempt in range(self.settings.retries + 1):
             if attempt:
@@ -258,7 +258,7 @@ class SMTPTransport:
                 break
         return None
 
-    def _judge(self, run: _Run, job: _Job, smtp: aiosmtplib.SMTP, exc: BaseException) -> None:
+    def _judge(self, run: _Batch, job: _Job, smtp: aiosmtplib.SMTP, exc: BaseException) -> None:
         if isinstance(exc, aiosmtplib.SMTPResponseException):
             code, error = exc.code, f"{exc.code} {exc.message}"
             if code in _ACCOUNT or (code >= 500 and isinstance(exc, aiosmtplib.SMTPSenderRefused)):
@@ -276,7 +276,7 @@ class SMTPTransport:
             smtp.close()
             run.retry(job, f"connection to {self._where} lost: {exc}")
 
-    async def _worker(self, run: _Run) -> None:
+    async def _worker(self, run: _Batch) -> None:
         smtp: aiosmtplib.SMTP | None = None
         try:
             while (job := await run.next()) is not None:

@@ -1,9 +1,9 @@
-"""Pages and mails of the web side, from the Jinja2 templates under `templates/web/`,
-and the configured profiles as the pages show them.
+"""Pages of the web side, from the templates under `digest/templates/web/`, and the
+configured profiles as the pages show them.
 
-HTML templates (`*.html.j2`) autoescape; the text mail template does not (it is
-never shown as HTML). Templates are found like the digest's: the configured
-`templates` folder first (`web/...` in it overrides), then the bundled ones.
+The environment is render's one environment (`digest.render.environment`): the
+configured `templates` folder first (`web/...` in it overrides), then the bundled
+ones; HTML templates autoescape.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 
 from digest.errors import ConfigError
 from digest.models import Profile
-from digest.render import _template_dirs
+from digest.render import environment as render_environment
 from digest.service import profiles as load_profiles
 from digest.settings import Settings
 
@@ -33,22 +33,7 @@ _KEYWORDS_SHOWN = 6
 
 
 def environment(settings: Settings) -> jinja2.Environment:
-    dirs = ([settings.templates_dir] if settings.templates_dir else []) + _template_dirs()
-    if not dirs:
-        raise FileNotFoundError("digest's templates/ folder is missing; set `templates`")
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in dirs]),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html.j2",),
-            disabled_extensions=("txt.j2",),
-            default_for_string=True,
-            default=True,
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    return render_environment(settings.templates_dir)
 
 
 def root_of(request: Request) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from digest.deliver.email import header_value
 from digest.errors import DigestError
+from digest.render import header_value
 from digest.settings import Settings
 
 RESERVED = ("/", "/subscribe", "/healthz")

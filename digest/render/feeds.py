@@ -18,8 +18,9 @@ C1 controls too) are dropped from every string first: lxml refuses them. Entry
 titles are HTML in both formats (Atom type="html"; in RSS escaped once more),
 because RSS readers take titles as HTML anyway: a title `<script>` arrives as
 the text `&lt;script&gt;`, never as markup. Content is HTML built from escaped
-text and then cleaned by nh3 (a few tags, http(s) links only). Only http(s)
-URLs are linked; anything else becomes the site URL.
+text and then cleaned by `sanitize.clean`, the allow-list of every format. Only
+URLs `sanitize.safe_url` accepts (http(s)) are linked; anything else becomes the
+site URL.
 
 Dates must be timezone-aware (feedgen refuses naive ones; so do we, like the
 store); they are written in UTC to whole seconds.
@@ -33,22 +34,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
-import nh3
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from digest.models import Candidate, Digest, Pick, Profile
-from digest.render import zone
+from digest.render.sanitize import clean, safe_url
+from digest.render.views import papers, zone
 
 TAG_PREFIX = "tag:digest,2026:"
 MAX_AUTHORS = 25  # listed in an entry; the rest are counted
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_TAGS = {"p", "ul", "li", "a"}
-_ATTRS = {"a": {"href"}}
-_SCHEMES = {"http", "https"}
 
 Format = Literal["rss", "atom"]
 
@@ -87,21 +85,6 @@ def _esc(s: str) -> str:
     return html.escape(_text(s), quote=False)
 
 
-def _clean(fragment: str) -> str:
-    return str(nh3.clean(fragment, tags=_TAGS, attributes=_ATTRS, url_schemes=_SCHEMES))
-
-
-def http_url(url: str) -> str:
-    """`url` when it is an absolute http(s) URL without whitespace, else ""."""
-    u = _NOT_XML.sub("", url).strip()
-    try:
-        parts = urlsplit(u)
-    except ValueError:
-        return ""
-    ok = parts.scheme.lower() in _SCHEMES and parts.netloc and not any(c.isspace() for c in u)
-    return u if ok else ""
-
-
 def _utc(dt: datetime) -> datetime:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError(f"naive datetime in a feed: {dt.isoformat()}")
@@ -130,16 +113,16 @@ def _feed_title(profile: Profile) -> str:
 
 def _title(c: Candidate) -> str:
     """The title as HTML: escaped text (nh3 too, though it finds no markup)."""
-    return _clean(_esc(c.title) or _esc(c.key) or "(untitled)")
+    return clean(_esc(c.title) or _esc(c.key) or "(untitled)")
 
 
 def _linked(c: Candidate) -> str:
-    url = http_url(c.url)
+    url = safe_url(c.url)
     return f'<a href="{html.escape(url)}">{_title(c)}</a>' if url else _title(c)
 
 
 def _site(links: FeedLinks) -> str:
-    site = http_url(links.site_url)
+    site = safe_url(links.site_url)
     if not site:
         raise ValueError(f"site URL is not an absolute http(s) URL: {links.site_url!r}")
     return site
@@ -158,7 +141,7 @@ def _build(
     fg.language("en")
     fg.updated(_utc(now))  # Atom <updated> and RSS <lastBuildDate>
     own, mime = (links.rss_url, "rss") if fmt == "rss" else (links.atom_url, "atom")
-    fg.link(href=http_url(own) or site, rel="self", type=f"application/{mime}+xml")
+    fg.link(href=safe_url(own) or site, rel="self", type=f"application/{mime}+xml")
     fg.link(href=site, rel="alternate", type="text/html")  # RSS <link>: the last link wins
     for e in entries:
         fe = _HtmlTitleEntry()
@@ -187,7 +170,7 @@ def _item_html(pick: Pick) -> str:
     if c.sources:
         facts.append("seen in " + _esc(", ".join(c.sources)))
     parts.append("<p>" + " · ".join(facts) + "</p>")
-    return _clean("".join(parts))
+    return clean("".join(parts))
 
 
 def items_feed(
@@ -210,7 +193,7 @@ def items_feed(
             break
         if c.key not in seen:  # picked again: one entry, at its newest pick
             seen.add(c.key)
-            link = http_url(c.url) or site
+            link = safe_url(c.url) or site
             entries.append(
                 _Entry(item_uri(profile, c.key), _title(c), link, when, _item_html(pick))
             )
@@ -238,13 +221,11 @@ def digests_feed(
     ordered = sorted(digests, key=lambda d: (_utc(d.created), d.id or 0), reverse=True)
     for d in ordered[: max(limit, 0)]:
         when, n = _utc(d.created), len(d.picks)
-        title = (
-            f"{_feed_title(profile)} — {_day(when, profile.timezone)} ({n} paper{'s' * (n != 1)})"
-        )
+        title = f"{_feed_title(profile)} — {_day(when, profile.timezone)} ({papers(n, 'paper')})"
         rows = "".join(f"<li>{_linked(p.candidate)}</li>" for p in d.picks)
         content = f"<ul>{rows}</ul>" if rows else "<p>No papers in this issue.</p>"
-        link = http_url(urljoin(site, page_url(d))) or site
+        link = safe_url(urljoin(site, page_url(d))) or site
         entries.append(
-            _Entry(digest_uri(profile, d), _clean(_esc(title)), link, when, _clean(content))
+            _Entry(digest_uri(profile, d), clean(_esc(title)), link, when, clean(content))
         )
     return _build(fmt, profile, links, "digests", now, entries)

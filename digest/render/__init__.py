@@ -1,0 +1,82 @@
+"""All rendering: digests as Markdown, plain text and email HTML; archive pages and
+feeds; the MIME bytes of every mail. Pure: no I/O but reading templates, no clock
+(dates come from `Digest.created`, or a `now` passed in).
+
+    digests.py   Renderer: digests (Markdown, text, email HTML) and archive pages
+    views.py     what every format shows of a pick (ItemView), text helpers
+    env.py       the one Jinja environment (bundled templates, optional override folder)
+    sanitize.py  the one nh3 allow-list, the one `safe_url`, Markdown descriptions
+    mime.py      the one MIME builder: digest mails and the web's confirmation mails
+    feeds.py     RSS and Atom documents
+    archive.py   the files published for a profile (pages, index, feeds) as bytes
+
+Feed text is untrusted: HTML templates autoescape, only http(s) URLs become links,
+Markdown metacharacters are escaped, and HTML built from Markdown goes through nh3.
+
+Everything public is importable from `digest.render`.
+"""
+
+from __future__ import annotations
+
+from digest.render.archive import profile_url, publication
+from digest.render.digests import Prepared, Renderer
+from digest.render.env import environment
+from digest.render.mime import (
+    DigestMail,
+    Outgoing,
+    Recipient,
+    confirmation_mail,
+    header_value,
+    message_id,
+    subject,
+)
+from digest.render.sanitize import clean, markdown_html, markdown_text, safe_url
+from digest.render.views import (
+    WIDTH,
+    ItemView,
+    count_papers,
+    highlight,
+    item_view,
+    local_date,
+    md_escape,
+    page_name,
+    papers,
+    short_authors,
+    snippet,
+    sources_line,
+    wrap,
+    zone,
+)
+
+__all__ = [
+    "WIDTH",
+    "DigestMail",
+    "ItemView",
+    "Outgoing",
+    "Prepared",
+    "Recipient",
+    "Renderer",
+    "clean",
+    "confirmation_mail",
+    "count_papers",
+    "environment",
+    "header_value",
+    "highlight",
+    "item_view",
+    "local_date",
+    "markdown_html",
+    "markdown_text",
+    "md_escape",
+    "message_id",
+    "page_name",
+    "papers",
+    "profile_url",
+    "publication",
+    "safe_url",
+    "short_authors",
+    "snippet",
+    "sources_line",
+    "subject",
+    "wrap",
+    "zone",
+]

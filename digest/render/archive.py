@@ -1,0 +1,59 @@
+"""Everything published for one profile, as file names and bytes (written by
+`digest.deliver.files`):
+
+    archive/<profile>/index.html         every recorded digest, newest first
+    archive/<profile>/<date>-<id>.html   one page per digest
+    archive/<profile>/feed.xml|feed.atom        one entry per picked paper
+    archive/<profile>/digests.xml|digests.atom  one entry per digest issue
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from digest.models import Digest, Pick, Profile
+from digest.render import feeds
+from digest.render.digests import Renderer
+from digest.render.views import page_name
+
+__all__ = ["page_name", "profile_url", "publication"]
+
+
+def profile_url(site_url: str, profile: Profile) -> str:
+    return f"{site_url}archive/{profile.name}/"
+
+
+def publication(
+    profile: Profile,
+    digests: Sequence[Digest],
+    renderer: Renderer,
+    *,
+    site_url: str,
+    now: datetime,
+    feed_items: int,
+) -> list[tuple[str, bytes]]:
+    """(file name under archive/<profile>/, bytes) of each file published for the profile."""
+    url = profile_url(site_url, profile)
+    links = feeds.FeedLinks(site_url=url, rss_url=f"{url}feed.xml", atom_url=f"{url}feed.atom")
+    digest_links = feeds.FeedLinks(
+        site_url=url, rss_url=f"{url}digests.xml", atom_url=f"{url}digests.atom"
+    )
+    feed_urls = {"RSS": links.rss_url, "Atom": links.atom_url}
+    out = [(page_name(d), renderer.archive_page(d, feed_urls=feed_urls).encode()) for d in digests]
+    out.append(
+        ("index.html", renderer.archive_index(profile, digests, feed_urls=feed_urls).encode())
+    )
+    picked: list[tuple[Pick, datetime]] = [(p, d.created) for d in digests for p in d.picks]
+
+    def page_url(d: Digest) -> str:
+        return url + page_name(d)
+
+    formats: tuple[tuple[feeds.Format, str], ...] = (("rss", "xml"), ("atom", "atom"))
+    for fmt, ext in formats:
+        data = feeds.items_feed(fmt, profile, picked, links, now=now, limit=feed_items)
+        out.append((f"feed.{ext}", data))
+    for fmt, ext in formats:
+        data = feeds.digests_feed(fmt, profile, digests, digest_links, page_url=page_url, now=now)
+        out.append((f"digests.{ext}", data))
+    return out

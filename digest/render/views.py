@@ -1,0 +1,224 @@
+"""What every format shows of a pick, and the small text helpers the templates use.
+
+Every format is rendered from the same item views, built once per digest: title,
+safe links, short author list, sources line, score, "matched: ..." and a snippet
+with the matched terms marked. Text stays plain here; templates escape it (HTML),
+`md_escape` it (Markdown) or `wrap` it (plain text).
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.models import Digest, Pick, Seen, Term
+from digest.render.sanitize import safe_url
+from digest.selection.match import normalize_text
+
+WIDTH = 78  # plain-text columns
+SNIPPET_CHARS = 300
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = "January February March April May June July August September October November December"
+_WORD = re.compile(r"[^\W_]+")
+# A sentence ends at . ! ? (and closing quotes or brackets) before a space, or at 。！？.
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s|$)|[。！？]")
+_ABBREV = frozenset({"al", "cf", "e.g", "eg", "eq", "etc", "fig", "i.e", "ie", "no", "vs"})
+_ABBREV |= {"approx", "resp", "sec", "ref", "refs", "dr", "prof", "st", "viz", "et"}
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~{}])")
+_MD_LEAD = re.compile(r"^(\s*)([-+=])")  # list items, setext underlines
+_MD_NUM = re.compile(r"^(\s*\d+)([.)])")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+
+
+def short_authors(authors: Sequence[str], n: int = 3) -> str:
+    """ "A, B, C and 5 others"; all names when at most n + 1 (never "and 1 others")."""
+    names = [" ".join(a.split()) for a in authors if a.strip()]
+    if len(names) > n + 1:
+        return f"{', '.join(names[:n])} and {len(names) - n} others"
+    if len(names) < 2:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The text, whitespace collapsed, cut to at most `limit` characters: at the last
+    sentence end that fits (when that keeps a third of it), else at a word boundary;
+    "…" marks a cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.end() > limit - 2:
+            break
+        word = text[: m.start()].rsplit(" ", 1)[-1].lower()
+        if word not in _ABBREV and not (len(word) == 1 and word.isalpha()):
+            cut = m.end()
+    if cut >= limit // 3:
+        return text[:cut] + " …"
+    space = text.rfind(" ", 0, limit)
+    if space > limit // 3:
+        return text[:space].rstrip(" ,;:-–—") + "…"
+    return text[: limit - 1] + "…"
+
+
+def highlight(text: str, terms: Sequence[str]) -> tuple[tuple[str, bool], ...]:
+    """`text` as (segment, matched) pairs: the terms found as the matcher finds them
+    (whole words, plural = singular, hyphen = space = nothing; `/regex/` as is)."""
+    pats: set[tuple[str, ...]] = set()
+    spans: list[tuple[int, int]] = []
+    for term in terms:
+        if Term(term).is_regex:
+            try:
+                rx = re.compile(term[1:-1], re.IGNORECASE)
+            except re.error:
+                continue
+            spans += [m.span() for m in rx.finditer(text) if m.end() > m.start()]
+        elif toks := tuple(normalize_text(term).split()):
+            pats.add(toks)
+            if len(toks) > 1:
+                pats.add(tuple(normalize_text("".join(_WORD.findall(term))).split()))
+    if pats:
+        words = [(m.span(), w) for m in _WORD.finditer(text) for w in normalize_text(m[0]).split()]
+        norm = [w for _, w in words]
+        for i, (span, _) in enumerate(words):
+            for p in pats:
+                if tuple(norm[i : i + len(p)]) == p:
+                    spans.append((span[0], words[i + len(p) - 1][0][1]))
+    out: list[tuple[str, bool]] = []
+    pos = 0  # spans merged where they overlap
+    for start, end in sorted(spans):
+        if end <= pos:
+            continue
+        start = max(start, pos)
+        if start > pos:
+            out.append((text[pos:start], False))
+        out.append((text[start:end], True))
+        pos = end
+    if pos < len(text):
+        out.append((text[pos:], False))
+    return tuple(out)
+
+
+def md_escape(text: str) -> str:
+    """Plain text made inert in Markdown: metacharacters backslash-escaped (any
+    CommonMark renderer, and ours, shows them literally), entity-like `&` spelled out."""
+    text = _MD_SPECIAL.sub(r"\\\1", _MD_ENTITY.sub("&amp;", text))
+    return _MD_NUM.sub(r"\1\\\2", _MD_LEAD.sub(r"\1\\\2", text))
+
+
+def wrap(text: str, first: str = "", indent: str = "", width: int = WIDTH) -> str:
+    """`text` filled to `width` columns; URLs are never broken (a long one gets its own
+    line), other over-long words are."""
+    room = max(width - max(len(first), len(indent)), 20)
+    words: list[str] = []
+    for w in text.split():
+        if len(w) > room and not re.match(r"\W{0,2}https?://", w):
+            words += [w[i : i + room] for i in range(0, len(w), room)]
+        else:
+            words.append(w)
+    return textwrap.fill(
+        " ".join(words),
+        width,
+        initial_indent=first or indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def zone(name: str) -> tzinfo:
+    """The named time zone, or UTC for a name that is not one (profiles are
+    validated on load; this only keeps rendering from failing)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a bad name, a directory
+        return UTC
+
+
+def local_date(when: datetime, timezone: str) -> str:
+    """ "Monday, 23 November 2026": `when` (naive means UTC) in the time zone."""
+    d = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(zone(timezone))
+    return f"{_DAYS[d.weekday()]}, {d.day} {_MONTHS.split()[d.month - 1]} {d.year}"
+
+
+def papers(n: int, what: str = "new paper") -> str:
+    """ "1 new paper", "12 new papers", "0 new papers": the one place a count is spelled."""
+    return f"{n} {what}{'s' * (n != 1)}"
+
+
+def count_papers(n: int) -> str:
+    """The count a digest shows: `papers(n)`, but "No new papers" for none."""
+    return "No new papers" if n == 0 else papers(n)
+
+
+def page_name(digest: Digest) -> str:
+    """The archive file of one digest: its date in the profile's time zone, then its id."""
+    local = digest.created.astimezone(zone(digest.profile.timezone))
+    return f"{local:%Y-%m-%d}-{digest.id}.html"
+
+
+def sources_line(seen: Sequence[Seen]) -> str:
+    """ "hf-daily ▲ 42, 3 comments · arxiv-cs-lg cs.LG (new)": one part per source."""
+    merged: dict[str, tuple[int | None, int | None, str, list[str]]] = {}
+    for s in seen:
+        up, com, ann, cats = merged.get(s.source, (None, None, "", []))
+        if s.upvotes is not None:
+            up = max(up or 0, s.upvotes)
+        if s.num_comments is not None:
+            com = max(com or 0, s.num_comments)
+        cats += [c for c in s.categories if c not in cats]
+        merged[s.source] = (up, com, s.announce_type or ann, cats)
+    parts = []
+    for name, (up, com, ann, cats) in merged.items():
+        part = " ".join([name, *cats[:3]])
+        part += f" ({ann})" if ann else ""
+        part += f" ▲ {up}" if up is not None else ""
+        part += f", {com} comment{'s' * (com != 1)}" if com else ""
+        parts.append(" ".join(part.split()))
+    return " · ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """One pick as every template sees it. Text is plain (templates escape it);
+    URLs are safe http(s) or ""."""
+
+    key: str
+    title: str
+    url: str
+    authors: str
+    sources: str
+    score: str
+    because: str
+    snippet: tuple[tuple[str, bool], ...]  # (text, matched) segments
+    links: tuple[tuple[str, str], ...]  # (label, url): Abstract, PDF, Hugging Face
+
+    @property
+    def snippet_text(self) -> str:
+        return "".join(s for s, _ in self.snippet)
+
+
+def item_view(pick: Pick) -> ItemView:
+    c = pick.candidate
+    url = safe_url(c.url)
+    links: dict[str, str] = {}
+    for label, href in (("Abstract", url), ("PDF", safe_url(c.pdf)), ("Hugging Face", c.hf_url)):
+        if href and href not in links.values():
+            links[label] = href
+    terms = [h.term for h in pick.matched if h.field != "author"]
+    return ItemView(
+        key=c.key,
+        title=" ".join(c.title.split()) or "(untitled)",
+        url=url,
+        authors=short_authors(c.authors),
+        sources=sources_line(c.seen),
+        score=f"{round(pick.score, 2):g}",
+        because=" ".join(pick.because().split()) if pick.matched else "",
+        snippet=highlight(snippet(c.summary), list(dict.fromkeys(terms))),
+        links=tuple(links.items()),
+    )
