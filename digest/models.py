@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 SourceKind = Literal["listing", "feed", "hf"]
 SOURCE_KINDS: tuple[SourceKind, ...] = ("listing", "feed", "hf")
@@ -318,3 +318,113 @@ class Digest:
     created: datetime  # aware UTC; shown in the profile's time zone
     id: int | None = None  # the store's number for it, once recorded
     notices: tuple[str, ...] = ()  # for the admin: e.g. sources gone stale
+
+
+# -- what the store keeps of sources, runs, subscribers and deliveries ---------
+
+SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
+DeliveryStatus = Literal["pending", "sent", "failed-temporary", "failed-permanent"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """A source as the store knows it: its validators and how its fetches went."""
+
+    id: int
+    name: str
+    location: str
+    kind: str
+    etag: str | None
+    last_modified: str | None
+    last_fetch_at: datetime | None
+    last_success_at: datetime | None
+    last_new_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One source's report of an item (one row per source and version)."""
+
+    item_id: int
+    source_id: int
+    source: str  # the source's name
+    version: int  # 0: the source gave none
+    run_id: int | None
+    first_seen: datetime
+    last_seen: datetime
+    times_seen: int
+    link: str = ""
+    announce_type: str = ""
+    categories: tuple[str, ...] = ()
+    upvotes: int | None = None
+    num_comments: int | None = None
+    author_count: int | None = None
+    organization: str = ""
+    submitted_by: str = ""
+    listed_on: str | None = None  # ISO date of the listing page
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One stored run (an ingest or a cycle) and the report it finished with."""
+
+    id: int
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str  # running, ok, partial, failed
+    report: dict[str, Any] | None  # the report as stored (JSON); None while running
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    email: str
+    status: SubscriberStatus
+    secret: str
+    profiles: tuple[str, ...]
+    created_at: datetime
+    confirmed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A delivery to attempt now."""
+
+    delivery_id: int
+    digest_id: int
+    subscriber_id: int
+    email: str
+    secret: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One row of the delivery ledger: one digest for one subscriber."""
+
+    id: int
+    digest_id: int
+    subscriber_id: int
+    status: DeliveryStatus
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestDeliveries:
+    """How the deliveries of one digest stand."""
+
+    digest_id: int
+    profile: str
+    created: datetime
+    papers: int
+    pending: int = 0
+    sent: int = 0
+    failed_temporary: int = 0
+    failed_permanent: int = 0

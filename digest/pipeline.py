@@ -22,6 +22,7 @@ from digest.errors import DigestError, ParseError, SourceError, StoreError
 from digest.merge import RANK
 from digest.models import (
     Digest,
+    Due,
     Entry,
     IngestReport,
     Profile,
@@ -38,7 +39,6 @@ from digest.wiring import Fetcher
 if TYPE_CHECKING:
     from digest.deliver.transport import Transport
     from digest.render import Outgoing
-    from digest.store.subscribers import Due
 
 log = logging.getLogger("digest.pipeline")
 

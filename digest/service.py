@@ -24,12 +24,20 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from digest.addresses import normalize
 from digest.errors import DigestError, TokenError
-from digest.models import IngestReport, Item, Pick, Profile, RunReport
+from digest.models import (
+    DigestDeliveries,
+    IngestReport,
+    Item,
+    Pick,
+    Profile,
+    RunReport,
+    SourceState,
+    Subscriber,
+)
 from digest.settings import Settings
 
 if TYPE_CHECKING:
-    from digest.store import SourceState, Store
-    from digest.store.subscribers import Subscriber
+    from digest.store import Store
 
 # -- profiles ----------------------------------------------------------------
 
@@ -202,6 +210,19 @@ def subscriber_dict(s: Subscriber) -> dict[str, Any]:
     }
 
 
+def deliveries_dict(d: DigestDeliveries) -> dict[str, Any]:
+    return {
+        "digest": d.digest_id,
+        "profile": d.profile,
+        "created": d.created.isoformat(),
+        "papers": d.papers,
+        "pending": d.pending,
+        "sent": d.sent,
+        "failed-temporary": d.failed_temporary,
+        "failed-permanent": d.failed_permanent,
+    }
+
+
 # -- status ------------------------------------------------------------------
 
 STALE_AFTER = 3  # consecutive failures before a source is called stale
@@ -243,15 +264,17 @@ def status(store: Store) -> dict[str, Any]:
         "last_run": None
         if last is None
         else {
-            "id": last["id"],
-            "kind": last["kind"],
-            "status": last["status"],
-            "started": last["started_at"].isoformat(),
+            "id": last.id,
+            "kind": last.kind,
+            "status": last.status,
+            "started": last.started_at.isoformat(),
         },
         "subscribers": dict(Counter(s.status for s in store.subscribers())),
         "deliveries": {
-            k: sum(r[k] for r in ledger)
-            for k in ("sent", "pending", "failed-temporary", "failed-permanent")
+            "sent": sum(r.sent for r in ledger),
+            "pending": sum(r.pending for r in ledger),
+            "failed-temporary": sum(r.failed_temporary for r in ledger),
+            "failed-permanent": sum(r.failed_permanent for r in ledger),
         },
     }
 

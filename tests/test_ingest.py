@@ -137,13 +137,13 @@ def test_one_paper_from_four_kinds_of_source_is_one_item(tmp_path: Path) -> None
         assert paper.upvotes == 42
         assert paper.authors == ("Ada Lovelace", "Émile Borel", "Grace Hopper")
         sightings = store.sightings(paper.id)
-        assert sorted(s["source"].rsplit("/", 1)[-1] for s in sightings) == sorted(files)
-        by_file = {s["source"].rsplit("/", 1)[-1]: s for s in sightings}
-        assert by_file["rss.xml"]["announce_type"] == "new"
-        assert by_file["hf.json"]["upvotes"] == 42
-        assert by_file["hf.json"]["num_comments"] == 3
-        assert by_file["page.txt"]["author_count"] == 3
-        assert by_file["page.txt"]["upvotes"] == 42
+        assert sorted(s.source.rsplit("/", 1)[-1] for s in sightings) == sorted(files)
+        by_file = {s.source.rsplit("/", 1)[-1]: s for s in sightings}
+        assert by_file["rss.xml"].announce_type == "new"
+        assert by_file["hf.json"].upvotes == 42
+        assert by_file["hf.json"].num_comments == 3
+        assert by_file["page.txt"].author_count == 3
+        assert by_file["page.txt"].upvotes == 42
 
 
 def test_v2_after_v1_updates_one_item(tmp_path: Path) -> None:
@@ -159,7 +159,7 @@ def test_v2_after_v1_updates_one_item(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
         [item] = store.items()
         assert (item.title, item.version) == ("Batch Size Scaling With Tears", 2)
-        assert [(s["version"], s["announce_type"]) for s in store.sightings(item.id)] == [
+        assert [(s.version, s.announce_type) for s in store.sightings(item.id)] == [
             (1, "new"),
             (2, "replace"),
         ]
@@ -306,7 +306,7 @@ def test_live_fetch_with_failures_and_304(tmp_path: Path, loopback_server: Loopb
         assert store.count_items() == 1
         run = store.last_run("ingest")
         assert run is not None
-        assert run["status"] == "partial"
+        assert run.status == "partial"
 
 
 def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path) -> None:

@@ -121,8 +121,9 @@ def test_profile_option_and_the_stored_run_report(config: Path, tmp_path: Path) 
     with Store.open(f"sqlite:///{tmp_path}/d.db") as store:
         stored = store.last_run("cycle")
     assert stored is not None
-    assert stored["status"] == "ok"
-    assert stored["report"]["profiles"] == report["profiles"]
+    assert stored.status == "ok"
+    assert stored.report is not None
+    assert stored.report["profiles"] == report["profiles"]
     result = CliRunner().invoke(cli, ["--config", str(config), "run", "--profile", "nope"])
     assert result.exit_code == 1
     assert "no profile named 'nope'" in result.stderr

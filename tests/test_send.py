@@ -55,7 +55,7 @@ def store(tmp_path: Path) -> Store:
 
 def ledger(tmp_path: Path) -> Counter[str]:
     with store(tmp_path) as s:
-        return Counter(r["status"] for r in s.delivery_rows())
+        return Counter(r.status for r in s.ledger())
 
 
 def test_run_sends_each_subscriber_each_digest_once(tmp_path: Path) -> None:
@@ -120,13 +120,13 @@ def test_4xx_is_retried_later_and_5xx_is_final(tmp_path: Path) -> None:
         assert recorder.rcpt_attempts["busy@example.org"] == 2  # one quick retry
         assert len(recorder.to("fine@example.org")) == 1
         with store(tmp_path) as s:
-            rows = {s.subscriber_by_id(r["subscriber_id"]).email: r for r in s.delivery_rows()}
-        assert rows["gone@example.org"]["status"] == "failed-permanent"
-        assert "550" in rows["gone@example.org"]["last_error"]
+            rows = {s.subscriber_by_id(r.subscriber_id).email: r for r in s.ledger()}
+        assert rows["gone@example.org"].status == "failed-permanent"
+        assert "550" in (rows["gone@example.org"].last_error or "")
         busy = rows["busy@example.org"]
-        assert busy["status"] == "failed-temporary"
-        assert busy["attempts"] == 1
-        assert busy["next_attempt_at"] == NOW + timedelta(minutes=5)
+        assert busy.status == "failed-temporary"
+        assert busy.attempts == 1
+        assert busy.next_attempt_at == NOW + timedelta(minutes=5)
         # "550 no such user": the address bounced and is never mailed again.
         gone = next(
             x

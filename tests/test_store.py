@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import bindparam
 
 from digest.errors import StoreError
-from digest.models import Entry
+from digest.models import Delivery, DigestDeliveries, Entry, Profile, RunRecord
 from digest.store import IngestCounts, Store
 from digest.store.schema import SCHEMA_VERSION
 
@@ -94,7 +94,7 @@ def test_title_only_joins_an_id_bearing_item_and_the_reverse(store: Store) -> No
         "arxiv:2001.08361",
         "title:scaling laws for neural language models",
     }
-    assert [s["source"] for s in store.sightings(item.id)] == ["dump", "api", "dump2"]
+    assert [s.source for s in store.sightings(item.id)] == ["dump", "api", "dump2"]
 
 
 def test_v2_updates_the_item_and_records_both_versions(store: Store) -> None:
@@ -119,7 +119,7 @@ def test_v2_updates_the_item_and_records_both_versions(store: Store) -> None:
     assert (item.title, item.summary, item.version) == ("New title", "second", 2)
     assert item.first_seen == NOW
     sightings = store.sightings(item.id)
-    assert [(s["version"], s["announce_type"]) for s in sightings] == [(1, ""), (2, "replace")]
+    assert [(s.version, s.announce_type) for s in sightings] == [(1, ""), (2, "replace")]
     # The new title is a key too, so a dump with it joins the same item.
     assert add(store, "dump", [Entry(title="New title")], rank=1).new == 0
     assert add(store, "dump", [Entry(title="Old title")], rank=1).new == 0
@@ -197,7 +197,7 @@ def test_reseeing_updates_sighting_metadata(store: Store) -> None:
     )
     [item] = store.items()
     [s] = store.sightings(item.id)
-    assert (s["upvotes"], s["times_seen"], s["first_seen"], s["last_seen"]) == (
+    assert (s.upvotes, s.times_seen, s.first_seen, s.last_seen) == (
         9,
         2,
         NOW,
@@ -223,7 +223,7 @@ def test_runs_are_recorded(store: Store) -> None:
     store.finish_run(rid, NOW, "partial", {"new": 1, "errors": 1})
     run = store.last_run("ingest")
     assert run is not None
-    assert (run["id"], run["status"], run["report"]) == (rid, "partial", {"new": 1, "errors": 1})
+    assert (run.id, run.status, run.report) == (rid, "partial", {"new": 1, "errors": 1})
 
 
 def test_naive_datetimes_are_refused(store: Store) -> None:
@@ -315,7 +315,7 @@ def test_a_merge_into_an_item_new_in_the_same_batch_is_stored(store: Store) -> N
     assert (c.new, c.duplicates) == (1, 1)
     [item] = store.items()
     assert (item.arxiv_id, item.version, item.summary, item.upvotes) == ("2411.00001", 2, "long", 4)
-    assert [s["version"] for s in store.sightings(item.id)] == [0, 2]
+    assert [s.version for s in store.sightings(item.id)] == [0, 2]
     # Both keys lead to it: the title, and the arXiv id learnt from the second entry.
     c = add(store, "y", [Entry(title="x", arxiv_id="2411.00001"), Entry(title="scaling LAWS")])
     assert (c.new, c.duplicates) == (0, 2)
@@ -466,3 +466,49 @@ def test_both_writers_store_the_same_rows(tmp_path: Path, monkeypatch: pytest.Mo
     assert used == ["ThreadWriter", "ThreadWriter", "InlineWriter", "InlineWriter"]
     assert len(threaded["items"]) == 8
     assert inline == threaded
+
+
+def test_deliveries_and_the_ledger_are_records(store: Store) -> None:
+    for email in ("a@example.org", "b@example.org", "c@example.org"):
+        store.add_subscriber(email, ["p"], now=NOW)
+    store.add_subscriber("other@example.org", ["q"], now=NOW)
+    empty = store.record_digest(Profile("q", "Q"), [], upto_item_id=0, now=NOW)
+    digest = store.record_digest(Profile("p", "P"), [], upto_item_id=0, now=NOW)
+    first, second, third = (d.delivery_id for d in store.due_deliveries(NOW, ["p"]))
+    store.mark_delivery(first, "sent", NOW)
+    store.mark_delivery(second, "temporary", NOW, "451 later")
+    store.mark_delivery(third, "permanent", NOW, "550 no such user")
+    assert store.deliveries() == [
+        DigestDeliveries(digest.id, "p", NOW, 0, sent=1, failed_temporary=1, failed_permanent=1),
+        DigestDeliveries(empty.id, "q", NOW, 0, pending=1),
+    ]
+    ledger = {d.id: d for d in store.ledger()}
+    assert len(ledger) == 4
+    assert (ledger[first].status, ledger[first].sent_at) == ("sent", NOW)
+    assert ledger[second] == Delivery(
+        second,
+        digest.id,
+        ledger[second].subscriber_id,
+        "failed-temporary",
+        attempts=1,
+        created_at=NOW,
+        next_attempt_at=NOW + timedelta(minutes=5),
+        last_error="451 later",
+    )
+    assert (ledger[third].status, ledger[third].last_error) == (
+        "failed-permanent",
+        "550 no such user",
+    )
+
+
+def test_last_run_is_a_record_with_its_report(store: Store) -> None:
+    assert store.last_run() is None
+    first = store.start_run("ingest", NOW)
+    store.finish_run(first, NOW + timedelta(seconds=3), "ok", {"new": 2})
+    second = store.start_run("cycle", NOW + timedelta(minutes=1))
+    assert store.last_run() == RunRecord(
+        second, "cycle", NOW + timedelta(minutes=1), None, "running", None
+    )
+    assert store.last_run("ingest") == RunRecord(
+        first, "ingest", NOW, NOW + timedelta(seconds=3), "ok", {"new": 2}
+    )

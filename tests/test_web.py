@@ -353,8 +353,8 @@ def test_one_click_unsubscribe(site: Site) -> None:
     assert "You are unsubscribed" in r.text
     assert site.status("dan@example.org") == "unsubscribed"
     assert site.store.due_deliveries(T0 + timedelta(days=1)) == []  # queued digest cancelled
-    (row,) = site.store.delivery_rows()
-    assert row["status"] == "failed-permanent"
+    (row,) = site.store.ledger()
+    assert row.status == "failed-permanent"
 
     replay = mailer.post(
         f"/unsubscribe/{token}",

@@ -85,8 +85,22 @@ def address(raw: str) -> str:
         raise click.BadParameter(str(exc)) from None
 
 
+def _when(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    return None if value is None else parse_now(value)
+
+
+# Parsed before the command runs, so a bad value opens no store.
 now_option = click.option(
-    "--now", metavar="DATETIME", help="Pretend it is this time (ISO 8601, UTC)."
+    "--now",
+    metavar="DATETIME",
+    callback=lambda ctx, param, value: parse_now(value),
+    help="Pretend it is this time (ISO 8601, UTC).",
+)
+since_option = click.option(
+    "--since",
+    metavar="DATETIME",
+    callback=_when,
+    help="Consider items first seen since then, instead of the profile's window.",
 )
 
 

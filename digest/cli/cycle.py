@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import date
-from typing import TYPE_CHECKING
+from datetime import date, datetime
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from digest.cli.base import EXIT_PARTIAL, Context, cli, fail, now_option, parse_now
+from digest.cli.base import EXIT_PARTIAL, Context, cli, fail, now_option
 
 if TYPE_CHECKING:
     from digest.models import RunReport, SourceReport
+
+T = TypeVar("T")
+
+
+def _each(
+    obj: Context,
+    profile: str | None,
+    now: datetime,
+    step: Callable[..., T],
+) -> T:
+    """One pipeline step for PROFILE, or for every profile."""
+    with obj.open_store() as store:
+        return step(obj.settings, store, now, names=[profile] if profile else None)
 
 
 @cli.command()
@@ -31,7 +45,7 @@ def ingest(
     locations: tuple[str, ...],
     as_json: bool,
     reference_date: str | None,
-    now: str | None,
+    now: datetime,
 ) -> None:
     """Fetch sources and store each paper once.
 
@@ -71,9 +85,7 @@ def ingest(
                 bar.update(1)
 
         store = stack.enter_context(obj.open_store())
-        report = pipeline.ingest(
-            settings, store, parse_now(now), sources=sources, progress=progress
-        )
+        report = pipeline.ingest(settings, store, now, sources=sources, progress=progress)
     if as_json:
         click.echo(json.dumps(service.ingest_report(report), indent=2))
     else:
@@ -106,9 +118,7 @@ def ingest(
     help="Do everything on a throwaway copy: nothing is sent or recorded.",
 )
 @click.pass_obj
-def run(
-    obj: Context, as_json: bool, now: str | None, names: tuple[str, ...], dry_run: bool
-) -> None:
+def run(obj: Context, as_json: bool, now: datetime, names: tuple[str, ...], dry_run: bool) -> None:
     """Run one full cycle: ingest, select, render, publish, send.
 
     \b
@@ -124,7 +134,7 @@ def run(
     chosen = list(names) or None
     with obj.open_store() as store:
         cycle = pipeline.dry_run if dry_run else pipeline.run_once
-        report = cycle(settings, store, parse_now(now), names=chosen)
+        report = cycle(settings, store, now, names=chosen)
         where = service.store_label(store)
     if as_json:
         click.echo(json.dumps(service.run_report(report), indent=2))
@@ -169,7 +179,7 @@ def _print_run(obj: Context, report: RunReport, where: str) -> None:
 @click.argument("profile", required=False)
 @now_option
 @click.pass_obj
-def publish(obj: Context, profile: str | None, now: str | None) -> None:
+def publish(obj: Context, profile: str | None, now: datetime) -> None:
     """Write the feeds and the HTML archive of PROFILE, or of every profile.
 
     \b
@@ -179,10 +189,7 @@ def publish(obj: Context, profile: str | None, now: str | None) -> None:
     """
     from digest import pipeline
 
-    with obj.open_store() as store:
-        names = [profile] if profile else None
-        written = pipeline.publish(obj.settings, store, parse_now(now), names=names)
-    for path in written:
+    for path in _each(obj, profile, now, pipeline.publish):
         click.echo(str(path))
 
 
@@ -190,7 +197,7 @@ def publish(obj: Context, profile: str | None, now: str | None) -> None:
 @click.argument("profile", required=False)
 @now_option
 @click.pass_obj
-def send(obj: Context, profile: str | None, now: str | None) -> None:
+def send(obj: Context, profile: str | None, now: datetime) -> None:
     """Send what is pending and retry temporary failures whose time came.
 
     \b
@@ -200,9 +207,7 @@ def send(obj: Context, profile: str | None, now: str | None) -> None:
     """
     from digest import pipeline
 
-    with obj.open_store() as store:
-        names = [profile] if profile else None
-        counts = pipeline.send(obj.settings, store, parse_now(now), names=names)
+    counts = _each(obj, profile, now, pipeline.send)
     for name, per in sorted(counts.items()):
         click.echo(f"{name}: " + ", ".join(f"{n} {k}" for k, n in per.items()))
     totals = pipeline.total(counts)

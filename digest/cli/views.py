@@ -4,10 +4,11 @@ render, deliveries, status."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import click
 
-from digest.cli.base import Context, cli, fail, parse_now
+from digest.cli.base import Context, cli, fail, parse_now, since_option
 
 
 @cli.command()
@@ -73,13 +74,9 @@ def profiles_check(obj: Context, path: str | None) -> None:
     default="text",
     show_default=True,
 )
-@click.option(
-    "--since",
-    metavar="DATETIME",
-    help="Consider items first seen since then, instead of the profile's window.",
-)
+@since_option
 @click.pass_obj
-def preview(obj: Context, profile: str, fmt: str, since: str | None) -> None:
+def preview(obj: Context, profile: str, fmt: str, since: datetime | None) -> None:
     """Show what PROFILE's next digest would hold; records nothing.
 
     \b
@@ -91,7 +88,7 @@ def preview(obj: Context, profile: str, fmt: str, since: str | None) -> None:
 
     chosen = service.profile(obj.settings, profile)
     with obj.open_store() as store:
-        picks = pipeline.pick(store, chosen, since=parse_now(since) if since else None).picks
+        picks = pipeline.pick(store, chosen, since=since).picks
     click.echo(service.preview(chosen, picks, fmt), nl=False)
 
 
@@ -152,8 +149,10 @@ def deliveries(obj: Context, as_json: bool) -> None:
     Example:
       digest deliveries --json
     """
+    from digest import service
+
     with obj.open_store() as store:
-        rows = store.deliveries()
+        rows = [service.deliveries_dict(d) for d in store.deliveries()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -1,6 +1,7 @@
 """The store: the only owner of SQL. SQLite by default; any SQLAlchemy URL later.
 
-Callers speak in records (`Entry`, `Item`, `SourceState`), never in rows.
+Callers speak in records (`Entry`, `Item`, `SourceState`, ... from `digest.models`),
+never in rows or dicts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -21,30 +21,31 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.models import Candidate, Digest, Entry, Item, Pick, Pool, Profile
+from digest.models import (
+    Candidate,
+    Delivery,
+    Digest,
+    DigestDeliveries,
+    Due,
+    Entry,
+    Item,
+    Pick,
+    Pool,
+    Profile,
+    RunRecord,
+    Sighting,
+    SourceState,
+    Subscriber,
+    SubscriberStatus,
+)
 from digest.store import picks, schema
 from digest.store import subscribers as subs
 from digest.store.ingest import IngestCounts, ingest_entries
 
-__all__ = ["IngestCounts", "SourceState", "Store"]
+__all__ = ["IngestCounts", "Store"]
 
 log = logging.getLogger(__name__)
 _AUTOCHECKPOINT = 1000  # pages: SQLite's default
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    id: int
-    name: str
-    location: str
-    kind: str
-    etag: str | None
-    last_modified: str | None
-    last_fetch_at: datetime | None
-    last_success_at: datetime | None
-    last_new_at: datetime | None
-    last_error: str | None
-    consecutive_failures: int
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -249,7 +250,7 @@ class Store:
                 .values(finished_at=now, status=status, report=json.dumps(report, sort_keys=True))
             )
 
-    def last_run(self, kind: str | None = None) -> dict[str, Any] | None:
+    def last_run(self, kind: str | None = None) -> RunRecord | None:
         t = schema.runs
         stmt = select(t).order_by(t.c.id.desc()).limit(1)
         if kind:
@@ -258,9 +259,10 @@ class Store:
             row = conn.execute(stmt).mappings().first()
         if row is None:
             return None
-        out = dict(row)
-        out["report"] = json.loads(row["report"]) if row["report"] else None
-        return out
+        report = json.loads(row["report"]) if row["report"] else None
+        return RunRecord(
+            row["id"], row["kind"], row["started_at"], row["finished_at"], row["status"], report
+        )
 
     # -- items -------------------------------------------------------------
 
@@ -334,31 +336,31 @@ class Store:
         profiles: Sequence[str],
         *,
         now: datetime,
-        status: subs.Status = "active",
+        status: SubscriberStatus = "active",
         reactivate: bool = True,
-    ) -> subs.Subscriber:
+    ) -> Subscriber:
         with self._tx() as conn:
             return subs.upsert(conn, email, profiles, status=status, now=now, reactivate=reactivate)
 
-    def subscriber(self, email: str) -> subs.Subscriber | None:
+    def subscriber(self, email: str) -> Subscriber | None:
         with self._tx() as conn:
             return subs.get(conn, email)
 
-    def subscriber_by_id(self, subscriber_id: int) -> subs.Subscriber | None:
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         with self._tx() as conn:
             return subs.get_by_id(conn, subscriber_id)
 
-    def subscribers(self) -> list[subs.Subscriber]:
+    def subscribers(self) -> list[Subscriber]:
         with self._tx() as conn:
             return subs.all_subscribers(conn)
 
-    def set_subscriber_status(self, subscriber_id: int, status: subs.Status, now: datetime) -> None:
+    def set_subscriber_status(
+        self, subscriber_id: int, status: SubscriberStatus, now: datetime
+    ) -> None:
         with self._tx() as conn:
             subs.set_status(conn, subscriber_id, status, now)
 
-    def due_deliveries(
-        self, now: datetime, profiles: Sequence[str] | None = None
-    ) -> list[subs.Due]:
+    def due_deliveries(self, now: datetime, profiles: Sequence[str] | None = None) -> list[Due]:
         with self._tx() as conn:
             return subs.due(conn, now, profiles)
 
@@ -373,22 +375,22 @@ class Store:
         with self._tx() as conn:
             subs.mark(conn, delivery_id, status, now, error)
 
-    def deliveries(self) -> list[dict[str, Any]]:
+    def deliveries(self) -> list[DigestDeliveries]:
+        """How each digest's deliveries stand, newest digest first."""
         with self._tx() as conn:
             return subs.summary(conn)
 
-    def delivery_rows(self) -> list[dict[str, Any]]:
-        """Every ledger row, for tests and audits."""
-        d = schema.deliveries
+    def ledger(self) -> list[Delivery]:
+        """Every delivery, oldest first: what was sent to whom, and what failed why."""
         with self._tx() as conn:
-            return [dict(r) for r in conn.execute(select(d).order_by(d.c.id)).mappings()]
+            return subs.ledger(conn)
 
     def item_keys(self, item_id: int) -> list[str]:
         t = schema.item_keys
         with self._tx() as conn:
             return list(conn.execute(select(t.c.key).where(t.c.item_id == item_id)).scalars())
 
-    def sightings(self, item_id: int) -> list[dict[str, Any]]:
+    def sightings(self, item_id: int) -> list[Sighting]:
         """Where and how an item was seen, oldest first, with the source's name."""
         s, src = schema.sightings, schema.sources
         stmt = (
@@ -399,7 +401,15 @@ class Store:
         )
         with self._tx() as conn:
             rows = conn.execute(stmt).mappings().all()
-        return [{**dict(r), "categories": json.loads(r["categories"])} for r in rows]
+        fields = Sighting.__dataclass_fields__
+        return [
+            Sighting(**{k: r[k] for k in fields if k != "categories"}, categories=_tags(r))
+            for r in rows
+        ]
+
+
+def _tags(r: Any) -> tuple[str, ...]:
+    return tuple(json.loads(r["categories"]))
 
 
 def _item(r: Any) -> Item:
@@ -415,7 +425,7 @@ def _item(r: Any) -> Item:
         doi=r["doi"],
         published=r["published"],
         first_seen=r["first_seen"],
-        categories=tuple(json.loads(r["categories"])),
+        categories=_tags(r),
         upvotes=r["upvotes"],
         author_count=r["author_count"],
     )

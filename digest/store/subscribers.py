@@ -9,42 +9,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from digest.models import Delivery, DigestDeliveries, Due, Subscriber, SubscriberStatus
 from digest.store import schema
 
-Status = Literal["pending", "active", "unsubscribed", "bounced"]
-DeliveryStatus = Literal["pending", "sent", "failed-temporary", "failed-permanent"]
 MAX_ATTEMPTS = 8  # temporary failures are retried across runs this many times
 FIRST_RETRY = timedelta(minutes=5)
 LAST_RETRY = timedelta(hours=6)
-
-
-@dataclass(frozen=True, slots=True)
-class Subscriber:
-    id: int
-    email: str
-    status: Status
-    secret: str
-    profiles: tuple[str, ...]
-    created_at: datetime
-    confirmed_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Due:
-    """A delivery to attempt now."""
-
-    delivery_id: int
-    digest_id: int
-    subscriber_id: int
-    email: str
-    secret: str
-    attempts: int
 
 
 def _subscriber(conn: Connection, row: Any) -> Subscriber:
@@ -86,7 +61,7 @@ def upsert(
     email: str,
     profiles: Sequence[str],
     *,
-    status: Status,
+    status: SubscriberStatus,
     now: datetime,
     reactivate: bool,
 ) -> Subscriber:
@@ -125,7 +100,9 @@ def upsert(
     return found
 
 
-def set_status(conn: Connection, subscriber_id: int, status: Status, now: datetime) -> None:
+def set_status(
+    conn: Connection, subscriber_id: int, status: SubscriberStatus, now: datetime
+) -> None:
     s, d = schema.subscribers, schema.deliveries
     values: dict[str, Any] = {"status": status}
     if status in ("unsubscribed", "bounced"):
@@ -221,7 +198,13 @@ def mark(
     conn.execute(d.update().where(d.c.id == delivery_id, d.c.status != "sent").values(**values))
 
 
-def summary(conn: Connection) -> list[dict[str, Any]]:
+def ledger(conn: Connection) -> list[Delivery]:
+    d = schema.deliveries
+    rows = conn.execute(select(d).order_by(d.c.id)).mappings()
+    return [Delivery(**{k: r[k] for k in Delivery.__dataclass_fields__}) for r in rows]
+
+
+def summary(conn: Connection) -> list[DigestDeliveries]:
     """Delivery counts per digest and status, newest digest first."""
     d, dg = schema.deliveries, schema.digests
     rows = conn.execute(
@@ -230,21 +213,18 @@ def summary(conn: Connection) -> list[dict[str, Any]]:
         .group_by(dg.c.id, dg.c.profile, dg.c.created_at, dg.c.count, d.c.status)
         .order_by(dg.c.id.desc())
     ).all()
-    out: dict[int, dict[str, Any]] = {}
-    for digest_id, profile, created, count, status, n in rows:
-        entry = out.setdefault(
-            digest_id,
-            {
-                "digest": digest_id,
-                "profile": profile,
-                "created": created.isoformat(),
-                "papers": count,
-                "pending": 0,
-                "sent": 0,
-                "failed-temporary": 0,
-                "failed-permanent": 0,
-            },
-        )
+    counts: dict[tuple[int, str, datetime, int], dict[str, int]] = {}
+    for digest_id, profile, created, papers, status, n in rows:
+        entry = counts.setdefault((digest_id, profile, created, papers), {})
         if status is not None:
             entry[status] = n
-    return list(out.values())
+    return [
+        DigestDeliveries(
+            *digest,
+            pending=n.get("pending", 0),
+            sent=n.get("sent", 0),
+            failed_temporary=n.get("failed-temporary", 0),
+            failed_permanent=n.get("failed-permanent", 0),
+        )
+        for digest, n in counts.items()
+    ]

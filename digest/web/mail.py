@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
 
+from digest.models import Subscriber
 from digest.render import Outgoing, confirmation_mail, sender
 from digest.settings import Settings
 from digest.tokens import make_token
@@ -18,17 +18,6 @@ from digest.web.pages import Pages
 from digest.web.urls import confirm_url, unsubscribe_url
 
 CONFIRM_FOR = timedelta(days=3)
-
-
-class Addressee(Protocol):
-    """What a mail needs of a subscriber (the store's `Subscriber` is one)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def email(self) -> str: ...
-    @property
-    def secret(self) -> str: ...
 
 
 class Mailer:
@@ -45,19 +34,19 @@ class Mailer:
         self.key = key
         sender(settings.email)  # a bad sender fails here, at start-up, not at the first visitor
 
-    def confirmation(self, sub: Addressee, titles: Sequence[str], now: datetime) -> Outgoing:
+    def confirmation(self, sub: Subscriber, titles: Sequence[str], now: datetime) -> Outgoing:
         expires = now + CONFIRM_FOR
         token = make_token(self.key, "confirm", sub.id, sub.secret, expires=expires)
         link = confirm_url(self.settings, token)
         return self._mail("confirm", sub, titles, link, CONFIRM_FOR.days, now)
 
-    def already(self, sub: Addressee, titles: Sequence[str], now: datetime) -> Outgoing:
+    def already(self, sub: Subscriber, titles: Sequence[str], now: datetime) -> Outgoing:
         token = make_token(self.key, "unsubscribe", sub.id, sub.secret)
         link = unsubscribe_url(self.settings, token)
         return self._mail("already", sub, titles, link, 0, now)
 
     def _mail(
-        self, kind: str, sub: Addressee, titles: Sequence[str], link: str, days: int, now: datetime
+        self, kind: str, sub: Subscriber, titles: Sequence[str], link: str, days: int, now: datetime
     ) -> Outgoing:
         return confirmation_mail(
             self.pages.env,
