@@ -29,6 +29,7 @@ from digest.identity import conflicts, entry_keys
 from digest.merge import ItemState, abs_link, merge, new_state
 from digest.models import Entry
 from digest.store import schema
+from digest.store.schema import KEY_CHARS
 from digest.store.writer import Writer, writer_for
 
 CHUNK = 2000
@@ -384,6 +385,8 @@ class _Run:
         wanted: set[str] = set()
         for e in entries:
             keys = entry_keys(e, scope)
+            if keys and max(map(len, keys)) > KEY_CHARS:  # rare: cut and hashed, as stored
+                keys = schema.stored_keys(keys)
             if keys:
                 kept.append(e)
                 kept_keys.append(keys)
