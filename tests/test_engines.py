@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from digest.models import Entry
 from digest.store import Store, schema
-from digest.store.ingest import CHUNK
+from digest.store.resolve import CHUNK
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
@@ -46,9 +46,9 @@ def test_2000_character_titles_dois_and_links_are_stored_whole(store_url: str) -
         assert items["ascii"].title == "Scaling " * 250
         assert items["4 bytes? 3 a character"].title == "尺度定律" * 500
         assert items["long DOI"].doi == "10.1234/" + "x" * 1992
-        assert items["long link"].link == "https://example.org/" + "p" * 1980
+        assert items["long link"].url == "https://example.org/" + "p" * 1980
         for item in items.values():
-            keys = store.item_keys(item.id)
+            keys = store.item_keys(item.item_id)
             assert keys
             assert all(len(k) <= schema.KEY_CHARS for k in keys)
         again = add(store, LONG, source="other")  # found again by their cut keys
@@ -141,9 +141,9 @@ def mixed(n: int) -> list[Entry]:
 def test_the_same_ingest_leaves_the_same_rows_on_both_engines(
     new_store_url: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from digest.store import ingest, writer
+    from digest.store import resolve, writer
 
-    monkeypatch.setattr(ingest, "CHUNK", 700)
+    monkeypatch.setattr(resolve, "CHUNK", 700)
     monkeypatch.setattr(writer.PostgresWriter, "STAGE_MIN", 1)  # COPY for every statement
     found = {}
     for engine in ("sqlite", "postgresql"):
@@ -158,19 +158,19 @@ def test_the_same_ingest_leaves_the_same_rows_on_both_engines(
 def test_rows_that_update_one_row_twice_are_written_as_executemany_would(
     store_url: str,
 ) -> None:
-    from digest.store.ingest import _statements
+    from digest.store.statements import statements_for
     from digest.store.writer import writer_for
 
     with Store.open(store_url) as store:
         add(store, [Entry(title="Seen often")])
         [item] = store.items()
         t = schema.db_time(NOW)
-        row = (item.id, 1, 0, None, t, t, 1, "", "", "[]", None, None, None, "", "", None)
+        row = (item.item_id, 1, 0, None, t, t, 1, "", "", "[]", None, None, None, "", "", None)
         with store.engine.begin() as conn:
             w = writer_for(conn)
-            w.submit(_statements(conn).upsert_sightings, [row] * 150)
+            w.submit(statements_for(conn).upsert_sightings, [row] * 150)
             w.close()
-        [seen] = store.sightings(item.id)
+        [seen] = store.sightings(item.item_id)
         assert seen.times_seen == 151  # the ingest saw it once, then 150 updates
 
 
