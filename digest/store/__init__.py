@@ -304,8 +304,8 @@ class Store:
         with self._tx() as conn:
             return picks.record_digest(conn, profile, chosen, upto_item_id=upto_item_id, now=now)
 
-    def digests(self, profile: Profile, *, limit: int = 30) -> list[Digest]:
-        """The profile's recorded digests, newest first."""
+    def digests(self, profile: Profile, *, limit: int | None = None) -> list[Digest]:
+        """The profile's recorded digests, newest first; all of them, or the newest `limit`."""
         with self._tx() as conn:
             return picks.digests(conn, profile, limit=limit)
 
