@@ -105,6 +105,14 @@ class Store:
         finally:
             raw.close()
 
+    def copy_into(self, url: str) -> dict[str, int]:
+        """Copy every row into the empty store at `url`, on either engine; row
+        counts are checked per table before it commits. Rows copied per table."""
+        from digest.store.copy import copy_store
+
+        with Store.open(url) as target:
+            return copy_store(self.engine, target.engine)
+
     def __enter__(self) -> Store:
         return self
 
