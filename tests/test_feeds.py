@@ -265,13 +265,26 @@ def test_digests_feed(fmt: str, build: ItemsBuilder) -> None:
     ]
     assert [when(fmt, e.published) for e in fp.entries] == [d.created for d in newest_first]
     body = [e.content[0].value if fmt == "atom" else e.summary for e in fp.entries]
-    assert (
-        '<a href="https://arxiv.org/abs/2410.00002" rel="noopener noreferrer">Second</a>' in body[0]
-    )
-    assert "<li>Third</li>" in body[0]  # an ftp: link is not linked
+    # A summary: the top titles, each linked to its anchor on the issue page.
+    page = SITE + "2026-11-2.html"
+    assert f'<a href="{page}#item-1" rel="noopener noreferrer">Second</a>' in body[0]
+    assert f'<a href="{page}#item-2" rel="noopener noreferrer">Third</a>' in body[0]
+    assert "arxiv.org" not in body[0] and "ftp:" not in body[0]
+    assert "No papers in this issue." in body[1]
     assert "First &amp; &lt;best&gt;" in body[2]
     limited = parse(build(prof, ds, LINKS, page_url=lambda d: "x.html", now=NOW, limit=1))
     assert [e.id for e in limited.entries] == ["tag:digest,2026:scaling/digest/2"]
+
+
+@pytest.mark.parametrize(("fmt", "build"), DIGESTS)
+def test_digests_feed_summarises_long_issues(fmt: str, build: ItemsBuilder) -> None:
+    picks = tuple(pick(f"arxiv:2410.{i:05d}", f"Paper {i}") for i in range(12))
+    ds = [Digest(PROFILE, picks, NOW, id=5)]
+    fp = parse(build(PROFILE, ds, LINKS, page_url=lambda d: f"{d.id}.html", now=NOW))
+    body = fp.entries[0].content[0].value if fmt == "atom" else fp.entries[0].summary
+    assert [f"Paper {i}" in body for i in range(4)] == [True, True, True, False]
+    assert "and 9 more papers in this issue" in body
+    assert html.unescape(fp.entries[0].title).endswith("(12 papers)")
 
 
 @pytest.mark.parametrize(("fmt", "build"), DIGESTS)

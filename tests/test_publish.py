@@ -154,3 +154,42 @@ def test_publish_writes_an_issue_page_once(config: Path, tmp_path: Path) -> None
     page.write_bytes(b"published earlier")
     assert str(page) in publish("--all")
     assert b"<html" in page.read_bytes()
+
+
+def test_the_index_lists_every_issue_with_its_count_and_top_titles(
+    config: Path, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from markupsafe import escape
+
+    from digest import pipeline, service, wiring
+    from digest.config import load_settings
+    from digest.render.views import count_papers, local_date, page_name
+
+    run(config, "--now", "2026-11-23T06:00:00")
+    settings = load_settings(config)
+    profile = next(p for p in service.profiles(settings) if p.name == "scaling")
+    monday = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    with wiring.open_store(settings.store_url) as store:
+        (first,) = store.digests(profile)
+        picks = first.picks
+        assert len(picks) >= 4
+        top = max(p.candidate.item_id for p in picks)
+        for day, k in ((1, 0), (2, 1), (3, len(picks))):  # none, one, more than three
+            chosen = picks[-k:] if k else ()
+            store.record_digest(profile, chosen, upto_item_id=top, now=monday + timedelta(days=day))
+        pipeline.publish(settings, store, monday + timedelta(days=4))
+        digests = store.digests(profile)
+    index = (settings.web.output_dir / "archive" / "scaling" / "index.html").read_text()
+    lines = index.split('<li class="issue">')[1:]
+    assert len(lines) == len(digests) == 4
+    for line, d in zip(lines, digests, strict=True):  # newest first
+        assert f'href="{page_name(d)}"' in line
+        assert local_date(d.created, profile.timezone) in line
+        assert count_papers(len(d.picks)) in line
+        titles = [str(escape(p.candidate.title)) for p in d.picks]
+        assert [t in line for t in titles] == [True] * min(3, len(titles)) + [False] * (
+            len(titles) - 3
+        )
+        assert f'href="{page_name(d)}#item-{min(3, len(titles))}"' in line or not titles

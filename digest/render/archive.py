@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from digest.models import Digest, Pick, Profile
+from digest.models import Digest, IssueHead, Pick, Profile
 from digest.render import feeds
 from digest.render.digests import Renderer
 from digest.render.views import page_name
@@ -33,29 +33,33 @@ def publication(
     now: datetime,
     feed_items: int,
     skip: Collection[str] = frozenset(),
+    issues: Sequence[IssueHead] | None = None,
 ) -> list[tuple[str, bytes]]:
     """(file name under archive/<profile>/, bytes) of each file published for the profile.
 
     Issue pages named in `skip` (already published) are not rendered again: a page
     shows its own digest only, so it never changes once written. The index and the
-    feeds always are."""
+    feeds always are. The index and the feed of issues list `issues` (heads: no
+    picks needed; default: the heads of `digests`); the items feed takes the
+    picks of `digests`, which need only be the newest few that fill it."""
     url = profile_url(site_url, profile)
     links = feeds.FeedLinks(site_url=url, rss_url=f"{url}feed.xml", atom_url=f"{url}feed.atom")
     digest_links = feeds.FeedLinks(
         site_url=url, rss_url=f"{url}digests.xml", atom_url=f"{url}digests.atom"
     )
     feed_urls = {"RSS": links.rss_url, "Atom": links.atom_url}
+    listed: Sequence[Digest | IssueHead] = digests if issues is None else issues
     out = [
         (page_name(d), renderer.archive_page(d, feed_urls=feed_urls).encode())
         for d in digests
         if page_name(d) not in skip
     ]
     out.append(
-        ("index.html", renderer.archive_index(profile, digests, feed_urls=feed_urls).encode())
+        ("index.html", renderer.archive_index(profile, listed, feed_urls=feed_urls).encode())
     )
     picked: list[tuple[Pick, datetime]] = [(p, d.created) for d in digests for p in d.picks]
 
-    def page_url(d: Digest) -> str:
+    def page_url(d: Digest | IssueHead) -> str:
         return url + page_name(d)
 
     formats: tuple[tuple[feeds.Format, str], ...] = (("rss", "xml"), ("atom", "atom"))
@@ -63,6 +67,6 @@ def publication(
         data = feeds.items_feed(fmt, profile, picked, links, now=now, limit=feed_items)
         out.append((f"feed.{ext}", data))
     for fmt, ext in formats:
-        data = feeds.digests_feed(fmt, profile, digests, digest_links, page_url=page_url, now=now)
+        data = feeds.digests_feed(fmt, profile, listed, digest_links, page_url=page_url, now=now)
         out.append((f"digests.{ext}", data))
     return out

@@ -20,10 +20,17 @@ from typing import Any
 import css_inline
 import jinja2
 
-from digest.models import Digest, Profile
+from digest.models import Digest, IssueHead, Profile
 from digest.render.env import environment
 from digest.render.sanitize import markdown_html, markdown_text, safe_url
-from digest.render.views import ItemView, count_papers, item_view, local_date, page_name
+from digest.render.views import (
+    ItemView,
+    count_papers,
+    issue_head,
+    item_view,
+    local_date,
+    page_name,
+)
 
 URL_RESERVE = 1024  # bytes of the HTML cap kept free for the unsubscribe URL
 _PLACEHOLDER = "https://unsubscribe.invalid/x-digest-unsubscribe-6b1f0c"
@@ -151,15 +158,17 @@ class Renderer:
     def archive_index(
         self,
         profile: Profile,
-        digests: Sequence[Digest],
+        digests: Sequence[Digest | IssueHead],
         *,
         feed_urls: Mapping[str, str] = {},
-        href: Callable[[Digest], str] = page_name,
+        href: Callable[[Digest | IssueHead], str] = page_name,
     ) -> str:
-        """Every digest of the profile, newest first, each linking to `href(digest)`."""
+        """Every digest of the profile, newest first, each linking to `href(digest)`
+        and showing its date, count and top titles (a head is all it needs)."""
+        heads = sorted((issue_head(d) for d in digests), key=lambda d: d.created, reverse=True)
         issues = [
-            (local_date(d.created, profile.timezone), count_papers(len(d.picks)), href(d))
-            for d in sorted(digests, key=lambda d: d.created, reverse=True)
+            (local_date(d.created, profile.timezone), count_papers(d.count), href(d), d.titles)
+            for d in heads
         ]
         ctx = self._profile(profile)
         return self._render(

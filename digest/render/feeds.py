@@ -17,10 +17,15 @@ Text. Characters XML 1.0 forbids (most C0 controls, lone surrogates, U+FFFE/F;
 C1 controls too) are dropped from every string first: lxml refuses them. Entry
 titles are HTML in both formats (Atom type="html"; in RSS escaped once more),
 because RSS readers take titles as HTML anyway: a title `<script>` arrives as
-the text `&lt;script&gt;`, never as markup. Content is HTML built from escaped
-text and then cleaned by `sanitize.clean`, the allow-list of every format. Only
+the text `&lt;script&gt;`, never as markup. Titles are plain text, so escaping
+them is enough (no nh3 pass over text with no markup). Content is HTML built from
+escaped text and then cleaned by `sanitize.clean`, the allow-list of every format. Only
 URLs `sanitize.safe_url` accepts (http(s)) are linked; anything else becomes the
 site URL.
+
+The feed of issues carries a summary per issue (its count and top titles, each
+linked to its place on the issue page), not every pick again: its cost stays flat
+however long the history (issue 12), and the pages hold the rest.
 
 Dates must be timezone-aware (feedgen refuses naive ones; so do we, like the
 store); they are written in UTC to whole seconds.
@@ -39,9 +44,9 @@ from urllib.parse import quote, urljoin
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
-from digest.models import Candidate, Digest, Pick, Profile
+from digest.models import Candidate, Digest, IssueHead, Pick, Profile
 from digest.render.sanitize import clean, safe_url
-from digest.render.views import papers, zone
+from digest.render.views import issue_head, papers, zone
 
 TAG_PREFIX = "tag:digest,2026:"
 MAX_AUTHORS = 25  # listed in an entry; the rest are counted
@@ -100,7 +105,7 @@ def item_uri(profile: Profile, key: str) -> str:
     return _tag(profile, "item/" + quote(key, safe=":@"))
 
 
-def digest_uri(profile: Profile, digest: Digest) -> str:
+def digest_uri(profile: Profile, digest: Digest | IssueHead) -> str:
     """The stable id of a digest issue in a profile's feeds."""
     if digest.id is not None:
         return _tag(profile, f"digest/{digest.id}")
@@ -112,13 +117,8 @@ def _feed_title(profile: Profile) -> str:
 
 
 def _title(c: Candidate) -> str:
-    """The title as HTML: escaped text (nh3 too, though it finds no markup)."""
-    return clean(_esc(c.title) or _esc(c.key) or "(untitled)")
-
-
-def _linked(c: Candidate) -> str:
-    url = safe_url(c.url)
-    return f'<a href="{html.escape(url)}">{_title(c)}</a>' if url else _title(c)
+    """The title as HTML: escaped text, once (it is plain text, never markup)."""
+    return _esc(c.title) or _esc(c.key) or "(untitled)"
 
 
 def _site(links: FeedLinks) -> str:
@@ -205,27 +205,43 @@ def _day(dt: datetime, tz_name: str) -> str:
     return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
+def _summary(head: IssueHead, page: str) -> str:
+    """An issue's entry content: its top titles, each linked to its anchor on the
+    page, then how many more the page holds. Cleaned once, as a whole."""
+    rows = "".join(
+        f'<li><a href="{html.escape(page)}#item-{n}">{_esc(t) or "(untitled)"}</a></li>'
+        if page
+        else f"<li>{_esc(t) or '(untitled)'}</li>"
+        for n, t in enumerate(head.titles, 1)
+    )
+    if not rows:
+        return "<p>No papers in this issue.</p>"
+    more = head.count - len(head.titles)
+    tail = f"<p>and {papers(more, 'more paper')} in this issue</p>" if more > 0 else ""
+    return clean(f"<ul>{rows}</ul>{tail}")
+
+
 def digests_feed(
     fmt: Format,
     profile: Profile,
-    digests: Sequence[Digest],
+    digests: Sequence[Digest | IssueHead],
     links: FeedLinks,
     *,
-    page_url: Callable[[Digest], str],
+    page_url: Callable[[Digest | IssueHead], str],
     now: datetime,
     limit: int = 30,
 ) -> bytes:
     """RSS 2.0 or Atom: one entry per digest issue, newest first, linking to `page_url(d)`."""
     site = _site(links)
     entries: list[_Entry] = []
-    ordered = sorted(digests, key=lambda d: (_utc(d.created), d.id or 0), reverse=True)
+    heads = [issue_head(d) for d in digests]
+    ordered = sorted(heads, key=lambda d: (_utc(d.created), d.id or 0), reverse=True)
     for d in ordered[: max(limit, 0)]:
-        when, n = _utc(d.created), len(d.picks)
-        title = f"{_feed_title(profile)} — {_day(when, profile.timezone)} ({papers(n, 'paper')})"
-        rows = "".join(f"<li>{_linked(p.candidate)}</li>" for p in d.picks)
-        content = f"<ul>{rows}</ul>" if rows else "<p>No papers in this issue.</p>"
-        link = safe_url(urljoin(site, page_url(d))) or site
+        when = _utc(d.created)
+        day, n = _day(when, profile.timezone), papers(d.count, "paper")
+        title = f"{_feed_title(profile)} — {day} ({n})"
+        page = safe_url(urljoin(site, page_url(d)))
         entries.append(
-            _Entry(digest_uri(profile, d), clean(_esc(title)), link, when, clean(content))
+            _Entry(digest_uri(profile, d), _esc(title), page or site, when, _summary(d, page))
         )
     return _build(fmt, profile, links, "digests", now, entries)

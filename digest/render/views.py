@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.models import Digest, Pick, Seen, Term
+from digest.models import Digest, IssueHead, Pick, Seen, Term
 from digest.render.sanitize import safe_url
 from digest.selection.match import normalize_text
 
@@ -156,7 +156,15 @@ def count_papers(n: int) -> str:
     return "No new papers" if n == 0 else papers(n)
 
 
-def page_name(digest: Digest) -> str:
+def issue_head(digest: Digest | IssueHead, top: int = 3) -> IssueHead:
+    """What an index line and a feed of issues show of an issue."""
+    if isinstance(digest, IssueHead):
+        return digest
+    titles = tuple(p.candidate.title or p.candidate.key for p in digest.picks[:top])
+    return IssueHead(digest.profile, digest.id, digest.created, len(digest.picks), titles)
+
+
+def page_name(digest: Digest | IssueHead) -> str:
     """The archive file of one digest: its date in the profile's time zone, then its id."""
     local = digest.created.astimezone(zone(digest.profile.timezone))
     return f"{local:%Y-%m-%d}-{digest.id}.html"

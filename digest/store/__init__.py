@@ -29,6 +29,7 @@ from digest.models import (
     Due,
     Entry,
     IngestCounts,
+    IssueHead,
     Pick,
     Pool,
     Profile,
@@ -316,6 +317,11 @@ class Store:
         """The profile's recorded digests, newest first; all of them, or the newest `limit`."""
         with self._tx() as conn:
             return picks.digests(conn, profile, limit=limit)
+
+    def issue_heads(self, profile: Profile, *, limit: int | None = None) -> list[IssueHead]:
+        """The profile's recorded issues, newest first, each with its top titles only."""
+        with self._tx() as conn:
+            return picks.heads(conn, profile, limit=limit)
 
     def digest(self, profile: Profile, digest_id: int) -> Digest | None:
         with self._tx() as conn:

@@ -12,7 +12,17 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from digest.models import Candidate, Digest, Hit, Pick, Pool, Profile, Seen, Window
+from digest.models import (
+    Candidate,
+    Digest,
+    Hit,
+    IssueHead,
+    Pick,
+    Pool,
+    Profile,
+    Seen,
+    Window,
+)
 from digest.store import schema, subscribers
 from digest.store.statements import insert_for
 
@@ -248,4 +258,32 @@ def digests(
             id=h["id"],
         )
         for h in heads
+    ]
+
+
+TOP_TITLES = 3  # titles an issue's head carries (issue 15: the index shows three)
+
+
+def heads(conn: Connection, profile: Profile, *, limit: int | None) -> list[IssueHead]:
+    """The newest `limit` issues (all: None) with their counts and top titles, in two
+    small queries: no candidates, sightings or JSON."""
+    d, di, t = schema.digests, schema.digest_items, schema.items
+    stmt = select(d.c.id, d.c.created_at, d.c.count).where(d.c.profile == profile.name)
+    rows = conn.execute(stmt.order_by(d.c.id.desc()).limit(limit)).all()
+    titles: dict[int, list[str]] = {}
+    for start in range(0, len(rows), _PAGE):
+        q = (
+            select(di.c.digest_id, t.c.id, t.c.arxiv_id, t.c.doi, t.c.title)
+            .join(t, t.c.id == di.c.item_id)
+            .where(
+                di.c.digest_id.in_([r[0] for r in rows[start : start + _PAGE]]),
+                di.c.position < TOP_TITLES,
+            )
+            .order_by(di.c.digest_id, di.c.position)
+        )
+        for r in conn.execute(q).mappings():
+            titles.setdefault(r["digest_id"], []).append(r["title"] or _identity(r))
+    return [
+        IssueHead(profile, i, created, int(count or 0), tuple(titles.get(i, ())))
+        for i, created, count in rows
     ]
