@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
@@ -23,10 +23,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from digest.errors import StoreError
 from digest.models import (
     Candidate,
-    Delivery,
     Digest,
-    DigestDeliveries,
-    Due,
     Entry,
     Item,
     Pick,
@@ -38,7 +35,7 @@ from digest.models import (
     Subscriber,
     SubscriberStatus,
 )
-from digest.store import picks, schema
+from digest.store import deliveries, picks, schema
 from digest.store import subscribers as subs
 from digest.store.ingest import IngestCounts, ingest_entries
 
@@ -61,7 +58,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store:
+class Store(deliveries.LedgerMethods):
     """A handle on one database. Open with `Store.open(url)`; migrates on open."""
 
     def __init__(self, engine: Engine) -> None:
@@ -118,6 +115,15 @@ class Store:
                 yield conn
         except SQLAlchemyError as exc:
             raise StoreError(f"store error: {exc}") from exc
+
+    @contextmanager
+    def _write_tx(self) -> Iterator[Connection]:
+        """A transaction that writes what it read: on SQLite it takes the one write
+        lock first (BEGIN IMMEDIATE), so processes' read-then-write never interleave."""
+        with self._tx() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
 
     @contextmanager
     def _big_tx(self) -> Iterator[Connection]:
@@ -305,11 +311,26 @@ class Store:
             picks.record_given(conn, profile, item_ids, upto_item_id=upto_item_id, now=now)
 
     def record_digest(
-        self, profile: Profile, chosen: Sequence[Pick], *, upto_item_id: int, now: datetime
-    ) -> Digest:
-        """Store a digest issue and move the profile's window, in one transaction."""
+        self,
+        profile: Profile,
+        chosen: Sequence[Pick],
+        *,
+        upto_item_id: int,
+        now: datetime,
+        window_after: int = 0,
+    ) -> Digest | None:
+        """Store a digest issue and move the profile's window, in one transaction.
+        `window_after` is the window's start when it was selected (`window_marks`);
+        None: another process already recorded this profile's digest for it."""
+        with self._write_tx() as conn:
+            return picks.record_digest(
+                conn, profile, chosen, upto_item_id=upto_item_id, now=now, window_after=window_after
+            )
+
+    def window_marks(self, profiles: Sequence[str]) -> dict[str, int]:
+        """How far each profile's window reached (0: never moved); read it before selecting."""
         with self._tx() as conn:
-            return picks.record_digest(conn, profile, chosen, upto_item_id=upto_item_id, now=now)
+            return picks.window_marks(conn, profiles)
 
     def digests(self, profile: Profile, *, limit: int = 30) -> list[Digest]:
         """The profile's recorded digests, newest first."""
@@ -328,7 +349,7 @@ class Store:
             rows = conn.execute(select(d.c.id, d.c.profile).where(d.c.id.in_(list(digest_ids))))
             return {i: p for i, p in rows}
 
-    # -- subscribers and deliveries ---------------------------------------------
+    # -- subscribers (the ledger's methods: deliveries.LedgerMethods) -------------
 
     def add_subscriber(
         self,
@@ -359,31 +380,6 @@ class Store:
     ) -> None:
         with self._tx() as conn:
             subs.set_status(conn, subscriber_id, status, now)
-
-    def due_deliveries(self, now: datetime, profiles: Sequence[str] | None = None) -> list[Due]:
-        with self._tx() as conn:
-            return subs.due(conn, now, profiles)
-
-    def mark_delivery(
-        self,
-        delivery_id: int,
-        status: Literal["sent", "temporary", "permanent"],
-        now: datetime,
-        error: str | None = None,
-    ) -> None:
-        """Record one send outcome; called as soon as the server answered."""
-        with self._tx() as conn:
-            subs.mark(conn, delivery_id, status, now, error)
-
-    def deliveries(self) -> list[DigestDeliveries]:
-        """How each digest's deliveries stand, newest digest first."""
-        with self._tx() as conn:
-            return subs.summary(conn)
-
-    def ledger(self) -> list[Delivery]:
-        """Every delivery, oldest first: what was sent to whom, and what failed why."""
-        with self._tx() as conn:
-            return subs.ledger(conn)
 
     def item_keys(self, item_id: int) -> list[str]:
         t = schema.item_keys
