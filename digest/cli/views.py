@@ -8,7 +8,7 @@ from datetime import datetime
 
 import click
 
-from digest.cli.base import Context, cli, fail, parse_now, since_option
+from digest.cli.base import Context, cli, fail, format_option, parse_now, since_option
 
 
 @cli.command()
@@ -67,13 +67,7 @@ def profiles_check(obj: Context, path: str | None) -> None:
 
 @cli.command()
 @click.argument("profile")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["markdown", "text", "json"]),
-    default="text",
-    show_default=True,
-)
+@format_option(["markdown", "text", "json"], "text")
 @since_option
 @click.pass_obj
 def preview(obj: Context, profile: str, fmt: str, since: datetime | None) -> None:
@@ -94,13 +88,7 @@ def preview(obj: Context, profile: str, fmt: str, since: datetime | None) -> Non
 
 @cli.command()
 @click.argument("profile")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["markdown", "html", "text"]),
-    default="markdown",
-    show_default=True,
-)
+@format_option(["markdown", "html", "text"], "markdown")
 @click.option(
     "--out",
     "out",
