@@ -37,7 +37,7 @@ from digest.models import (
 )
 from digest.store import deliveries, picks, schema
 from digest.store import subscribers as subs
-from digest.store.ingest import IngestCounts, ingest_entries
+from digest.store.ingest import IngestCounts, ingest_entries, insert_for
 
 __all__ = ["IngestCounts", "Store"]
 
@@ -175,8 +175,9 @@ class Store(deliveries.LedgerMethods):
         t = schema.sources
         with self._tx() as conn:
             row = conn.execute(select(t).where(t.c.name == name)).mappings().first()
-            if row is None:
-                conn.execute(t.insert().values(name=name, location=location, kind=kind))
+            if row is None:  # or another process's, added meanwhile
+                new = insert_for(conn, t).values(name=name, location=location, kind=kind)
+                conn.execute(new.on_conflict_do_nothing(index_elements=[t.c.name]))
                 row = conn.execute(select(t).where(t.c.name == name)).mappings().one()
             elif (location and row["location"] != location) or (kind and row["kind"] != kind):
                 conn.execute(

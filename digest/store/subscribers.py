@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from digest.models import Subscriber, SubscriberStatus
 from digest.store import deliveries, schema
+from digest.store.ingest import insert_for
 
 
 def _subscriber(conn: Connection, row: Any) -> Subscriber:
@@ -63,29 +64,30 @@ def upsert(
     """
     s, sub = schema.subscribers, schema.subscriptions
     row = conn.execute(select(s).where(s.c.email == email)).mappings().first()
-    if row is None:
-        sid = int(
-            conn.execute(
-                s.insert().values(
-                    email=email,
-                    status=status,
-                    secret=secrets.token_urlsafe(24),
-                    created_at=now,
-                    confirmed_at=now if status == "active" else None,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
+    if row is None:  # another process may add it meanwhile: then theirs stands
+        conn.execute(
+            insert_for(conn, s)
+            .values(
+                email=email,
+                status=status,
+                secret=secrets.token_urlsafe(24),
+                created_at=now,
+                confirmed_at=now if status == "active" else None,
+            )
+            .on_conflict_do_nothing(index_elements=[s.c.email])
         )
-    else:
-        sid = row["id"]
-        if row["status"] != status and (reactivate or row["status"] == "pending"):
-            values: dict[str, Any] = {"status": status}
-            if status == "active":
-                values.update(confirmed_at=now, unsubscribed_at=None)
-            conn.execute(s.update().where(s.c.id == sid).values(**values))
+        row = conn.execute(select(s).where(s.c.email == email)).mappings().one()
+    sid = row["id"]
+    if row["status"] != status and (reactivate or row["status"] == "pending"):
+        values: dict[str, Any] = {"status": status}
+        if status == "active":
+            values.update(confirmed_at=now, unsubscribed_at=None)
+        conn.execute(s.update().where(s.c.id == sid).values(**values))
     have = set(conn.execute(select(sub.c.profile).where(sub.c.subscriber_id == sid)).scalars())
     for profile in profiles:
         if profile not in have:
-            conn.execute(sub.insert().values(subscriber_id=sid, profile=profile))
+            add = insert_for(conn, sub).values(subscriber_id=sid, profile=profile)
+            conn.execute(add.on_conflict_do_nothing())
     found = get_by_id(conn, sid)
     assert found is not None
     return found
