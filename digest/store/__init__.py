@@ -318,11 +318,12 @@ class Store(deliveries.LedgerMethods):
         *,
         upto_item_id: int,
         now: datetime,
-        window_after: int = 0,
+        window_after: int | None = None,
     ) -> Digest | None:
         """Store a digest issue and move the profile's window, in one transaction.
-        `window_after` is the window's start when it was selected (`window_marks`);
-        None: another process already recorded this profile's digest for it."""
+        `window_after`: the window's start when it was selected (`window_marks`);
+        then None comes back, recording nothing, when another process already
+        recorded the profile's digest for that window. Without it: no such check."""
         with self._write_tx() as conn:
             return picks.record_digest(
                 conn, profile, chosen, upto_item_id=upto_item_id, now=now, window_after=window_after

@@ -175,7 +175,7 @@ def record_digest(
     *,
     upto_item_id: int,
     now: datetime,
-    window_after: int = 0,
+    window_after: int | None = None,
 ) -> Digest | None:
     """None, recording nothing, when another process already recorded the
     profile's digest for the window that started at `window_after`."""
