@@ -139,7 +139,7 @@ def test_one_paper_from_four_kinds_of_source_is_one_item(tmp_path: Path) -> None
         assert paper.version == 1
         assert paper.upvotes == 42
         assert paper.authors == ("Ada Lovelace", "Émile Borel", "Grace Hopper")
-        sightings = store.sightings(paper.id)
+        sightings = store.sightings(paper.item_id)
         assert sorted(s.source.rsplit("/", 1)[-1] for s in sightings) == sorted(files)
         by_file = {s.source.rsplit("/", 1)[-1]: s for s in sightings}
         assert by_file["rss.xml"].announce_type == "new"
@@ -163,7 +163,7 @@ def test_v2_after_v1_updates_one_item(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
         [item] = store.items()
         assert (item.title, item.version) == ("Batch Size Scaling With Tears", 2)
-        assert [(s.version, s.announce_type) for s in store.sightings(item.id)] == [
+        assert [(s.version, s.announce_type) for s in store.sightings(item.item_id)] == [
             (1, "new"),
             (2, "replace"),
         ]

@@ -46,7 +46,7 @@ def outbox(settings: Settings) -> list[Path]:
 def snapshot(store: wiring.Store) -> dict[str, Any]:
     """All a cycle can change in the store, as its public reads show it."""
     return {
-        "items": [(i.id, i.title) for i in store.items()],
+        "items": [(i.item_id, i.title) for i in store.items()],
         "sources": store.sources(),
         "runs": store.last_run(),
         "deliveries": store.deliveries(),

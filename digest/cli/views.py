@@ -32,7 +32,7 @@ def items(obj: Context, as_json: bool, limit: int) -> None:
         return
     for i in rows:
         ident = f"arXiv:{i.arxiv_id}" if i.arxiv_id else (f"doi:{i.doi}" if i.doi else "-")
-        click.echo(f"{i.id:>6}  {ident:<22} {i.title[:90]}")
+        click.echo(f"{i.item_id:>6}  {ident:<22} {i.title[:90]}")
 
 
 @cli.group()

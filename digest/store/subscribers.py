@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from digest.models import Subscriber, SubscriberStatus
 from digest.store import deliveries, schema
-from digest.store.ingest import insert_for
+from digest.store.statements import insert_for
 
 
 def _subscriber(conn: Connection, row: Any) -> Subscriber:
