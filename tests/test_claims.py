@@ -1,5 +1,5 @@
 """Claimed deliveries and one digest per profile and window, on SQLite and
-PostgreSQL: the ledger's claims and leases, its batched marks, the v5 migration,
+PostgreSQL: the ledger's claims and leases, its batched marks, the v6 migration,
 and a `digest send` SIGKILLed while it holds claims, finished by another."""
 
 from __future__ import annotations
@@ -133,18 +133,18 @@ def test_marks_are_written_in_one_batch(store_url: str) -> None:
         assert store.due_deliveries(NOW) == []
 
 
-def test_a_v4_store_migrates_and_keeps_its_ledger(store_url: str) -> None:
+def test_a_v5_store_migrates_and_keeps_its_ledger(store_url: str) -> None:
     with Store.open(store_url) as store:
         queued(store, 2)
-        with store.engine.begin() as conn:  # back to what version 4 had
+        with store.engine.begin() as conn:  # back to what version 5 had
             conn.execute(text("DROP INDEX uq_digest_window"))
             conn.execute(text("DROP INDEX ix_deliveries_claimed"))
             conn.execute(text("ALTER TABLE digests DROP COLUMN window_after"))
             for column in ("message_id", "claimed_by", "lease_until"):
                 conn.execute(text(f"ALTER TABLE deliveries DROP COLUMN {column}"))
-            conn.execute(text("UPDATE meta SET value = '4' WHERE key = 'schema_version'"))
+            conn.execute(text("UPDATE meta SET value = '5' WHERE key = 'schema_version'"))
     with Store.open(store_url) as store:
-        assert store.schema_version() == schema.SCHEMA_VERSION >= 5
+        assert store.schema_version() == schema.SCHEMA_VERSION >= 6
         assert [r.status for r in store.ledger()] == ["pending", "pending"]
         assert len(claim_all(store, "w")) == 2
         # An old digest has no window; a new one for the first window still records.

@@ -25,6 +25,7 @@ from digest.models import (
     Candidate,
     Digest,
     Entry,
+    IngestCounts,
     Pick,
     Pool,
     Profile,
@@ -36,10 +37,10 @@ from digest.models import (
 )
 from digest.store import deliveries, picks, schema
 from digest.store import subscribers as subs
-from digest.store.resolve import IngestCounts, ingest_entries
+from digest.store.resolve import ingest_entries
 from digest.store.statements import insert_for
 
-__all__ = ["IngestCounts", "Store"]
+__all__ = ["Store"]
 
 log = logging.getLogger(__name__)
 _AUTOCHECKPOINT = 1000  # pages: SQLite's default
