@@ -24,7 +24,6 @@ from digest.models import (
     Due,
     Entry,
     IngestReport,
-    IssueHead,
     Profile,
     ProfileReport,
     RunReport,
@@ -259,27 +258,20 @@ def publish(
     failed publish, is written again); `rebuild` rewrites every recorded issue, for
     a template change."""
     from digest.deliver.files import write_files
-    from digest.render import publication
-    from digest.render.views import page_name
+    from digest.render import page_name, publication
 
     written: list[Path] = []
     render = wiring.renderer(settings)
     for profile in service.chosen(settings, names):
         folder = settings.web.output_dir / "archive" / profile.name
         limit = None if rebuild else max(settings.web.feed_items, RECENT_ISSUES)
-        # Heads for the index and the feed of issues; full digests only for the
-        # new pages and the items feed, so the cost stays flat as history grows.
+        # Heads for the index and the feed of issues; full digests only for the new
+        # pages and the items feed, so the cost stays flat as the history grows.
         heads = store.issue_heads(profile, limit=limit)
         done = set() if rebuild else {p.name for p in folder.glob("*.html")}
-        if rebuild:
-            digests = store.digests(profile)
-        else:
-            digests = _feed_digests(store, profile, heads, settings.web.feed_items)
-            loaded = {d.id for d in digests}
-            missing = [h.id for h in heads if page_name(h) not in done and h.id not in loaded]
-            digests += [d for i in missing if i and (d := store.digest(profile, i))]
-            digests.sort(key=lambda d: d.id or 0, reverse=True)
-        if digests and heads and digests[0].id == heads[0].id:
+        new = [h.id for h in heads if h.id and page_name(h) not in done]
+        digests = store.recent_digests(profile, papers=settings.web.feed_items, also=new)
+        if digests:
             digests[0] = _with_notices(store, digests[0])
         files = publication(
             profile,
@@ -293,23 +285,6 @@ def publish(
         )
         written += write_files(folder, files)
     return written
-
-
-def _feed_digests(
-    store: Store, profile: Profile, heads: Sequence[IssueHead], want: int
-) -> list[Digest]:
-    """The newest digests whose picks fill an items feed of `want` entries: as many
-    as their counts say, more while a paper picked twice leaves it short."""
-    n, total = 0, 0
-    while n < len(heads) and total < want:
-        total += heads[n].count
-        n += 1
-    n = max(n, min(len(heads), 1))
-    while True:
-        digests = store.digests(profile, limit=n) if n else []
-        if n >= len(heads) or len({p.candidate.key for d in digests for p in d.picks}) >= want:
-            return digests
-        n = min(len(heads), 2 * n)
 
 
 def ensure_recipients(settings: Settings, store: Store, now: datetime) -> None:

@@ -62,11 +62,9 @@ def publication(
     def page_url(d: Digest | IssueHead) -> str:
         return url + page_name(d)
 
-    formats: tuple[tuple[feeds.Format, str], ...] = (("rss", "xml"), ("atom", "atom"))
-    for fmt, ext in formats:
-        data = feeds.items_feed(fmt, profile, picked, links, now=now, limit=feed_items)
-        out.append((f"feed.{ext}", data))
-    for fmt, ext in formats:
-        data = feeds.digests_feed(fmt, profile, listed, digest_links, page_url=page_url, now=now)
-        out.append((f"digests.{ext}", data))
+    ext = {"rss": "xml", "atom": "atom"}
+    items = feeds.items_feeds(profile, picked, links, now=now, limit=feed_items)
+    out += [(f"feed.{ext[fmt]}", data) for fmt, data in items.items()]
+    issues_feeds = feeds.digests_feeds(profile, listed, digest_links, page_url=page_url, now=now)
+    out += [(f"digests.{ext[fmt]}", data) for fmt, data in issues_feeds.items()]
     return out

@@ -54,6 +54,7 @@ _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 Format = Literal["rss", "atom"]
+FORMATS: tuple[Format, ...] = ("rss", "atom")
 
 
 @dataclass(frozen=True)
@@ -173,17 +174,9 @@ def _item_html(pick: Pick) -> str:
     return clean("".join(parts))
 
 
-def items_feed(
-    fmt: Format,
-    profile: Profile,
-    picks: Sequence[tuple[Pick, datetime]],
-    links: FeedLinks,
-    *,
-    now: datetime,
-    limit: int = 50,
-) -> bytes:
-    """RSS 2.0 or Atom: one entry per picked item, newest pick first, at most `limit`."""
-    site = _site(links)
+def _item_entries(
+    profile: Profile, picks: Sequence[tuple[Pick, datetime]], site: str, limit: int
+) -> list[_Entry]:
     ordered = sorted(((_utc(t), p) for p, t in picks), key=lambda tp: (tp[0], tp[1].candidate.key))
     entries: list[_Entry] = []
     seen: set[str] = set()
@@ -197,7 +190,34 @@ def items_feed(
             entries.append(
                 _Entry(item_uri(profile, c.key), _title(c), link, when, _item_html(pick))
             )
-    return _build(fmt, profile, links, "items", now, entries)
+    return entries
+
+
+def items_feed(
+    fmt: Format,
+    profile: Profile,
+    picks: Sequence[tuple[Pick, datetime]],
+    links: FeedLinks,
+    *,
+    now: datetime,
+    limit: int = 50,
+) -> bytes:
+    """RSS 2.0 or Atom: one entry per picked item, newest pick first, at most `limit`."""
+    return items_feeds(profile, picks, links, now=now, limit=limit, formats=(fmt,))[fmt]
+
+
+def items_feeds(
+    profile: Profile,
+    picks: Sequence[tuple[Pick, datetime]],
+    links: FeedLinks,
+    *,
+    now: datetime,
+    limit: int = 50,
+    formats: Sequence[Format] = FORMATS,
+) -> dict[Format, bytes]:
+    """`items_feed` in each of `formats`, from entries made (and cleaned) once."""
+    entries = _item_entries(profile, picks, _site(links), limit)
+    return {fmt: _build(fmt, profile, links, "items", now, entries) for fmt in formats}
 
 
 def _day(dt: datetime, tz_name: str) -> str:
@@ -232,6 +252,21 @@ def digests_feed(
     limit: int = 30,
 ) -> bytes:
     """RSS 2.0 or Atom: one entry per digest issue, newest first, linking to `page_url(d)`."""
+    kw: dict[str, Any] = {"page_url": page_url, "now": now, "limit": limit}
+    return digests_feeds(profile, digests, links, formats=(fmt,), **kw)[fmt]
+
+
+def digests_feeds(
+    profile: Profile,
+    digests: Sequence[Digest | IssueHead],
+    links: FeedLinks,
+    *,
+    page_url: Callable[[Digest | IssueHead], str],
+    now: datetime,
+    limit: int = 30,
+    formats: Sequence[Format] = FORMATS,
+) -> dict[Format, bytes]:
+    """`digests_feed` in each of `formats`, from entries made once."""
     site = _site(links)
     entries: list[_Entry] = []
     heads = [issue_head(d) for d in digests]
@@ -244,4 +279,4 @@ def digests_feed(
         entries.append(
             _Entry(digest_uri(profile, d), _esc(title), page or site, when, _summary(d, page))
         )
-    return _build(fmt, profile, links, "digests", now, entries)
+    return {fmt: _build(fmt, profile, links, "digests", now, entries) for fmt in formats}

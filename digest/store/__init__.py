@@ -10,7 +10,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -341,6 +341,14 @@ class Store(deliveries.LedgerMethods):
         """The profile's recorded digests, newest first; all of them, or the newest `limit`."""
         with self._tx() as conn:
             return picks.digests(conn, profile, limit=limit)
+
+    def recent_digests(
+        self, profile: Profile, *, papers: int, also: Collection[int] = ()
+    ) -> list[Digest]:
+        """The newest digests that hold `papers` distinct papers (or all there are),
+        and those with an id in `also`; newest first."""
+        with self._tx() as conn:
+            return picks.recent(conn, profile, papers=papers, also=also)
 
     def issue_heads(self, profile: Profile, *, limit: int | None = None) -> list[IssueHead]:
         """The profile's recorded issues, newest first, each with its top titles only."""

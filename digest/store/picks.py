@@ -6,7 +6,7 @@ profile's window then picks from them in the selection room."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -304,3 +304,30 @@ def heads(conn: Connection, profile: Profile, *, limit: int | None) -> list[Issu
         IssueHead(profile, i, created, int(count or 0), tuple(titles.get(i, ())))
         for i, created, count in rows
     ]
+
+
+def recent(
+    conn: Connection, profile: Profile, *, papers: int, also: Collection[int] = ()
+) -> list[Digest]:
+    """The fewest newest digests whose picks hold `papers` distinct papers (all, if
+    they never do), plus those with an id in `also`; newest first. The counts say
+    how many; a paper picked twice can leave it short, so then it reads more."""
+    d = schema.digests
+    q = select(d.c.id, d.c.count).where(d.c.profile == profile.name).order_by(d.c.id.desc())
+    heads = conn.execute(q).all()
+    n, total = 0, 0
+    while n < len(heads) and (total < papers or n == 0):
+        total += heads[n][1]
+        n += 1
+    while True:
+        found = digests(conn, profile, limit=n) if n else []
+        if n >= len(heads) or len({p.candidate.key for x in found for p in x.picks}) >= papers:
+            break
+        n = min(len(heads), 2 * n)
+    have = {x.id for x in found}
+    found += [
+        x
+        for i in sorted(set(also) - have, reverse=True)
+        for x in digests(conn, profile, limit=1, digest_id=i)
+    ]
+    return sorted(found, key=lambda x: x.id or 0, reverse=True)
