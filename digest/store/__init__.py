@@ -28,6 +28,7 @@ from digest.models import (
     DigestDeliveries,
     Due,
     Entry,
+    IngestCounts,
     Pick,
     Pool,
     Profile,
@@ -39,9 +40,9 @@ from digest.models import (
 )
 from digest.store import picks, schema
 from digest.store import subscribers as subs
-from digest.store.resolve import IngestCounts, ingest_entries
+from digest.store.resolve import ingest_entries
 
-__all__ = ["IngestCounts", "Store"]
+__all__ = ["Store"]
 
 log = logging.getLogger(__name__)
 _AUTOCHECKPOINT = 1000  # pages: SQLite's default
@@ -103,6 +104,14 @@ class Store:
                 raw.driver_connection.backup(dst)  # type: ignore[union-attr]
         finally:
             raw.close()
+
+    def copy_into(self, url: str) -> dict[str, int]:
+        """Copy every row into the empty store at `url`, on either engine; row
+        counts are checked per table before it commits. Rows copied per table."""
+        from digest.store.copy import copy_store
+
+        with Store.open(url) as target:
+            return copy_store(self.engine, target.engine)
 
     def __enter__(self) -> Store:
         return self
@@ -303,8 +312,8 @@ class Store:
         with self._tx() as conn:
             return picks.record_digest(conn, profile, chosen, upto_item_id=upto_item_id, now=now)
 
-    def digests(self, profile: Profile, *, limit: int = 30) -> list[Digest]:
-        """The profile's recorded digests, newest first."""
+    def digests(self, profile: Profile, *, limit: int | None = None) -> list[Digest]:
+        """The profile's recorded digests, newest first; all of them, or the newest `limit`."""
         with self._tx() as conn:
             return picks.digests(conn, profile, limit=limit)
 
