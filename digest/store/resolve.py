@@ -29,6 +29,7 @@ from digest.store.merge import (
     stored_row,
     values_of,
 )
+from digest.store.schema import KEY_CHARS
 from digest.store.statements import in_batches, lock_items, statements_for
 from digest.store.writer import Writer, writer_for
 
@@ -141,6 +142,8 @@ class Resolver:
         wanted: set[str] = set()
         for e in entries:
             keys = entry_keys(e, scope)
+            if keys and max(map(len, keys)) > KEY_CHARS:  # rare: cut and hashed, as stored
+                keys = schema.stored_keys(keys)
             if keys:
                 kept.append(e)
                 kept_keys.append(keys)
