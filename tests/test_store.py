@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import bindparam
 
 from digest.errors import StoreError
-from digest.models import Delivery, DigestDeliveries, Entry, Profile, RunRecord
-from digest.store import IngestCounts, Store
+from digest.models import Delivery, DigestDeliveries, Entry, IngestCounts, Profile, RunRecord
+from digest.store import Store
 from digest.store.schema import SCHEMA_VERSION
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)

@@ -28,6 +28,7 @@ from digest.models import (
     DigestDeliveries,
     Due,
     Entry,
+    IngestCounts,
     Pick,
     Pool,
     Profile,
@@ -39,9 +40,9 @@ from digest.models import (
 )
 from digest.store import picks, schema
 from digest.store import subscribers as subs
-from digest.store.resolve import IngestCounts, ingest_entries
+from digest.store.resolve import ingest_entries
 
-__all__ = ["IngestCounts", "Store"]
+__all__ = ["Store"]
 
 log = logging.getLogger(__name__)
 _AUTOCHECKPOINT = 1000  # pages: SQLite's default
