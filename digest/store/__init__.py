@@ -105,6 +105,14 @@ class Store:
         finally:
             raw.close()
 
+    def copy_into(self, url: str) -> dict[str, int]:
+        """Copy every row into the empty store at `url`, on either engine; row
+        counts are checked per table before it commits. Rows copied per table."""
+        from digest.store.copy import copy_store
+
+        with Store.open(url) as target:
+            return copy_store(self.engine, target.engine)
+
     def __enter__(self) -> Store:
         return self
 
@@ -304,8 +312,8 @@ class Store:
         with self._tx() as conn:
             return picks.record_digest(conn, profile, chosen, upto_item_id=upto_item_id, now=now)
 
-    def digests(self, profile: Profile, *, limit: int = 30) -> list[Digest]:
-        """The profile's recorded digests, newest first."""
+    def digests(self, profile: Profile, *, limit: int | None = None) -> list[Digest]:
+        """The profile's recorded digests, newest first; all of them, or the newest `limit`."""
         with self._tx() as conn:
             return picks.digests(conn, profile, limit=limit)
 
