@@ -34,7 +34,7 @@ LAST_RETRY = timedelta(hours=6)
 OPEN = ("pending", "failed-temporary")
 # Outcomes wait at most LINGER seconds, or until FLUSH_AT of them, for one transaction:
 # few transactions at any rate, and a SIGKILL forgets at most that many marks.
-LINGER = 0.02
+LINGER = 0.005
 FLUSH_AT = 500
 Outcome = Literal["sent", "temporary", "permanent"]
 
