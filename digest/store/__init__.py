@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ from digest.models import (
 )
 from digest.store import picks, schema
 from digest.store import subscribers as subs
+from digest.store.coordination import Coordination
 from digest.store.ingest import IngestCounts, ingest_entries
 
 __all__ = ["IngestCounts", "Store"]
@@ -104,6 +106,11 @@ class Store:
                 raw.driver_connection.backup(dst)  # type: ignore[union-attr]
         finally:
             raw.close()
+
+    @cached_property
+    def coordination(self) -> Coordination:
+        """Leader lock, job queue, shared rate limits: many processes on one store."""
+        return Coordination(self.engine)
 
     def __enter__(self) -> Store:
         return self

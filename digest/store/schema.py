@@ -233,6 +233,38 @@ deliveries = Table(
 )
 
 
+# Coordination of many processes on one store (store/coordination.py).
+# The scheduler's queue: one row per (kind, profile, due time), so a scheduler
+# that takes over re-enqueues nothing; workers claim rows with a lease.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # ingest, digest, send
+    Column("profile", String(200), nullable=False, server_default=""),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # queued, running, done, failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("worker", String(200)),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("error", Text),
+    UniqueConstraint("kind", "profile", "due_at", name="uq_job"),
+    Index("ix_jobs_ready", "status", "due_at"),
+)
+
+# Fixed-window request counters shared by every web process.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("window", Integer, primary_key=True),  # the window's start, epoch seconds
+    Column("expires", Integer, nullable=False),  # epoch seconds; pruned after
+    Column("count", Integer, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     for table in (meta, sources, items, item_keys, runs, sightings):
         table.create(conn)
@@ -253,7 +285,12 @@ def _v4(conn: Connection) -> None:
         table.create(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(conn: Connection) -> None:
+    jobs.create(conn)
+    rate_limits.create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
