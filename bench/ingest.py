@@ -193,7 +193,7 @@ def _sqlite_floor_child(url: str, path: Path, queue: Any) -> None:
 
     from digest.identity import entry_keys
     from digest.sources import parse_document
-    from digest.store.ingest import _new_item_row
+    from digest.store.merge import first_values, stored_row
 
     doc = parse_document("listing", path.read_bytes(), reference_date=date(2026, 11, 23))
     con = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
@@ -207,7 +207,7 @@ def _sqlite_floor_child(url: str, path: Path, queue: Any) -> None:
     stamp = "2026-11-23T07:00:00.000000Z"
     items, keys, sightings = [], [], []
     for i, e in enumerate(doc.entries, top + 1):
-        items.append(_new_item_row(e, 1, i, stamp))
+        items.append((i, *stored_row(first_values(e, 1)), stamp, stamp))
         keys.append((entry_keys(e)[0], i))
         sighting = (i, source_id, 0, None, stamp, stamp, 1, "", "", "[]", e.upvotes, None)
         sightings.append((*sighting, e.author_count, e.organization, "", "2026-11-20"))

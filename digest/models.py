@@ -1,7 +1,9 @@
 """Frozen records, named for the direction they flow.
 
-`Entry` flows *in* from a source. `Item` is what the store holds. Nothing
-here does I/O.
+One paper: `Entry` flows *in* from a source (one source's report of it); the store
+merges its entries into one row (`digest.store.merge`, inside the store) and hands
+it *out* as a `Candidate`, which selection wraps in a `Pick` and rendering shows.
+Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -153,26 +155,6 @@ class RunReport:
 
 
 @dataclass(frozen=True, slots=True)
-class Item:
-    """One paper as the store knows it, merged from all its sightings."""
-
-    id: int
-    title: str
-    summary: str
-    authors: tuple[str, ...]
-    link: str
-    pdf_url: str
-    arxiv_id: str
-    version: int | None
-    doi: str
-    published: datetime | None
-    first_seen: datetime
-    categories: tuple[str, ...] = ()
-    upvotes: int | None = None
-    author_count: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Term:
     """One interest term. `text` is as written; `/…/` means a regular expression."""
 
@@ -228,7 +210,8 @@ class Seen:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """What selection and rendering need to know of an item."""
+    """A stored paper, merged from all its sightings, as the store hands it out:
+    to selection, rendering and listings."""
 
     item_id: int
     key: str  # the item's identity, e.g. "arxiv:2410.17243"
@@ -243,6 +226,8 @@ class Candidate:
     arxiv_id: str = ""
     pdf_url: str = ""
     categories: tuple[str, ...] = ()
+    version: int | None = None  # the newest arXiv version seen
+    doi: str = ""
 
     @property
     def sources(self) -> tuple[str, ...]:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from digest import service, wiring
 from digest.errors import DigestError, ParseError, SourceError, StoreError
-from digest.merge import RANK
 from digest.models import (
     Digest,
     Due,
@@ -34,6 +33,7 @@ from digest.models import (
 )
 from digest.settings import Settings
 from digest.store import Store
+from digest.store.merge import RANK
 from digest.wiring import Fetcher
 
 if TYPE_CHECKING:

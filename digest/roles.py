@@ -38,7 +38,7 @@ from digest import pipeline, service
 from digest.config import load_settings
 from digest.errors import DigestError
 from digest.models import Job, JobKind
-from digest.schedule import next_runs
+from digest.schedule import latest_run
 from digest.settings import Settings
 from digest.wiring import Store
 
@@ -104,9 +104,8 @@ def due_jobs(
     """What is due at `now`: (kind, profile, due time), the scheduler's whole plan."""
     due: list[tuple[JobKind, str, datetime]] = [("ingest", "", _slot(now, ingest_every))]
     for profile in service.profiles(settings):
-        runs = [t for t in next_runs(profile, now - grace, 2) if t <= now]
-        if runs:
-            due.append(("digest", profile.name, runs[-1].astimezone(UTC)))
+        if (when := latest_run(profile, now, grace)) is not None:
+            due.append(("digest", profile.name, when))
     due.append(("send", "", _slot(now, SEND_EVERY)))
     return due
 

@@ -109,22 +109,18 @@ def triggers(profile: Profile) -> CronTrigger | None:
     )
 
 
-def next_runs(profile: Profile, after: datetime, n: int) -> list[datetime]:
-    """The next `n` times the profile's digest is due, strictly after `after`.
-
-    Times are aware, in the profile's time zone; none when it has no schedule.
-    """
-    if after.tzinfo is None:
-        raise ValueError("`after` must be timezone-aware")
+def latest_run(profile: Profile, now: datetime, grace: timedelta) -> datetime | None:
+    """The profile's latest scheduled time in (now - grace, now], in UTC, or None."""
     trigger = triggers(profile)
     if trigger is None:
-        return []
-    out: list[datetime] = []
-    fire = trigger.get_next_fire_time(None, after.astimezone(UTC) + timedelta(microseconds=1))
-    while fire is not None and len(out) < n:
-        out.append(fire)
-        fire = trigger.get_next_fire_time(fire, fire)
-    return out
+        return None
+    latest = None
+    fire = trigger.get_next_fire_time(None, now - grace)
+    while fire is not None and fire <= now:
+        if fire > now - grace:
+            latest = fire.astimezone(UTC)
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return latest
 
 
 # -- jobs: module-level so that stored jobs can name them --------------------
@@ -140,13 +136,16 @@ def _open(config_path: str | None, store_url: str | None) -> tuple[Settings, Sto
     return settings, wiring.open_store(url)
 
 
-def ingest_job(config_path: str | None, store_url: str | None = None) -> None:
-    """Ingest every configured source, with the config as it is now."""
+def ingest_job(
+    config_path: str | None, store_url: str | None = None, *, now: datetime | None = None
+) -> None:
+    """Ingest every configured source, with the config as it is now. `now`: the
+    clock's time unless given (the scheduler never gives it)."""
     started = time.monotonic()
     try:
         settings, store = _open(config_path, store_url)
         try:
-            report = pipeline.ingest(settings, store, _now())
+            report = pipeline.ingest(settings, store, now or _now())
         finally:
             store.close()
     except DigestError as exc:
@@ -170,14 +169,21 @@ def ingest_job(config_path: str | None, store_url: str | None = None) -> None:
     )
 
 
-def profile_job(config_path: str | None, profile_name: str, store_url: str | None = None) -> None:
+def profile_job(
+    config_path: str | None,
+    profile_name: str,
+    store_url: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> None:
     """Make, publish and send one profile's digest, with the config as it is now."""
     started = time.monotonic()
     job = PROFILE_JOB + profile_name
     try:
         settings, store = _open(config_path, store_url)
         try:
-            reports, written = pipeline.run_profiles(settings, store, _now(), names=[profile_name])
+            when = now or _now()
+            reports, written = pipeline.run_profiles(settings, store, when, names=[profile_name])
         finally:
             store.close()
     except DigestError as exc:

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from digest.addresses import normalize
 from digest.errors import DigestError, TokenError
 from digest.models import (
+    Candidate,
     DigestDeliveries,
     IngestReport,
-    Item,
     Pick,
     Profile,
     RunReport,
@@ -309,13 +309,13 @@ def run_report(report: RunReport) -> dict[str, Any]:
     }
 
 
-def item_dict(i: Item) -> dict[str, Any]:
+def item_dict(i: Candidate) -> dict[str, Any]:
     return {
-        "id": i.id,
+        "id": i.item_id,
         "title": i.title,
         "summary": i.summary,
         "authors": list(i.authors),
-        "link": i.link,
+        "link": i.url,
         "pdf_url": i.pdf_url,
         "arxiv_id": i.arxiv_id or None,
         "version": i.version,

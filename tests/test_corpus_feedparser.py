@@ -1,8 +1,10 @@
-"""The whole feedparser test corpus through sniff_kind + parse_document.
+"""The whole feedparser test corpus, and the non-feeds of test_sources_sniff,
+through sniff_kind + parse_document.
 
 Every file must end one of three ways: entries, a ValueError with a reason, or
-no entries from a document feedparser recognised (quiet feed, entries without
-identity, or a recovered ill-formed feed, which then carries a warning).
+no entries from a document with a feed's root element (quiet feed, entries
+without identity, or a recovered ill-formed feed, which then carries a warning).
+Every non-feed ends with a ValueError that names it.
 """
 
 from __future__ import annotations
@@ -18,15 +20,26 @@ import pytest
 
 from digest.models import ParsedDocument
 from digest.sources import parse_document, sniff_kind
+from tests.test_sources_sniff import NON_FEEDS
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 REASONS = ("empty document", "not a feed: ", "not JSON: ", "feedparser failed: ")
+# How the 2,107 files end with feedparser 6.0.14 (a new feedparser may move them:
+# re-derive from the Counter this test prints, and say why in CHANGELOG.md).
+SPLIT = {
+    "entries": 558,
+    "only entries without identity": 637,  # the pipeline reports these as "no usable entries"
+    "recovered, empty": 258,  # ill-formed (mostly undeclared entities), with a warning
+    "well-formed, empty": 653,
+    "error": 1,
+}
 
 
 @dataclass
 class Outcome:
     path: str
+    kind: str
     doc: ParsedDocument | None = None
     error: str = ""
     crash: str = ""
@@ -38,15 +51,18 @@ def outcomes(feedparser_corpus: Path) -> list[Outcome]:
     for path in sorted(feedparser_corpus.rglob("*")):
         if not path.is_file() or path.name == "LICENSE":
             continue
-        name = str(path.relative_to(feedparser_corpus))
-        data = path.read_bytes()
-        try:
-            results.append(Outcome(name, doc=parse_document(sniff_kind(data), data)))
-        except ValueError as exc:
-            results.append(Outcome(name, error=str(exc)))
-        except Exception as exc:  # any other exception is the failure under test
-            results.append(Outcome(name, crash=f"{type(exc).__name__}: {exc}"))
+        results.append(_outcome(str(path.relative_to(feedparser_corpus)), path.read_bytes()))
     return results
+
+
+def _outcome(name: str, data: bytes) -> Outcome:
+    kind = sniff_kind(data)
+    try:
+        return Outcome(name, kind, doc=parse_document(kind, data))
+    except ValueError as exc:
+        return Outcome(name, kind, error=str(exc))
+    except Exception as exc:  # any other exception is the failure under test
+        return Outcome(name, kind, crash=f"{type(exc).__name__}: {exc}")
 
 
 def _bozo(corpus: Path, name: str) -> bool:
@@ -94,10 +110,19 @@ def test_tri_state(outcomes: list[Outcome], feedparser_corpus: Path) -> None:
             if _bozo(feedparser_corpus, o.path):
                 unexplained.append(o.path)
     assert unexplained == []  # an empty result from a broken feed must say why
-    assert counts["entries"] >= 240
-    assert counts["well-formed, empty"] >= 600
-    assert counts["error"] == 1
-    assert sum(counts.values()) == len(outcomes)
+    assert dict(counts) == SPLIT, counts
+    assert sum(counts.values()) == len(outcomes) == 2107
+
+
+def test_non_feeds_written_next_to_the_corpus_are_errors(tmp_path: Path) -> None:
+    for name, (data, _) in NON_FEEDS.items():
+        (tmp_path / name).write_bytes(data)
+    outcomes = [_outcome(p.name, p.read_bytes()) for p in sorted(tmp_path.iterdir())]
+    assert len(outcomes) == len(NON_FEEDS) >= 20
+    assert [o.crash for o in outcomes if o.crash] == []
+    assert [o.path for o in outcomes if o.doc is not None] == []  # none became a document
+    for o in outcomes:
+        assert re.search(NON_FEEDS[o.path][1], f"{o.kind}: {o.error}"), (o.path, o.error)
 
 
 def test_bozo_feeds_with_entries_carry_a_warning(

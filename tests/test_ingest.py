@@ -1,4 +1,4 @@
-"""End-to-end ingest through the `digest` CLI, on a real SQLite file."""
+"""End-to-end ingest through the `digest` CLI, on a real SQLite file and PostgreSQL (`both`)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from click.testing import CliRunner
 from digest.cli import cli
 from digest.store import Store
 from tests.httpserver import LoopbackServer
+from tests.pg import store_url_at
 
 NOW = "2026-11-23T07:00:00"
+both = pytest.mark.usefixtures("store_engine")  # once on each engine
 
 ARXIV_RSS = """<?xml version='1.0' encoding='UTF-8'?>
 <rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/"
@@ -100,7 +102,7 @@ An abstract that appears nowhere else, long enough to read like a real one.
 
 def invoke(tmp_path: Path, *args: str, db: str = "d.db") -> Any:
     runner = CliRunner()
-    return runner.invoke(cli, ["--db", f"sqlite:///{tmp_path / db}", *args], catch_exceptions=False)
+    return runner.invoke(cli, ["--db", store_url_at(tmp_path, db), *args], catch_exceptions=False)
 
 
 def ingest_json(tmp_path: Path, *locations: str, db: str = "d.db") -> tuple[int, dict[str, Any]]:
@@ -109,9 +111,10 @@ def ingest_json(tmp_path: Path, *locations: str, db: str = "d.db") -> tuple[int,
 
 
 def open_store(tmp_path: Path, db: str = "d.db") -> Store:
-    return Store.open(f"sqlite:///{tmp_path / db}")
+    return Store.open(store_url_at(tmp_path, db))
 
 
+@both
 def test_one_paper_from_four_kinds_of_source_is_one_item(tmp_path: Path) -> None:
     files = {
         "rss.xml": ARXIV_RSS.format(version=1, announce="new"),
@@ -136,7 +139,7 @@ def test_one_paper_from_four_kinds_of_source_is_one_item(tmp_path: Path) -> None
         assert paper.version == 1
         assert paper.upvotes == 42
         assert paper.authors == ("Ada Lovelace", "Émile Borel", "Grace Hopper")
-        sightings = store.sightings(paper.id)
+        sightings = store.sightings(paper.item_id)
         assert sorted(s.source.rsplit("/", 1)[-1] for s in sightings) == sorted(files)
         by_file = {s.source.rsplit("/", 1)[-1]: s for s in sightings}
         assert by_file["rss.xml"].announce_type == "new"
@@ -146,6 +149,7 @@ def test_one_paper_from_four_kinds_of_source_is_one_item(tmp_path: Path) -> None
         assert by_file["page.txt"].upvotes == 42
 
 
+@both
 def test_v2_after_v1_updates_one_item(tmp_path: Path) -> None:
     feed = tmp_path / "rss.xml"
     feed.write_text(ARXIV_RSS.format(version=1, announce="new"), encoding="utf-8")
@@ -159,13 +163,14 @@ def test_v2_after_v1_updates_one_item(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
         [item] = store.items()
         assert (item.title, item.version) == ("Batch Size Scaling With Tears", 2)
-        assert [(s.version, s.announce_type) for s in store.sightings(item.id)] == [
+        assert [(s.version, s.announce_type) for s in store.sightings(item.item_id)] == [
             (1, "new"),
             (2, "replace"),
         ]
 
 
 @pytest.mark.shared
+@both
 def test_listings_give_402_entries_and_383_papers(tmp_path: Path, listings_dir: Path) -> None:
     code, out = ingest_json(tmp_path, str(listings_dir))
     assert code == 0, out
@@ -179,6 +184,7 @@ def test_listings_give_402_entries_and_383_papers(tmp_path: Path, listings_dir: 
 
 
 @pytest.mark.shared
+@both
 def test_arxiv_api_corpus_one_item_per_id(tmp_path: Path, arxiv_api_corpus: Path) -> None:
     import re
 
@@ -207,6 +213,7 @@ def test_arxiv_api_corpus_one_item_per_id(tmp_path: Path, arxiv_api_corpus: Path
 
 
 @pytest.mark.shared
+@both
 def test_every_feedparser_corpus_file_goes_through_ingest(
     tmp_path: Path, feedparser_corpus: Path
 ) -> None:
@@ -261,7 +268,7 @@ def write_config(tmp_path: Path, server: LoopbackServer) -> Path:
     cfg = tmp_path / "digest.yaml"
     names = ["rss", "hf", "slow", "broken", "huge", "garbage", "empty"]
     lines = [
-        f"store: sqlite:///{tmp_path / 'd.db'}",
+        f"store: {store_url_at(tmp_path)}",
         "fetch:",
         "  timeout: 0.5",
         "  max_bytes: 1MB",
@@ -273,6 +280,7 @@ def write_config(tmp_path: Path, server: LoopbackServer) -> Path:
     return cfg
 
 
+@both
 def test_live_fetch_with_failures_and_304(tmp_path: Path, loopback_server: LoopbackServer) -> None:
     serve_feed(loopback_server)
     cfg = write_config(tmp_path, loopback_server)
@@ -318,6 +326,7 @@ def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "x.db").exists()
 
 
+@both
 def test_human_summary_and_items_listing(tmp_path: Path) -> None:
     (tmp_path / "page.txt").write_text(LISTING, encoding="utf-8")
     result = invoke(tmp_path, "ingest", str(tmp_path / "page.txt"), "--now", NOW)
@@ -352,6 +361,7 @@ def test_cli_import_stays_light() -> None:
 # -- documents read as they are stored -------------------------------------------
 
 
+@both
 def test_a_document_found_broken_further_on_stores_nothing_and_the_run_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import permutations
 
 import pytest
 
-from digest.merge import RANK, ItemState, merge, new_state
 from digest.models import Entry
+from digest.store.merge import (
+    RANK,
+    ItemState,
+    first_values,
+    from_row,
+    merge,
+    new_state,
+    stored_row,
+    values_of,
+)
 
 FEED, HF, LISTING = RANK["feed"], RANK["hf"], RANK["listing"]
 T0 = datetime(2024, 10, 22, 17, 59, tzinfo=UTC)
@@ -32,8 +42,20 @@ def _entry(**kw: object) -> Entry:
     return Entry(**base)  # type: ignore[arg-type]
 
 
-def test_rank_order() -> None:
-    assert FEED > HF > LISTING
+@pytest.mark.parametrize("order", list(permutations(["feed", "hf", "listing"])))
+def test_a_feed_s_text_beats_hf_s_which_beats_a_listing_s(order: tuple[str, ...]) -> None:
+    """Whatever order the three sources report one paper in, the text kept is that of
+    the best source that has given it so far."""
+    state: ItemState | None = None
+    kept = []
+    for kind in order:
+        entry = _entry(title=f"{kind} title", summary=f"{kind} summary")
+        state = new_state(entry, RANK[kind]) if state is None else merge(state, entry, RANK[kind])
+        kept.append(state.title)
+    best = ["feed", "hf", "listing"]
+    assert kept == [f"{min(order[: n + 1], key=best.index)} title" for n in range(3)]
+    assert state is not None
+    assert (state.summary, state.quality) == ("feed summary", RANK["feed"])
 
 
 # --------------------------------------------------------------------------- new_state
@@ -397,3 +419,17 @@ def test_merge_that_adds_nothing_returns_the_state_itself() -> None:
     out = merge(state, _entry(categories=("cs.LG",)), FEED)
     assert out is not state
     assert out.categories == ("cs.CL", "cs.LG")
+
+
+# --------------------------------------------------------------------------- the items row
+
+
+@pytest.mark.parametrize(("entry", "rank"), SIGHTINGS)
+def test_a_stored_row_reads_back_as_the_state_it_was_made_from(entry: Entry, rank: int) -> None:
+    fresh = new_state(entry, rank)
+    assert values_of(fresh) == first_values(entry, rank)
+    merged = merge(fresh, _entry(categories=("cs.LG", "é"), version=7, published=T2), FEED)
+    for state in (fresh, merged):
+        row = stored_row(values_of(state))
+        assert all(isinstance(v, str | int | None) for v in row)  # what the driver binds
+        assert from_row(("key", 7, *row), 2) == state

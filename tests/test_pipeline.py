@@ -46,7 +46,7 @@ def outbox(settings: Settings) -> list[Path]:
 def snapshot(store: wiring.Store) -> dict[str, Any]:
     """All a cycle can change in the store, as its public reads show it."""
     return {
-        "items": [(i.id, i.title) for i in store.items()],
+        "items": [(i.item_id, i.title) for i in store.items()],
         "sources": store.sources(),
         "runs": store.last_run(),
         "deliveries": store.deliveries(),
@@ -68,7 +68,7 @@ def test_ingest_counts_each_paper_once_and_a_304_is_not_modified(settings: Setti
         assert first.entries == first.new + first.duplicates
         run = store.last_run("ingest")
         assert run is not None
-        assert run["status"] == "ok"
+        assert run.status == "ok"
 
         again = pipeline.ingest(settings, store, MONDAY + timedelta(hours=2))
         assert again.new == 0
@@ -89,9 +89,9 @@ def test_a_digest_is_recorded_and_sent_once(settings: Settings) -> None:
         assert {p.profile: p.sent for p in report.profiles} == recipients
         assert len(outbox(settings)) == 3
         ledger = store.deliveries()
-        assert sorted(r["digest"] for r in ledger) == sorted(p.digest_id for p in made.values())
-        assert {r["profile"]: r["sent"] for r in ledger} == recipients
-        assert all(r["pending"] == 0 for r in ledger)
+        assert sorted(r.digest_id for r in ledger) == sorted(p.digest_id for p in made.values())
+        assert {r.profile: r.sent for r in ledger} == recipients
+        assert all(r.pending == 0 for r in ledger)
 
         rerun = pipeline.run_once(settings, store, MONDAY + timedelta(days=1))
         assert rerun.ingest.new == 0
@@ -139,4 +139,4 @@ def test_a_source_failing_three_times_is_stale_and_the_admin_hears_of_it(
         assert notice.startswith(f"source gone is stale: {service.STALE_AFTER} failed fetches")
         run = store.last_run("ingest")
         assert run is not None
-        assert run["status"] == "partial"
+        assert run.status == "partial"

@@ -175,9 +175,9 @@ def mixed(tmp_path: Path) -> tuple[Store, Path]:
     _ingest(store, rng, 2000, 120, NOW)
     newest = store.items(limit=40)
     # `rl` was given a few of the newest items by hand (its window did not move)
-    store.record_given("rl", [i.id for i in newest[::7]], upto_item_id=0, now=NOW)
+    store.record_given("rl", [i.item_id for i in newest[::7]], upto_item_id=0, now=NOW)
     # `adapters` had a digest five days ago
-    store.record_given("adapters", [], upto_item_id=newest[-1].id - 150, now=NOW)
+    store.record_given("adapters", [], upto_item_id=newest[-1].item_id - 150, now=NOW)
     yield store, db
     store.close()
 

@@ -1,4 +1,5 @@
-"""The delivery ledger end to end: digests, subscribers, a real aiosmtpd on 127.0.0.1."""
+"""The delivery ledger end to end: digests, subscribers, a real aiosmtpd on 127.0.0.1;
+each test once on SQLite and once on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from click.testing import CliRunner
 
 from digest.cli import cli
 from digest.store import Store
+from tests.pg import store_url_at
 from tests.smtpserver import Recorder, free_port, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+pytestmark = pytest.mark.usefixtures("store_engine")
 
 
 def make_config(tmp_path: Path, port: int | None) -> Path:
@@ -31,7 +34,7 @@ def make_config(tmp_path: Path, port: int | None) -> Path:
         shutil.copytree(ROOT / "config", tmp_path / "config")
     cfg = tmp_path / "config" / "digest.yaml"
     text = (ROOT / "config" / "digest.yaml").read_text()
-    text = text.replace("store: sqlite:///digest.db", f"store: sqlite:///{tmp_path}/d.db")
+    text = text.replace("store: sqlite:///digest.db", f"store: {store_url_at(tmp_path)}")
     if port is not None:
         text = text.replace(
             "  # smtp:\n  #   host: smtp.example.org\n  #   port: 587\n  #   security: starttls",
@@ -50,7 +53,7 @@ def cli_json(cfg: Path, *args: str) -> Any:
 
 
 def store(tmp_path: Path) -> Store:
-    return Store.open(f"sqlite:///{tmp_path}/d.db")
+    return Store.open(store_url_at(tmp_path))
 
 
 def ledger(tmp_path: Path) -> Counter[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,11 @@ def test_sample_escaping_accents_string_submitter_and_organization(sample: Parse
         (b" \n\t", "empty document"),
         (b"\xef\xbb\xbf", "empty document"),
         (b"[{", "not JSON"),
-        (b"<html></html>", "not JSON"),
+        (
+            b"<html><title>502 Bad Gateway</title></html>",
+            "^an HTML page titled '502 Bad Gateway', not JSON$",
+        ),
+        (b"Rate limit exceeded", "^plain text, not JSON$"),
         (b"\xff\xfe\xfa", "not JSON"),
         (b"[" * 100_000, "not JSON"),
     ],
@@ -99,17 +104,17 @@ def test_unusable_bytes_raise_value_error(data: bytes, message: str) -> None:
 @pytest.mark.parametrize(
     ("top", "detail"),
     [
-        ({"error": "Rate limit reached"}, "JSON dict (error: Rate limit reached)"),
-        ({"papers": []}, "JSON dict"),
-        ("a string", "JSON str"),
-        (3, "JSON int"),
-        (None, "JSON NoneType"),
+        ({"error": "Rate limit reached"}, "a JSON object with error 'Rate limit reached'"),
+        ({"papers": []}, "a JSON object"),
+        ("a string", "a JSON string"),
+        (3, "a JSON number"),
+        (None, "JSON null"),
     ],
 )
-def test_a_non_list_response_is_an_empty_document_with_a_warning(top: Any, detail: str) -> None:
-    doc = _doc(top)
-    assert doc.entries == ()
-    assert doc.warnings == (f"expected a JSON list of papers, got {detail}",)
+def test_a_non_list_response_is_an_error_that_names_it(top: Any, detail: str) -> None:
+    # It was an empty document with a warning: a failing API looked like a quiet day.
+    with pytest.raises(ValueError, match=f"^{re.escape(detail)}, not a list of papers$"):
+        _doc(top)
 
 
 def test_items_without_paper_or_identity_are_skipped() -> None:

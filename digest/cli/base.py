@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from digest.settings import Settings
     from digest.wiring import Store
 
+F = TypeVar("F", bound=Callable[..., Any])
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 
@@ -102,6 +104,12 @@ since_option = click.option(
     callback=_when,
     help="Consider items first seen since then, instead of the profile's window.",
 )
+
+
+def format_option(choices: list[str], default: str) -> Callable[[F], F]:
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default=default, show_default=True
+    )
 
 
 @click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})

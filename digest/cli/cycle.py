@@ -175,10 +175,12 @@ def _print_run(obj: Context, report: RunReport, where: str) -> None:
         click.echo(f"  {' ' * len(p.profile)}  feeds {base / 'feed.xml'}, {base / 'feed.atom'}")
 
 
-@cli.command()
-@click.argument("profile", required=False)
-@now_option
-@click.pass_obj
+def _per_profile(f: Callable[..., None]) -> click.Command:
+    """A command over PROFILE, or every profile, at --now."""
+    return cli.command()(click.argument("profile", required=False)(now_option(click.pass_obj(f))))
+
+
+@_per_profile
 def publish(obj: Context, profile: str | None, now: datetime) -> None:
     """Write the feeds and the HTML archive of PROFILE, or of every profile.
 
@@ -193,10 +195,7 @@ def publish(obj: Context, profile: str | None, now: datetime) -> None:
         click.echo(str(path))
 
 
-@cli.command()
-@click.argument("profile", required=False)
-@now_option
-@click.pass_obj
+@_per_profile
 def send(obj: Context, profile: str | None, now: datetime) -> None:
     """Send what is pending and retry temporary failures whose time came.
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import click
 
-from digest.cli.base import Context, cli, fail, parse_now, since_option
+from digest.cli.base import Context, cli, fail, format_option, parse_now, since_option
 
 
 @cli.command()
@@ -32,7 +32,7 @@ def items(obj: Context, as_json: bool, limit: int) -> None:
         return
     for i in rows:
         ident = f"arXiv:{i.arxiv_id}" if i.arxiv_id else (f"doi:{i.doi}" if i.doi else "-")
-        click.echo(f"{i.id:>6}  {ident:<22} {i.title[:90]}")
+        click.echo(f"{i.item_id:>6}  {ident:<22} {i.title[:90]}")
 
 
 @cli.group()
@@ -67,13 +67,7 @@ def profiles_check(obj: Context, path: str | None) -> None:
 
 @cli.command()
 @click.argument("profile")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["markdown", "text", "json"]),
-    default="text",
-    show_default=True,
-)
+@format_option(["markdown", "text", "json"], "text")
 @since_option
 @click.pass_obj
 def preview(obj: Context, profile: str, fmt: str, since: datetime | None) -> None:
@@ -94,13 +88,7 @@ def preview(obj: Context, profile: str, fmt: str, since: datetime | None) -> Non
 
 @cli.command()
 @click.argument("profile")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["markdown", "html", "text"]),
-    default="markdown",
-    show_default=True,
-)
+@format_option(["markdown", "html", "text"], "markdown")
 @click.option(
     "--out",
     "out",

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import date
 
 from digest.models import DocumentNotes, Entry, ParsedDocument, SourceKind
-from digest.sources.feed import lead, parse_feed, read_feed
+from digest.sources.feed import parse_feed, read_feed
 from digest.sources.hf import parse_hf
 from digest.sources.listing import parse_listing, read_listing
+from digest.sources.sniff import describe, sniff_kind
 
-__all__ = ["parse_document", "parse_feed", "parse_hf", "read_document", "sniff_kind"]
-
-
-def sniff_kind(data: bytes, *, url: str = "") -> SourceKind:
-    """ "feed" for markup or JSON Feed, "hf" for a JSON list, else "listing".
-
-    Only the bytes decide; `url` is accepted so callers need not change when
-    a hint from it is ever wanted.
-    """
-    head = lead(data)[:1]
-    if head == b"<":
-        return "feed"
-    if head not in (b"[", b"{"):
-        return "listing"
-    try:
-        obj = json.loads(data)
-    except (ValueError, RecursionError):
-        return "listing"
-    if isinstance(obj, list):
-        return "hf"
-    if isinstance(obj, dict):
-        version = obj.get("version")
-        if "items" in obj or (
-            isinstance(version, str) and version.startswith("https://jsonfeed.org")
-        ):
-            return "feed"
-    return "listing"
+__all__ = ["describe", "parse_document", "parse_feed", "parse_hf", "read_document", "sniff_kind"]
 
 
 def parse_document(

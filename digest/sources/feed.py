@@ -20,13 +20,17 @@ import feedparser
 
 from digest.identity import find_arxiv_id, find_doi
 from digest.models import DocumentNotes, Entry, ParsedDocument
+from digest.sources.sniff import (
+    decode_head,
+    describe,
+    is_feed_root,
+    json_name,
+    lead,
+    markup_name,
+    root_element,
+)
 from digest.sources.xmlsplit import pieces
 
-# Leading bytes that carry no content: whitespace, NULs of UTF-16/32, BOM bytes.
-_LEAD_JUNK = b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"
-_HTML_PAGE_RE = re.compile(
-    rb"^(?:<\?xml[^>]*>\s*)?(?>(?:<!--.*?-->\s*)*)<(?:!doctype\s+html|html)\b", re.I | re.S
-)
 # Unclosed comments and scripts run to the end, as in browsers; that, and no
 # `[^>]*` reaching past the next `<`, keeps every match linear on hostile input.
 _TAG_RE = re.compile(
@@ -49,14 +53,10 @@ _SUFFIX_RE = re.compile(r"(?i)(?:jr|sr|ii|iii|iv)\.?")
 _ET_AL_RE = re.compile(r"(?i)\s*\bet\.? al\.?$")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _API_ERROR = "arxiv.org/api/errors"
+_JSON_FEED = "https://jsonfeed.org/version/"
 # Bytes of items feedparser reads at a time: its dicts take several times the
 # bytes they come from, so a big feed is read in pieces (see xmlsplit).
 PIECE = 4 << 20
-
-
-def lead(data: bytes) -> bytes:
-    """`data` without leading whitespace, BOMs and UTF-16/32 NULs: for sniffing."""
-    return data.lstrip(_LEAD_JUNK)
 
 
 # FeedParserDict.get remaps legacy keys on every call; the stored keys are
@@ -262,11 +262,10 @@ def _parse_json_feed(data: bytes) -> ParsedDocument:
         obj = json.loads(data)
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"not JSON: {exc}") from None
+    # The version is what makes a JSON object a feed: `{"items": [...]}` is any API's answer.
     items = obj.get("items", []) if isinstance(obj, dict) else None
-    if not isinstance(items, list) or not (
-        "items" in obj or _str(obj.get("version")).startswith("https://jsonfeed.org")
-    ):
-        raise ValueError("not a feed: JSON without a JSON Feed 'items' list")
+    if not isinstance(items, list) or not _str(obj.get("version")).startswith(_JSON_FEED):
+        raise ValueError(f"{json_name(obj)}, not a feed")
     entries: list[Entry] = []
     skipped = 0
     for item in items:
@@ -313,6 +312,12 @@ def read_feed(data: bytes, *, url: str = "") -> tuple[Iterator[Entry], DocumentN
         raise ValueError("empty document")
     if head[:1] in (b"{", b"["):
         return _parse_json_feed(data).reading()
+    text = decode_head(data)
+    if text.lstrip()[:1] != "<":
+        raise ValueError(f"{describe(data)}, not a feed")
+    root = root_element(text)
+    if root is not None and not is_feed_root(root):  # HTML, OPML, KML, SVG, ...
+        raise ValueError(f"{markup_name(text, root)}, not a feed")
     headers = {"content-location": url} if _url(url) else None
     parts = pieces(data, PIECE)
     fp = _feedparser(next(parts), headers)
@@ -320,11 +325,12 @@ def read_feed(data: bytes, *, url: str = "") -> tuple[Iterator[Entry], DocumentN
     notes = DocumentNotes(feed_title=clean_text(_str(feed.get("title"))))
     raw_entries = fp.get("entries") or []
     bozo_exc = fp.get("bozo_exception") if fp.get("bozo") else None
-    if not raw_entries and not fp.get("version") and not notes.feed_title:
-        if bozo_exc is not None:
+    if not raw_entries and not fp.get("version"):
+        # RSS 1.0 is RDF, but not every RDF (FOAF, DOAP) is RSS: feedparser tells.
+        if root is not None and root.rpartition(":")[2].lower() == "rdf":
+            raise ValueError("RDF without an RSS channel or items, not a feed")
+        if bozo_exc is not None and not notes.feed_title:
             raise ValueError(f"not a feed: {_reason(bozo_exc)}")
-        if _HTML_PAGE_RE.match(head[:4096]):
-            raise ValueError("not a feed: an HTML page")
         if not feed:
             raise ValueError("not a feed: no RSS, Atom, RDF or CDF elements")
     if bozo_exc is not None:

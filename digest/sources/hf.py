@@ -13,7 +13,8 @@ from typing import Any
 
 from digest.identity import parse_arxiv_id
 from digest.models import Entry, ParsedDocument
-from digest.sources.feed import clean_text, lead
+from digest.sources.feed import clean_text
+from digest.sources.sniff import describe, json_name, lead
 
 # Paper ids go into URLs: accept only arXiv-shaped tokens (2410.17243v2, hep-th/9901001).
 _SAFE_ID_RE = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9.\-]{0,40}(?:/[0-9]{7}(?:v[0-9]+)?)?")
@@ -87,17 +88,18 @@ def _entry(item: dict[str, Any]) -> Entry | None:
 
 
 def parse_hf(data: bytes) -> ParsedDocument:
-    """Entries of a Daily Papers response. Raises ValueError for empty or non-JSON bytes."""
+    """Entries of a Daily Papers response. Raises ValueError for empty or
+    non-JSON bytes, and for JSON that is not a list."""
     if not lead(data):
         raise ValueError("empty document")
     try:
         obj = json.loads(data)
     except (ValueError, RecursionError) as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(obj, list):
-        detail = _str(obj.get("error")) if isinstance(obj, dict) else ""
-        what = f"JSON {type(obj).__name__}" + (f" (error: {detail})" if detail else "")
-        return ParsedDocument((), 0, (f"expected a JSON list of papers, got {what}",))
+        if lead(data)[:1] in (b"[", b"{"):
+            raise ValueError(f"not JSON: {exc}") from None
+        raise ValueError(f"{describe(data)}, not JSON") from None
+    if not isinstance(obj, list):  # an error object from the API is a failed fetch, not a quiet day
+        raise ValueError(f"{json_name(obj)}, not a list of papers")
     entries: list[Entry] = []
     skipped = 0
     for item in obj:

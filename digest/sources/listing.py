@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from digest.identity import find_arxiv_id, find_doi
 from digest.models import DocumentNotes, Entry, ParsedDocument
+from digest.sources.sniff import format_name, quote
 
 _INBOX = "Get trending papers in your email inbox"
 _HEADERS = frozenset(("new", "Subscribe", "Daily Papers", "byAK and the research community"))
@@ -32,6 +33,7 @@ _DOT = "·"
 _META_START = "·•h"  # first characters of metadata lines: cheap pre-check before the real one
 _LONG = 300  # no title is this long; every abstract in the real dumps is longer
 _SNIFF = 1 << 16
+_PROBE = 60  # lines after the header that show whether headerless text is a listing
 # Bytes decoded at a time. Small blocks reuse the memory the last one freed; a
 # big one is a fresh mapping each time, and its page faults cost more than decoding.
 _BLOCK = 1 << 16
@@ -40,10 +42,10 @@ _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\f\v") + b"\x7f"
 
 def _check_text(head: bytes, has_nul: bool) -> None:
     if has_nul:
-        raise ValueError("not a text listing: contains NUL bytes")
+        raise ValueError("binary data, not a text listing: contains NUL bytes")
     # Only the head is sniffed, as file(1) does: scanning 100 MB costs more than parsing it.
     if len(head) - len(head.translate(None, _CONTROL)) > len(head) // 100:
-        raise ValueError("not a text listing: too many control characters")
+        raise ValueError("binary data, not a text listing: too many control characters")
 
 
 def _lines(data: bytes | str) -> tuple[list[str], list[str]]:
@@ -62,7 +64,7 @@ def _lines(data: bytes | str) -> tuple[list[str], list[str]]:
     # A few stray bytes (a Latin-1 accent) are tolerable; a binary blob is not.
     bad = text.count("\ufffd")
     if bad > len(text) // 100:
-        raise ValueError(f"not a text listing: {bad} undecodable bytes")
+        raise ValueError(f"binary data, not a text listing: {bad} undecodable bytes")
     lines = [s for s in map(str.strip, text.split(nlb.decode())) if s]
     return lines, [f"{bad} invalid UTF-8 sequences replaced"]
 
@@ -149,7 +151,9 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
     entry only bounds the page's year from below): they stay None. An explicit
     year is always used. `published` is midnight UTC.
 
-    Raises ValueError for binary data, an empty document, or one without entries.
+    Raises ValueError for binary data, an empty document, text without a
+    listing's header or title and abstract blocks (see `_has_blocks`), or a
+    listing without entries.
     """
     return ParsedDocument.read_whole(*read_listing(data, reference_date=reference_date))
 
@@ -157,9 +161,9 @@ def parse_listing(data: bytes | str, *, reference_date: date | None = None) -> P
 def read_listing(
     data: bytes | str, *, reference_date: date | None = None
 ) -> tuple[Iterator[Entry], DocumentNotes]:
-    """`parse_listing`, with the entries made as they are read. Binary data and
-    an empty document raise ValueError here; a document without entries raises it
-    once they are exhausted."""
+    """`parse_listing`, with the entries made as they are read. Binary data, an
+    empty document and text that is no listing raise ValueError here; a listing
+    without entries raises it once they are exhausted."""
     lines, warnings = _lines(data)
     if not lines:
         raise ValueError("empty document")
@@ -168,9 +172,11 @@ def read_listing(
     listed_on: date | None = None
     page: _When | None = None
     year_less = False  # some year-less date could not be resolved
+    header = False  # a line only a listing page has ("new" alone is any text's word)
     while i < n:  # header
         line = lines[i]
         if line in _HEADERS:
+            header = header or line != "new"
             i += 1
         elif page is None and (page := _date_line(line, reference_date)) is not None:
             listed_on = page[0].date() if page[0] else None
@@ -180,10 +186,43 @@ def read_listing(
             i += 1
         elif (rest := _unglue(line)) is not line:
             lines[i] = rest
+            header = True
         else:
             break
+    if not header:
+        # Markup and JSON are never a listing, whatever their line shapes.
+        other = _format_name(data) if lines[0][:1] in ("<", "{", "[") else None
+        if other:
+            raise ValueError(f"{other}, not a listing")
+        if not _has_blocks(lines[i : i + _PROBE], listed_on or reference_date):
+            first = quote(lines[0])
+            raise ValueError(f"plain text with no listing structure, starting {first}")
     notes = DocumentNotes(warnings=warnings)
     return _entries(lines, i, listed_on, listed_on or reference_date, year_less, notes), notes
+
+
+def _has_blocks(lines: list[str], anchor: date | None) -> bool:
+    """Whether text without a listing header still has a listing's structure:
+    at least half of its first entries are title and abstract blocks (an
+    abstract a paragraph long) or carry metadata lines. A `Rate limit exceeded`
+    page or an `.htaccess` file has neither."""
+    seen = blocks = 0
+    try:
+        for e in _entries(lines, 0, None, anchor, False, DocumentNotes()):
+            seen += 1
+            blocks += (
+                len(e.summary) >= _LONG
+                or bool(e.link or e.organization or e.published)
+                or e.author_count is not None
+                or e.upvotes is not None
+            )
+    except ValueError:  # no entries at all
+        return False
+    return 2 * blocks >= seen
+
+
+def _format_name(data: bytes | str) -> str | None:
+    return format_name(data.encode("utf-8", "replace") if isinstance(data, str) else data)
 
 
 def _entries(

@@ -1,6 +1,6 @@
 """The store: the only owner of SQL. SQLite by default; any SQLAlchemy URL later.
 
-Callers speak in records (`Entry`, `Item`, `SourceState`, ... from `digest.models`),
+Callers speak in records (`Entry` in, `Candidate` out, `SourceState`, ... from `digest.models`),
 never in rows or dicts.
 """
 
@@ -29,7 +29,6 @@ from digest.models import (
     DigestDeliveries,
     Due,
     Entry,
-    Item,
     Pick,
     Pool,
     Profile,
@@ -42,7 +41,7 @@ from digest.models import (
 from digest.store import picks, schema
 from digest.store import subscribers as subs
 from digest.store.coordination import Coordination
-from digest.store.ingest import IngestCounts, ingest_entries
+from digest.store.resolve import IngestCounts, ingest_entries
 
 __all__ = ["IngestCounts", "Store"]
 
@@ -277,17 +276,10 @@ class Store:
         with self._tx() as conn:
             return int(conn.execute(select(func.count()).select_from(schema.items)).scalar_one())
 
-    def items(self, *, limit: int | None = None, since: datetime | None = None) -> list[Item]:
+    def items(self, *, limit: int | None = None, since: datetime | None = None) -> list[Candidate]:
         """Items, newest first seen first."""
-        t = schema.items
-        stmt = select(t).order_by(t.c.id.desc())  # ids follow arrival order
-        if since is not None:
-            stmt = stmt.where(t.c.first_seen >= since)
-        if limit is not None:
-            stmt = stmt.limit(limit)
         with self._tx() as conn:
-            rows = conn.execute(stmt).mappings().all()
-        return [_item(r) for r in rows]
+            return picks.newest(conn, limit=limit, since=since)
 
     # -- selection windows and digests ---------------------------------------
 
@@ -417,22 +409,3 @@ class Store:
 
 def _tags(r: Any) -> tuple[str, ...]:
     return tuple(json.loads(r["categories"]))
-
-
-def _item(r: Any) -> Item:
-    return Item(
-        id=r["id"],
-        title=r["title"],
-        summary=r["summary"],
-        authors=tuple(json.loads(r["authors"])),
-        link=r["link"],
-        pdf_url=r["pdf_url"],
-        arxiv_id=r["arxiv_id"],
-        version=r["version"],
-        doi=r["doi"],
-        published=r["published"],
-        first_seen=r["first_seen"],
-        categories=_tags(r),
-        upvotes=r["upvotes"],
-        author_count=r["author_count"],
-    )

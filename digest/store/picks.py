@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 
 from digest.models import Candidate, Digest, Hit, Pick, Pool, Profile, Seen, Window
 from digest.store import schema, subscribers
-from digest.store.ingest import insert_for
+from digest.store.statements import insert_for
 
 _PAGE = 1000  # rows per look-back page, names per IN list
 
@@ -67,9 +67,24 @@ def _candidates(conn: Connection, rows: Sequence[Any]) -> list[Candidate]:
             arxiv_id=r["arxiv_id"],
             pdf_url=r["pdf_url"],
             categories=tuple(json.loads(r["categories"])),
+            version=r["version"],
+            doi=r["doi"],
         )
         for r in rows
     ]
+
+
+def newest(
+    conn: Connection, *, limit: int | None = None, since: datetime | None = None
+) -> list[Candidate]:
+    """Items, newest first seen first (ids follow arrival order)."""
+    t = schema.items
+    stmt = select(t).order_by(t.c.id.desc())
+    if since is not None:
+        stmt = stmt.where(t.c.first_seen >= since)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return _candidates(conn, conn.execute(stmt).mappings().all())
 
 
 def _lookback_start(conn: Connection, days: int) -> int:

@@ -9,10 +9,12 @@ are written in order; the caller's transaction commits after `close()`.
 from __future__ import annotations
 
 import queue
+import re
 import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
 from typing import Any, Protocol
@@ -45,7 +47,7 @@ class Writer(Protocol):
 
 
 class InlineWriter:
-    """Each write at once, through the driver's executemany (PostgreSQL)."""
+    """Each write at once, through the driver's executemany (in-memory SQLite)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = self.reader = conn
@@ -58,6 +60,123 @@ class InlineWriter:
 
     def close(self) -> None:
         pass
+
+
+_INSERT = re.compile(
+    r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:%\(\w+\)s(?:::\w+)?(?:, )?)+\)(.*)", re.DOTALL
+)
+_UPSERT_ON = re.compile(r"\s*ON CONFLICT \(([\w, ]+)\) DO UPDATE")
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """How a one-row INSERT's rows go in by COPY: straight into `table`, or,
+    with an ON CONFLICT clause (`tail`), into a staging table first."""
+
+    table: str
+    columns: tuple[str, ...]
+    tail: str  # "" for a plain INSERT
+    unique: tuple[str, ...]  # DO UPDATE's conflict columns: no two rows may share them
+
+
+@lru_cache(maxsize=64)
+def _copy_plan(sql: str) -> _Copy | None:
+    found = _INSERT.fullmatch(sql.strip())
+    if found is None:
+        return None
+    table, columns, tail = found[1], tuple(c.strip() for c in found[2].split(",")), found[3]
+    upsert = _UPSERT_ON.match(tail)
+    unique = tuple(c.strip() for c in upsert[1].split(",")) if upsert else ()
+    return _Copy(table, columns, tail.strip(), unique)
+
+
+class PostgresWriter(InlineWriter):
+    """Each write at once, by COPY: psycopg's executemany costs a round of
+    Python per row, COPY's rows are formatted in C. A statement with an ON
+    CONFLICT clause copies into a temporary table of the same shape, then
+    inserts from it under the same clause.
+
+    A table this transaction grows past what the planner's statistics say it
+    holds is analysed at once: nothing else would before the commit, and with
+    an empty table's statistics every key lookup of a big first ingest scans the
+    whole table (quadratic). ANALYZE counts the transaction's own rows."""
+
+    ANALYZE_MIN = 1000  # rows: fewer never make a plan go wrong
+    STAGE_MIN = 100  # rows: fewer go by executemany
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self.staged: set[str] = set()  # tables with a staging table in this transaction
+        self.written: dict[str, int] = {}  # table -> rows this writer wrote to it
+        self.known: dict[str, float] = {}  # table -> rows its statistics count
+        self.analysed: set[str] = set()
+
+    def submit(self, stmt: Statement, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        plan = _copy_plan(stmt.sql)
+        if (
+            plan is None
+            or set(plan.columns) != set(stmt.columns)
+            or (plan.tail and len(rows) < self.STAGE_MIN)  # not worth a temporary table
+            or _repeats(plan, stmt, rows)  # what COPY cannot do as executemany does
+        ):
+            stmt.many(self.conn, rows)
+        else:
+            if plan.columns != stmt.columns:
+                where = [stmt.columns.index(name) for name in plan.columns]
+                rows = [tuple(r[j] for j in where) for r in rows]
+            try:
+                self._copy(plan, rows)
+            except self.conn.dialect.loaded_dbapi.Error as exc:
+                raise StoreError(f"store error: {exc}") from exc
+        self._maybe_analyse(plan.table if plan else None, len(rows))
+
+    def _copy(self, plan: _Copy, rows: list[tuple[Any, ...]]) -> None:
+        raw: Any = self.conn.connection.driver_connection
+        names = ", ".join(plan.columns)
+        with raw.cursor() as cur:
+            target = plan.table
+            if plan.tail:
+                target = f"digest_stage_{plan.table}"
+                if plan.table not in self.staged:
+                    cur.execute(
+                        f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} "
+                        f"(LIKE {plan.table} INCLUDING DEFAULTS) ON COMMIT DROP"
+                    )
+                    self.staged.add(plan.table)
+            with cur.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            if plan.tail:
+                # The names come from a statement compiled from the schema, not from data.
+                into = f"INSERT INTO {plan.table} ({names}) SELECT {names} FROM {target}"  # noqa: S608
+                cur.execute(f"{into} {plan.tail}")
+                cur.execute(f"TRUNCATE {target}")
+
+    def _maybe_analyse(self, table: str | None, count: int) -> None:
+        if table is None or table in self.analysed:
+            return
+        self.written[table] = done = self.written.get(table, 0) + count
+        if done < self.ANALYZE_MIN:
+            return
+        if table not in self.known:
+            tuples = self.conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%(t)s)", {"t": table}
+            ).scalar()
+            self.known[table] = max(float(tuples or 0), 0.0)  # -1: never analysed
+        if done >= self.known[table]:
+            self.analysed.add(table)
+            self.conn.exec_driver_sql(f'ANALYZE "{table}"')
+
+
+def _repeats(plan: _Copy, stmt: Statement, rows: list[tuple[Any, ...]]) -> bool:
+    """Do two rows share DO UPDATE's conflict columns? One INSERT may not
+    update a row twice; executemany, a statement per row, may."""
+    if not plan.unique:
+        return False
+    where = [stmt.columns.index(name) for name in plan.unique]
+    return len({tuple(r[j] for j in where) for r in rows}) < len(rows)
 
 
 @lru_cache(maxsize=64)
@@ -149,4 +268,6 @@ def writer_for(conn: Connection) -> Writer:
     """A thread for a SQLite file; in-memory SQLite has one connection per database."""
     if conn.dialect.name == "sqlite" and conn.engine.url.database not in (None, "", ":memory:"):
         return ThreadWriter(conn)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        return PostgresWriter(conn)
     return InlineWriter(conn)
