@@ -8,6 +8,7 @@ secrets from the environment: `DIGEST_SECRET_KEY` (signs links) and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -116,11 +117,12 @@ class WebKit:
 def web(settings: Settings, via: Transport | None = None) -> WebKit:
     """The web app's key, CSRF signer, pages and confirmation mailer (sending through
     `via`, default the configured transport)."""
+    from digest.deliver.send import send_one
     from digest.web.mail import Mailer
     from digest.web.pages import Pages, environment
     from digest.web.security import CSRF
 
     key = secret_key(settings)
     pages = Pages(environment(settings))
-    mailer = Mailer(settings, pages, via or transport(settings), key)
+    mailer = Mailer(settings, pages, functools.partial(send_one, via or transport(settings)), key)
     return WebKit(key=key, csrf=CSRF(key), pages=pages, mailer=mailer)

@@ -595,3 +595,88 @@ def test_template_override(tmp_path: Path, digest: Digest) -> None:
     (tmp_path / "bad.md.j2").write_text("{{ nope }}")
     with pytest.raises(Exception, match="nope"):
         r.env.get_template("bad.md.j2").render()
+
+
+# -- a profile's Markdown description ------------------------------------------
+
+DESCRIPTION = (
+    "Papers on **how models scale**: see [muP](https://arxiv.org/abs/2203.03466).\n\n"
+    "Second paragraph, with `code`."
+)
+HOSTILE_DESCRIPTION = (
+    "<script>alert('s')</script>\n\n"
+    "[click](javascript:alert('j')) <img src=x onerror=alert('i')>"
+    ' <a href="https://ok.example/" onclick="alert(\'c\')">ok</a>'
+    " <span onmouseover=\"alert('m')\">hover</span> <iframe src='https://evil.example/'></iframe>"
+    "\n\n<p style=\"background:url(javascript:alert('u'))\">styled</p>"
+)
+
+
+def test_description_is_shown_in_every_format(digest: Digest) -> None:
+    r = Renderer(archive_url=ARCHIVE)
+    d = replace(digest, profile=replace(PROFILE, description=DESCRIPTION))
+    html, text, md = r.html(d), r.text(d), r.markdown(d)
+    page, index = r.archive_page(d), r.archive_index(d.profile, [d])
+    link = '<a href="https://arxiv.org/abs/2203.03466" rel="noopener noreferrer">muP</a>'
+    for out in (html, page, index):
+        assert '<div class="description" dir="auto">' in out
+        assert "<strong>how models scale</strong>" in out
+        assert re.search(r'<a href="https://arxiv.org/abs/2203.03466"[^>]*>muP</a>', out), out
+        assert "<code>code</code>" in out
+    assert link in page  # nh3's rel on the one allow-list's links
+    # at the top: before the first item
+    assert html.index("how models scale") < html.index("Scaling Laws for Batch Sizes")
+    # plain text: the words, one paragraph each, no Markdown left
+    assert "\n\nPapers on how models scale: see muP.\n\nSecond paragraph, with code.\n" in text
+    assert text.index("how models scale") < text.index("Scaling Laws for Batch Sizes")
+    # Markdown: as written
+    assert f"\n\n{DESCRIPTION}\n" in md
+    assert md.index(DESCRIPTION) < md.index("Scaling Laws for Batch Sizes")
+    plain = r.html(digest)  # no description: nothing added (the golden files hold this)
+    assert 'class="description"' not in plain
+
+
+def test_hostile_description_is_inert(digest: Digest) -> None:
+    r = Renderer(archive_url=ARCHIVE)
+    benign = digest.picks[:1]  # the fixture's hostile items would hide what is tested here
+    d = replace(digest, picks=benign, profile=replace(PROFILE, description=HOSTILE_DESCRIPTION))
+    outputs = {
+        "html": r.html(d, unsubscribe_url=UNSUB),
+        "archive_page": r.archive_page(d),
+        "archive_index": r.archive_index(d.profile, [d]),
+    }
+    for name, out in outputs.items():
+        start = out.index('<div class="description"')
+        desc = out[start : out.index("</div>", start)]
+        for marker in ("'s'", "'j'", "'c'", "'m'", "'u'"):
+            assert f"alert({marker})" not in out, (name, marker)
+        assert "<img" not in desc  # Markdown left the unquoted tag as text: shown escaped
+        assert "&lt;img src=x onerror=alert('i')&gt;" in desc
+        assert "javascript:" not in out, name
+        assert "<iframe" not in out, name
+        assert "evil.example" not in out, name
+        assert_inert(out, email=name == "html")
+        # what is harmless stays: the words, and the one http(s) link without its handler
+        for word in ("click", "ok", "hover", "styled"):
+            assert word in desc, (name, word)
+        assert re.search(r'<a href="https://ok.example/"[^>]*>ok</a>', desc), desc
+    text = r.text(d)
+    head = text.split("\n\n1.")[0]
+    assert "<script" not in head  # the script went, with its content
+    assert "click" in head
+    assert "styled" in head
+    assert "javascript:" not in text
+    assert "alert('s')" not in text  # nh3 drops a script's content, not only its tags
+
+
+def test_description_must_be_text(tmp_path: Path) -> None:
+    from digest.errors import ConfigError
+    from digest.selection.profiles import load_profile
+
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\nkeywords: [scaling law]\ndescription:\n  - not text\n")
+    with pytest.raises(ConfigError) as err:
+        load_profile(path)
+    assert str(err.value) == f"{path}:3: description: must be str, not a list"
+    path.write_text("name: p\nkeywords: [scaling law]\ndescription: |\n  Some *Markdown*.\n")
+    assert load_profile(path).description == "Some *Markdown*.\n"

@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 
 import aiosmtplib
 
-from digest.render.mime import Outgoing
+from digest.render import Outgoing
 from digest.settings import SMTPSettings
 
 _FILE = re.compile(r"[^A-Za-z0-9._@+-]+")

@@ -28,6 +28,7 @@ from digest.render.mime import (
     confirmation_mail,
     header_value,
     message_id,
+    sender,
     subject,
 )
 from digest.render.sanitize import clean, markdown_html, markdown_text, safe_url
@@ -73,6 +74,7 @@ __all__ = [
     "profile_url",
     "publication",
     "safe_url",
+    "sender",
     "short_authors",
     "snippet",
     "sources_line",

@@ -21,7 +21,7 @@ from digest.selection.match import check_regex
 
 _KEYS = {"name", "title", "keywords", "exclude", "authors", "sources", "min_score"}
 _KEYS |= {"max_items", "title_weight", "schedule", "timezone", "send_empty", "recipients", "admin"}
-_KEYS |= {"first_digest_days"}
+_KEYS |= {"first_digest_days", "description"}
 _DEFAULT = {f.name: f.default for f in fields(Profile)}  # each default stated once, in Profile
 _SUFFIXES = (".yaml", ".yml")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -222,6 +222,7 @@ def _build(
     profile = Profile(
         name=name,
         title=chk.get(top, "title", "", str, default=name, check=_empty_problem),
+        description=chk.get(top, "description", "", str, _DEFAULT["description"]),
         keywords=keywords,
         exclude=_strings(chk, top, "exclude", term_problem),
         authors=authors,
