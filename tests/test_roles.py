@@ -32,9 +32,10 @@ POLL = 0.2  # seconds: the processes' --poll
 TAKEOVER = 10.0  # seconds a standby may take, process start-up on a busy machine included
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, new_store_url: Any) -> str:
-    return str(new_store_url(request.param))
+@pytest.fixture
+def url(store_url: str) -> str:
+    """A new, empty store: the test runs once on SQLite, once on PostgreSQL."""
+    return store_url
 
 
 # -- the store's coordination: lock, queue, counters --------------------------
@@ -201,7 +202,8 @@ class Proc:
 
 
 def test_the_standby_scheduler_takes_over_from_a_killed_one(tmp_path: Path, url: str) -> None:
-    settings = _config(tmp_path, {"alpha": _now_schedule()})
+    when = _now_schedule()  # the same all through: a changed schedule is a new job
+    settings = _config(tmp_path, {"alpha": when})
     first = Proc(settings, url, "--role", "scheduler")
     second = None
     try:
@@ -218,7 +220,7 @@ def test_the_standby_scheduler_takes_over_from_a_killed_one(tmp_path: Path, url:
             took = second.wait_for("scheduler_active", TAKEOVER)
             assert took < TAKEOVER
             # it is active: a profile added now gets its job from the second one
-            settings = _config(tmp_path, {"alpha": _now_schedule(), "beta": _now_schedule()})
+            settings = _config(tmp_path, {"alpha": when, "beta": when})
             deadline = time.monotonic() + 10
             while not any(j.profile == "beta" for j in store.coordination.jobs()):
                 assert time.monotonic() < deadline, "the new leader queued nothing"
@@ -321,3 +323,40 @@ def test_rate_limits_are_shared_by_two_apps_on_one_store(
         assert subscribe(clients[1], 6) == 429  # the other process counts the same
         elsewhere = TestClient(apps[1], base_url="https://papers.example.org", client=("::1", 5))
         assert subscribe(elsewhere, 7) == 200  # counted per client address
+
+
+# -- deploy/compose.yaml: the multi-process layout (no Docker engine here) ---
+
+
+def test_compose_shows_postgres_a_scheduler_workers_and_web() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    services = compose["services"]
+
+    def role(name: str) -> str:
+        command = services[name]["command"]
+        return str(command[command.index("--role") + 1])
+
+    assert {role(n) for n in ("scheduler", "scheduler-standby", "worker", "web")} == {
+        "scheduler",
+        "worker",
+        "web",
+    }
+    assert services["scheduler-standby"]["profiles"] == ["standby"]  # optional
+    for name in ("scheduler", "worker", "web"):
+        service_ = services[name]
+        assert service_["profiles"] == ["scale"]
+        assert service_["environment"]["DIGEST_DB"].startswith("postgresql+psycopg://")
+        assert "@postgres:5432/" in service_["environment"]["DIGEST_DB"]
+        assert service_["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert service_["read_only"] is True
+        assert service_["cap_drop"] == ["ALL"]
+    assert "scale" in services["postgres"]["profiles"]
+    assert services["postgres"]["healthcheck"]["test"][1] == "pg_isready"
+    assert "DIGEST_WORKERS" in str(services["worker"]["deploy"]["replicas"])
+    assert "DIGEST_WEB" in str(services["web"]["deploy"]["replicas"])
+    assert "--host" in services["web"]["command"]
+    # the single-process default stays on SQLite, without a profile
+    assert services["digest"]["environment"]["DIGEST_DB"].startswith("sqlite:")
+    assert "--role" not in services["digest"]["command"]
