@@ -108,6 +108,13 @@ PROFILES = (
     Profile("rag", "RAG", keywords=(Term("retrieval"),), first_digest_days=30),
     Profile("new", "New", keywords=(Term("sparse attention"), Term("mixture of experts"))),
     Profile("people", "People", authors=("Grace Hopper", "Ada Lovelace"), min_score=1),
+    Profile(  # terms the same but for case: scored once each, as `select` does
+        "twice",
+        "Twice",
+        keywords=(Term("LoRA", 2), Term("lora", 1), Term("warmup")),
+        authors=("Ada Lovelace", "ada lovelace"),
+        max_items=4,
+    ),
 )
 
 

@@ -22,9 +22,11 @@ from __future__ import annotations
 import importlib
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import ahocorasick
@@ -36,6 +38,7 @@ _TOKEN_RE = re.compile(r"[^\W_]+")
 _ASCII = bytes(c | 32 if chr(c).isalpha() else c if chr(c).isdigit() else 32 for c in range(128))
 _ASCII += b" " * 128
 _parser: Any = importlib.import_module("re._parser")  # private; only for _needles
+_second = itemgetter(1)
 
 
 def _fold(text: str) -> str:
@@ -157,6 +160,18 @@ class MatchResult:
         return self.hits.get(name, ())
 
 
+@dataclass(frozen=True, slots=True)
+class Owners:
+    """What one item matched, by owner (see `Matcher`): the keyword owners found
+    in its title and in its abstract (ascending ids), the profiles an exclude
+    term matched, and (profile, author hit) pairs in the item's author order."""
+
+    title: tuple[int, ...]
+    abstract: tuple[int, ...]
+    excluded: frozenset[str]
+    authors: tuple[tuple[str, Hit], ...]
+
+
 @dataclass(slots=True)
 class _Regex:
     regex: re.Pattern[str]
@@ -182,7 +197,9 @@ class Matcher:
         self._authors: dict[str, list[tuple[str, Hit]]] = {}
         regexes: dict[str, _Regex] = {}
         by_pattern: dict[str, tuple[list[int], list[int]]] = {}
+        self._kw_range: dict[str, tuple[int, int]] = {}  # profile -> its keyword owner ids
         for profile in profiles:
+            first = len(self._kw_name)
             terms = [(t.text, 0) for t in profile.keywords] + [(x, 1) for x in profile.exclude]
             for text, kind in terms:
                 if kind == 0:
@@ -204,6 +221,7 @@ class Matcher:
                     continue
                 for pat in _patterns(text):
                     by_pattern.setdefault(pat, ([], []))[kind].append(owner)
+            self._kw_range[profile.name] = (first, len(self._kw_name))
             for author in dict.fromkeys(profile.authors):
                 key = normalize_name(author)
                 if key:
@@ -221,7 +239,7 @@ class Matcher:
         """Keyword and exclude owners whose term occurs in `text` (original form)."""
         norm = normalize_text(text)
         if norm and self._pat_kw:
-            pids = {pid for _, pid in self._automaton.iter(norm)}
+            pids = set(map(_second, self._automaton.iter(norm)))
             kw = set(chain.from_iterable(map(self._pat_kw.__getitem__, pids)))
             ex = set(chain.from_iterable(map(self._pat_ex.__getitem__, pids)))
         else:
@@ -236,25 +254,49 @@ class Matcher:
                     ex.update(r.excludes)
         return kw, ex
 
+    @property
+    def keyword_owners(self) -> tuple[tuple[str, str], ...]:
+        """(profile name, term text) of each keyword owner, by owner id."""
+        return tuple(zip(self._kw_name, (h.term for h in self._kw_hits[0]), strict=True))
+
+    def owners(self, title: str, summary: str, authors: Sequence[str] = ()) -> Owners:
+        """What the item matched, before it is turned into hits: one pass over
+        each field for all profiles."""
+        kw_title, ex_title = self._scan(title)
+        kw_abstract, ex_abstract = self._scan(summary)
+        excluded = frozenset(map(self._ex_name.__getitem__, ex_title | ex_abstract))
+        found: tuple[tuple[str, Hit], ...] = ()
+        if self._authors:
+            by_name = self._authors
+            found = tuple(pair for a in authors for pair in by_name.get(_NAMES[a], ()))
+        return Owners(tuple(sorted(kw_title)), tuple(sorted(kw_abstract)), excluded, found)
+
+    def hits_of(self, found: Owners, name: str) -> tuple[Hit, ...]:
+        """Profile `name`'s hits in `found`, as `match` gives them."""
+        lo, hi = self._kw_range[name]
+        hits: list[Hit] = []
+        for field_hits, owners in zip(self._kw_hits, (found.title, found.abstract), strict=True):
+            mine = owners[bisect_left(owners, lo) : bisect_left(owners, hi)]
+            hits += map(field_hits.__getitem__, mine)
+        for owner, hit in found.authors:
+            if owner == name and hit not in hits:
+                hits.append(hit)
+        return tuple(hits)
+
     def match(self, title: str, summary: str, authors: Sequence[str] = ()) -> MatchResult:
+        found = self.owners(title, summary, authors)
         hits: dict[str, list[Hit]] = {}
-        excluded: set[str] = set()
         kw_name = self._kw_name
-        for slot, text in enumerate((title, summary)):
-            kw, ex = self._scan(text)
-            excluded.update(map(self._ex_name.__getitem__, ex))
-            field_hits = self._kw_hits[slot]
-            for owner in sorted(kw):
+        for field_hits, owners in zip(self._kw_hits, (found.title, found.abstract), strict=True):
+            for owner in owners:
                 name = kw_name[owner]
                 if name in hits:
                     hits[name].append(field_hits[owner])
                 else:
                     hits[name] = [field_hits[owner]]
-        if self._authors:
-            for author in authors:
-                for name, hit in self._authors.get(_NAMES[author], ()):
-                    if name not in hits:
-                        hits[name] = [hit]
-                    elif hit not in hits[name]:
-                        hits[name].append(hit)
-        return MatchResult({k: tuple(v) for k, v in hits.items()}, frozenset(excluded))
+        for name, hit in found.authors:
+            if name not in hits:
+                hits[name] = [hit]
+            elif hit not in hits[name]:
+                hits[name].append(hit)
+        return MatchResult({k: tuple(v) for k, v in hits.items()}, found.excluded)

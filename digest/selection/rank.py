@@ -13,12 +13,12 @@ compared case-insensitively, and a term the profile does not know counts 1.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from digest.models import Candidate, Hit, Pick, Pool, Profile, Selection, Window
-from digest.selection.match import Matcher
+from digest.selection.match import Matcher, Owners
 
 _FIELD_ORDER = {"title": 0, "abstract": 1, "author": 2}
 _DIGITS = 9  # scores are rounded so that 0.1 + 0.2 reaches a min_score of 0.3
@@ -32,27 +32,38 @@ class _Weights:
         for n, term in enumerate(profile.keywords):
             self.terms.setdefault(term.text.casefold(), (term.weight, n))
         self.authors = {a.casefold(): (1.0, n) for n, a in enumerate(profile.authors)}
+        self.title_weight = profile.title_weight
+        # hit -> (is author, folded term), weight x factor: hits recur, so kept
+        self._values: dict[Hit, tuple[tuple[bool, str], float]] = {}
 
     def of(self, hit: Hit) -> tuple[float, int]:
         known = self.authors if hit.field == "author" else self.terms
         return known.get(hit.term.casefold(), (1.0, len(known)))
 
+    def value(self, hit: Hit) -> tuple[tuple[bool, str], float]:
+        got = self._values.get(hit)
+        if got is None:
+            # With title_weight >= 1 (the usual case) this is: title_weight if the
+            # term matched in the title, else 1. A term in both fields never scores
+            # below 1.
+            factor = self.title_weight if hit.field == "title" else 1.0
+            got = (hit.field == "author", hit.term.casefold()), self.of(hit)[0] * factor
+            self._values[hit] = got
+        return got
 
-def _score(profile: Profile, hits: Sequence[Hit], weights: _Weights) -> float:
+
+def _score(hits: Sequence[Hit], weights: _Weights) -> float:
     best: dict[tuple[bool, str], float] = {}  # (is author, folded term) -> weight x factor
     for hit in hits:
-        key = (hit.field == "author", hit.term.casefold())
-        factor = profile.title_weight if hit.field == "title" else 1.0
-        # With title_weight >= 1 (the usual case) this is: title_weight if the term
-        # matched in the title, else 1. A term in both fields never scores below 1.
-        value = weights.of(hit)[0] * factor
-        best[key] = max(best.get(key, value), value)
+        key, value = weights.value(hit)
+        if key not in best or value > best[key]:
+            best[key] = value
     return round(sum(best.values()), _DIGITS)
 
 
 def score(profile: Profile, hits: Sequence[Hit]) -> float:
     """The weighted sum over distinct terms; see the module docstring."""
-    return _score(profile, hits, _Weights(profile))
+    return _score(hits, _Weights(profile))
 
 
 def _ordered(hits: Sequence[Hit], weights: _Weights) -> tuple[Hit, ...]:
@@ -74,11 +85,11 @@ def _timestamp(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def _rank(pick: Pick) -> tuple[float, float, int, int, int]:
-    c = pick.candidate
+def _rank(scored: tuple[float, Candidate, tuple[Hit, ...]]) -> tuple[float, float, int, int, int]:
+    value, c, _ = scored
     recency = _timestamp(c.published or c.first_seen)
     known = 0 if c.upvotes is not None else 1
-    return -pick.score, -recency, known, -(c.upvotes or 0), c.item_id
+    return -value, -recency, known, -(c.upvotes or 0), c.item_id
 
 
 def select(
@@ -98,18 +109,22 @@ def select(
     """
     weights = _Weights(profile)
     wanted = set(profile.sources)
-    picks: list[Pick] = []
+    keep = max(profile.max_items, 0)
+    scored: list[tuple[float, Candidate, tuple[Hit, ...]]] = []
     for candidate in candidates:
         hits, excluded = results.get(candidate.item_id, ((), False))
         if excluded or not hits:
             continue
         if wanted and wanted.isdisjoint(candidate.sources):
             continue
-        value = _score(profile, hits, weights)
+        value = _score(hits, weights)
         if value >= profile.min_score:
-            picks.append(Pick(candidate, value, _ordered(hits, weights)))
-    picks.sort(key=_rank)
-    return picks[: max(profile.max_items, 0)]
+            scored.append((value, candidate, hits))
+    if len(scored) > keep > 0:  # only those that can reach the top need ranking
+        cut = sorted([s[0] for s in scored])[-keep]
+        scored = [s for s in scored if s[0] >= cut]
+    scored.sort(key=_rank)
+    return [Pick(c, value, _ordered(hits, weights)) for value, c, hits in scored[:keep]]
 
 
 def _extent(pool: Pool, ids: Sequence[int], known: set[int], window: Window) -> tuple[int, int]:
@@ -123,25 +138,134 @@ def _extent(pool: Pool, ids: Sequence[int], known: set[int], window: Window) -> 
     return len(ids) - start - len(given), upto
 
 
+def _exact(profile: Profile) -> bool:
+    """Whether the tally in `pick_all` gives `_score`'s value: it counts each
+    term and author once, which `_score` does by case-folded text."""
+    terms = [t.text.casefold() for t in profile.keywords]
+    authors = [a.casefold() for a in dict.fromkeys(profile.authors)]
+    return len(set(terms)) == len(terms) and len(set(authors)) == len(authors)
+
+
+def _second(m: tuple[float, int]) -> int:
+    return m[1]
+
+
+class _Tally:
+    """Each profile's score of each item, added up from the matcher's owners in
+    the order `_score` adds them (title terms, abstract-only terms, authors), so
+    the sums are the same floats; no Hit is made until an item is picked.
+
+    A value is coded `owner * 3 + k` (k: 0 title, 1 abstract only, 2 both), so
+    the usual profile with one term in an item costs a dict write, no sum."""
+
+    def __init__(self, profiles: Sequence[Profile], matcher: Matcher) -> None:
+        weights = {p.name: (_Weights(p), p.title_weight) for p in profiles}
+        minimum = {p.name: p.min_score for p in profiles}
+        self.name: list[str] = []  # keyword owner -> profile
+        self.value: list[float] = []  # code -> value
+        self.single: list[float | None] = []  # code -> score, or None below min_score
+        for name, text in matcher.keyword_owners:
+            w, title_weight = weights[name]
+            weight = w.terms[text.casefold()][0]
+            self.name.append(name)
+            title, abstract = weight * title_weight, weight * 1.0
+            for value in (title, abstract, max(title, abstract)):
+                self.value.append(value)
+                score = round(value, _DIGITS)
+                self.single.append(score if score >= minimum[name] else None)
+        self.minimum = minimum
+
+    def add(self, found: Owners, index: int, into: dict[str, list[tuple[float, int]]]) -> None:
+        """Append (score, index) for each profile that `found` has hits for, no
+        exclude matched and whose `min_score` the score reaches."""
+        names = self.name
+        first: dict[str, int] = {}
+        more: dict[str, list[int]] = {}  # profiles with more than one value
+        title, abstract = found.title, found.abstract
+        in_abstract = set(abstract) if abstract and title else ()
+        for owner in title:
+            code = owner * 3 + (2 if owner in in_abstract else 0)
+            if (name := names[owner]) in first:
+                more.setdefault(name, [first[name]]).append(code)
+            else:
+                first[name] = code
+        in_title = set(title) if abstract and title else ()
+        for owner in abstract:
+            if owner not in in_title:
+                if (name := names[owner]) in first:
+                    more.setdefault(name, [first[name]]).append(owner * 3 + 1)
+                else:
+                    first[name] = owner * 3 + 1
+        excluded, single, minimum = found.excluded, self.single, self.minimum
+        authors = dict.fromkeys(n for n, _ in found.authors) if found.authors else {}
+        for name, code in first.items():
+            if name in more or name in authors or name in excluded:
+                continue
+            if (score := single[code]) is not None:
+                into[name].append((score, index))
+        if not (more or authors):
+            return
+        value = self.value
+        for name in dict.fromkeys([*more, *authors]):
+            if name in excluded:
+                continue
+            codes = more.get(name) or ([first[name]] if name in first else [])
+            values = [value[c] for c in codes]
+            values += [1.0] * sum(1 for n, _ in dict.fromkeys(found.authors) if n == name)
+            if (score := round(sum(values), _DIGITS)) >= minimum[name]:
+                into[name].append((score, index))
+
+
 def pick_all(profiles: Sequence[Profile], pool: Pool) -> dict[str, Selection]:
     """Each profile's next digest from the shared pool: every candidate is
     matched once against all profiles (one `Matcher`), then each profile
-    selects among the matches its window holds. Records nothing."""
+    selects among the matches its window holds, as `select` does. Records
+    nothing."""
     matcher = Matcher(profiles)
-    matched: dict[str, list[tuple[Candidate, tuple[Hit, ...], bool]]] = {
-        p.name: [] for p in profiles
-    }
-    for c in pool.candidates:
-        result = matcher.match(c.title, c.summary, c.authors)
-        for name, hits in result.hits.items():
-            matched[name].append((c, hits, name in result.excluded))
-    ids = [c.item_id for c in pool.candidates]
+    cands = pool.candidates
+    found = [matcher.owners(c.title, c.summary, c.authors) for c in cands]
+    tally = _Tally(profiles, matcher)
+    scored: dict[str, list[tuple[float, int]]] = {p.name: [] for p in profiles}
+    for i, f in enumerate(found):  # (score, candidate index), in candidate order
+        tally.add(f, i, scored)
+    ids = [c.item_id for c in cands]
     known = set(ids)
+    sources = [frozenset(s.source for s in c.seen) for c in cands]
+    # Each candidate's place by `_rank` at equal score, worked out once for all profiles.
+    by_rank = sorted(range(len(cands)), key=lambda i: _rank((0.0, cands[i], ())))
+    order = [0] * len(cands)
+    for place, i in enumerate(by_rank):
+        order[i] = place
     out: dict[str, Selection] = {}
     for p in profiles:
         window = pool.windows[p.name]
-        mine = [m for m in matched[p.name] if window.holds(m[0])]
-        results = {c.item_id: (hits, excluded) for c, hits, excluded in mine}
         count, upto = _extent(pool, ids, known, window)
-        out[p.name] = Selection(select(p, [m[0] for m in mine], results), count, upto)
+        if not _exact(p):
+            held = [(c, f) for c, f in zip(cands, found, strict=True) if window.holds(c)]
+            results = {
+                c.item_id: (matcher.hits_of(f, p.name), p.name in f.excluded) for c, f in held
+            }
+            out[p.name] = Selection(select(p, [c for c, _ in held], results), count, upto)
+            continue
+        mine = scored[p.name]
+        if window.since is None:  # an id range: a tail of the candidates
+            mine = mine[bisect_left(mine, bisect_right(ids, window.after_id), key=_second) :]
+            if window.given:
+                mine = [m for m in mine if ids[m[1]] not in window.given]
+        else:
+            mine = [m for m in mine if window.holds(cands[m[1]])]
+        if p.sources:
+            wanted = set(p.sources)
+            mine = [m for m in mine if not wanted.isdisjoint(sources[m[1]])]
+        keep = max(p.max_items, 0)
+        if len(mine) > keep > 0:  # only those that can reach the top need ranking
+            cut = sorted([m[0] for m in mine])[-keep]
+            mine = [m for m in mine if m[0] >= cut]
+        mine.sort(key=lambda m: (-m[0], order[m[1]]))
+        weights = _Weights(p)
+        picks = [
+            Pick(cands[i], value, _ordered(matcher.hits_of(found[i], p.name), weights))
+            for value, i in mine[:keep]
+        ]
+        out[p.name] = Selection(picks, count, upto)
     return out

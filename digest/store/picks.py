@@ -130,7 +130,9 @@ def pool(conn: Connection, profiles: Sequence[Profile], *, since: datetime | Non
             after[p.name] = last[p.name]
         else:
             days = p.first_digest_days
-            after[p.name] = starts.setdefault(days, _lookback_start(conn, days))
+            if days not in starts:
+                starts[days] = _lookback_start(conn, days)
+            after[p.name] = starts[days]
     if not profiles:
         return Pool((), {})
     stmt = select(t).order_by(t.c.id)
