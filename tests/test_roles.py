@@ -154,20 +154,9 @@ class Proc:
     def __init__(self, settings: Settings, url: str, *args: str) -> None:
         assert settings.path is not None
         self.events: list[dict[str, Any]] = []
+        config, argv = str(settings.path), ["serve", "--poll", str(POLL), *args]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "digest",
-                "--config",
-                str(settings.path),
-                "--db",
-                url,
-                "serve",
-                "--poll",
-                str(POLL),
-                *args,
-            ],
+            [sys.executable, "-m", "digest", "--config", config, "--db", url, *argv],
             cwd=ROOT,
             stderr=subprocess.PIPE,
             text=True,

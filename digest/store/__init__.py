@@ -109,7 +109,7 @@ class Store:
     @cached_property
     def coordination(self) -> Coordination:
         """Leader lock, job queue, shared rate limits: many processes on one store."""
-        return Coordination(self.engine)
+        return Coordination(self.engine, self._tx)
 
     def __enter__(self) -> Store:
         return self

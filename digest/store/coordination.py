@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -113,17 +113,12 @@ def _job(r: Any) -> Job:
 class Coordination:
     """The queue and counters of one store. Get it from `Store.coordination`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, tx: Callable[[], AbstractContextManager[Connection]]
+    ) -> None:
         self.engine = engine
+        self._tx = tx  # the store's: one transaction, errors as StoreError
         self._hits = 0
-
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"store error: {exc}") from exc
 
     def _insert(self, table: Any) -> Any:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
