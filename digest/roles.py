@@ -166,7 +166,8 @@ def run_job(settings: Settings, store: Store, job: Job, now: datetime) -> dict[s
         reports, written = pipeline.run_profiles(settings, store, now, names=[job.profile])
         made = sum(1 for r in reports if r.digest_id is not None)
         return {"digests": made, "sent": sum(r.sent for r in reports), "written": len(written)}
-    return pipeline.total(pipeline.send(settings, store, now))
+    names = [job.profile] if job.profile else None  # a send job may be one profile's
+    return pipeline.total(pipeline.send(settings, store, now, names=names))
 
 
 @contextmanager
