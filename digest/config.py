@@ -31,7 +31,7 @@ DEFAULT_CONFIG = Path("config/digest.yaml")
 _UNSET = object()
 
 
-class _Map(dict[str, Any]):
+class YamlMap(dict[str, Any]):
     """A mapping that knows the line of each of its keys (1-based)."""
 
     lines: dict[str, int]
@@ -40,7 +40,7 @@ class _Map(dict[str, Any]):
 
 class _LineLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        out = _Map({str(k): v for k, v in super().construct_mapping(node, deep=deep).items()})
+        out = YamlMap({str(k): v for k, v in super().construct_mapping(node, deep=deep).items()})
         out.lines = {
             str(k.value): k.start_mark.line + 1 for k, _ in node.value if hasattr(k, "value")
         }
@@ -48,7 +48,7 @@ class _LineLoader(yaml.SafeLoader):
         return out
 
 
-def _new_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
+def _new_map(loader: _LineLoader, node: yaml.MappingNode) -> YamlMap:
     return loader.construct_mapping(node, deep=True)  # type: ignore[return-value]
 
 
@@ -86,21 +86,21 @@ class Checker:
         loc = f"{self.path}:{line}" if line else f"{self.path}"
         self.problems.append(f"{loc}: {where}: {message}")
 
-    def mapping(self, value: Any, where: str, allowed: set[str], parent: Any = None) -> _Map:
+    def mapping(self, value: Any, where: str, allowed: set[str], parent: Any = None) -> YamlMap:
         if not isinstance(value, dict):
             self.problem(parent, where.rsplit(".", 1)[-1], where, "must be a mapping")
-            return _Map()
+            return YamlMap()
         for key in value:
             if str(key) not in allowed:
                 hint = ", ".join(sorted(allowed))
                 self.problem(
                     value, str(key), _join(where, str(key)), f"unknown key (known: {hint})"
                 )
-        return value if isinstance(value, _Map) else _Map(value)
+        return value if isinstance(value, YamlMap) else YamlMap(value)
 
     def get(
         self,
-        mapping: _Map,
+        mapping: YamlMap,
         key: str,
         where: str,
         types: type | tuple[type, ...],
@@ -113,14 +113,14 @@ class Checker:
         # bool is an int in Python; a YAML `yes` must not pass for a number.
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
             names = " or ".join(t.__name__ for t in _tuple(types))
-            self.problem(mapping, key, _join(where, key), f"must be {names}, not {_kind(value)}")
+            self.problem(mapping, key, _join(where, key), f"must be {names}, not {kind_of(value)}")
             return default
         if check is not None and (msg := check(value)) is not None:
             self.problem(mapping, key, _join(where, key), msg)
             return default
         return value
 
-    def keys(self, mapping: _Map, where: str, keys: dict[str, Key]) -> dict[str, Any]:
+    def keys(self, mapping: YamlMap, where: str, keys: dict[str, Key]) -> dict[str, Any]:
         """The `keys` set in `mapping` and valid, converted: arguments for a settings
         record, which keeps its own default for every key left out."""
         out: dict[str, Any] = {}
@@ -145,7 +145,7 @@ def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
     return {
         dict: "a mapping",
         list: "a list",
@@ -251,7 +251,7 @@ _PROFILES_IN_FILE = "profiles"
 _OUTBOX_IN_FILE = "../out/outbox"
 
 
-def _sources(chk: Checker, raw: Any, base: Path, parent: _Map) -> tuple[SourceConfig, ...]:
+def _sources(chk: Checker, raw: Any, base: Path, parent: YamlMap) -> tuple[SourceConfig, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -289,18 +289,18 @@ def _sources(chk: Checker, raw: Any, base: Path, parent: _Map) -> tuple[SourceCo
     return tuple(out)
 
 
-def _section(chk: Checker, top: _Map, key: str, keys: Iterable[str]) -> _Map:
+def _section(chk: Checker, top: YamlMap, key: str, keys: Iterable[str]) -> YamlMap:
     raw = top.get(key)
-    return chk.mapping(raw, key, set(keys), top) if raw is not None else _Map()
+    return chk.mapping(raw, key, set(keys), top) if raw is not None else YamlMap()
 
 
-def _smtp(chk: Checker, raw: Any, parent: _Map) -> SMTPSettings | None:
+def _smtp(chk: Checker, raw: Any, parent: YamlMap) -> SMTPSettings | None:
     m = chk.mapping(raw, "email.smtp", {"host", *_SMTP}, parent)
     host = chk.get(m, "host", "email.smtp", str)
     return SMTPSettings(host, **chk.keys(m, "email.smtp", _SMTP)) if host else None
 
 
-def _email(chk: Checker, top: _Map, base: Path) -> EmailSettings:
+def _email(chk: Checker, top: YamlMap, base: Path) -> EmailSettings:
     e = _section(chk, top, "email", {"outbox", "smtp", *_EMAIL})
     outbox = chk.get(e, "outbox", "email", str, default=_OUTBOX_IN_FILE)
     smtp = _smtp(chk, e["smtp"], e) if e.get("smtp") is not None else None
@@ -316,7 +316,7 @@ def load_settings(path: Path | None) -> Settings:
     raw = load_yaml(path)
     chk = Checker(path)
     if raw is None:
-        raw = _Map()
+        raw = YamlMap()
     top = chk.mapping(raw, "", _TOP_KEYS)
     base = path.parent
     store = chk.get(top, "store", "", str, default=DEFAULT_STORE)

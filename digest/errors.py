@@ -1,4 +1,17 @@
-"""One exception tree. Every error names the thing that failed."""
+"""One exception tree. Every error names the thing that failed.
+
+    DigestError                 the root: anything raised on purpose (bad input, a
+    │                           digest that cannot be mailed, an unknown profile)
+    ├── ConfigError             .problems: every `file:line: key: message` found
+    ├── SourceError             .source: the source's name
+    │   ├── FetchError          the bytes did not arrive (HTTP, timeout, size, file)
+    │   └── ParseError          they arrived but are not the expected kind
+    ├── StoreError              the store cannot be opened, migrated or written
+    └── TokenError              .reason: why a signed token was refused
+
+A face turns any DigestError into a message and an exit code (or an HTTP status);
+anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 

@@ -97,6 +97,14 @@ class SourceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestCounts:
+    """What storing one source's entries did: papers new to the store, and the rest."""
+
+    new: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
 class SourceReport:
     """The outcome of ingesting one source in one run."""
 

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("digest.pipeline")
 
+RECENT_ISSUES = 30  # issues a profile's archive index lists (at least the feed's worth)
+
 
 def sources_for(locations: Sequence[str]) -> list[SourceConfig]:
     """Ad-hoc sources from command-line locations; a directory means each file in it."""
@@ -236,18 +238,30 @@ def create_digests(
 
 
 def publish(
-    settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    *,
+    names: Sequence[str] | None = None,
+    rebuild: bool = False,
 ) -> list[Path]:
-    """Write the archive pages and feeds of each profile from its recorded digests."""
+    """Write each profile's new issue pages, its index and its feeds.
+
+    Issue pages already on disk are kept as they are (a missing one, say after a
+    failed publish, is written again); `rebuild` rewrites every recorded issue, for
+    a template change."""
     from digest.deliver.files import write_files
     from digest.render import publication
 
     written: list[Path] = []
     render = wiring.renderer(settings)
     for profile in service.chosen(settings, names):
-        digests = store.digests(profile, limit=max(settings.web.feed_items, 30))
+        folder = settings.web.output_dir / "archive" / profile.name
+        limit = None if rebuild else max(settings.web.feed_items, RECENT_ISSUES)
+        digests = store.digests(profile, limit=limit)
         if digests:
             digests[0] = _with_notices(store, digests[0])
+        done = set() if rebuild else {p.name for p in folder.glob("*.html")}
         files = publication(
             profile,
             digests,
@@ -255,8 +269,9 @@ def publish(
             site_url=settings.web.site_url,
             now=now,
             feed_items=settings.web.feed_items,
+            skip=done,
         )
-        written += write_files(settings.web.output_dir / "archive" / profile.name, files)
+        written += write_files(folder, files)
     return written
 
 

@@ -483,3 +483,27 @@ def test_listings_phrase_order(listing_entries: dict[str, list[Entry]]) -> None:
         e = by_title(every, start)
         assert re.search(r"batch of", e.summary)
         assert m.match(e.title, e.summary).hits == {}
+
+
+def test_a_catastrophic_regex_cannot_stall_matching() -> None:
+    """`(a+)+$` backtracks exponentially in Python's `re` (a 28-character title
+    took 90 s); RE2 is linear in the text, so even a long hostile title is quick."""
+    import time
+
+    m = Matcher([profile("p", "/(a+)+$/", "/(x|x)*y/"), profile("q", "attention")])
+    hostile = "a" * 28 + "!"
+    started = time.perf_counter()
+    assert m.match(hostile, hostile).hits == {}
+    assert m.match("a" * 100_000 + "!", "x" * 100_000 + "!").hits == {}
+    assert m.match("baaaa", "").for_profile("p") == (Hit("/(a+)+$/", "title"),)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_regex_features_re2_lacks_are_refused_up_front() -> None:
+    for pattern in ("/(a)\\1/", "/foo(?=bar)/", "/(?<!x)y/"):
+        problem = check_regex(pattern)
+        assert problem is not None
+        assert problem.startswith(f"invalid regular expression {pattern}: "), problem
+        assert "no backreferences or lookaround" in problem
+        with pytest.raises(ValueError, match="invalid regular expression"):
+            Matcher([profile("p", pattern)])

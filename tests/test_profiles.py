@@ -113,7 +113,7 @@ def test_every_problem_in_one_file(tmp_path: Path) -> None:
         f"{p}:3: keywords.scaling law: must be int or float, not a string",
         f"{p}:4: keywords.batch size: must not be negative",
         f"{p}:5: keywords./[unclosed/: invalid regular expression /[unclosed/:"
-        " unterminated character set at position 0",
+        " missing ]: [unclosed",
         f"{p}:6: keywords./x*/: regular expression /x*/ matches the empty string,"
         " so it matches everything",
         f"{p}:7: keywords.Scaling Law: duplicate term (case is ignored)",
@@ -322,3 +322,12 @@ def test_first_digest_days_defaults_to_a_week_and_is_bounded(tmp_path: Path) -> 
         p = write(tmp_path, f"c{n}.yaml", f"keywords: [x]\nfirst_digest_days: {bad}\n")
         [problem] = problems(p)
         assert problem.startswith(f"{p}:2: first_digest_days: "), problem
+
+
+def test_profiles_check_names_the_line_of_a_regex_re2_cannot_run(tmp_path: Path) -> None:
+    p = write(tmp_path, "a.yaml", "keywords:\n  scaling law: 2\n  /(a+)\\1/: 1\n")
+    [problem] = problems(p)
+    assert problem.startswith(f"{p}:3: keywords./(a+)\\1/: invalid regular expression"), problem
+    # A pattern that backtracks exponentially elsewhere is fine here: RE2 is linear.
+    ok = write(tmp_path, "b.yaml", "keywords:\n  /(a+)+$/: 1\n")
+    assert [t.text for t in load_profile(ok).keywords] == ["/(a+)+$/"]

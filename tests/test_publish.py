@@ -127,3 +127,30 @@ def test_profile_option_and_the_stored_run_report(config: Path, tmp_path: Path) 
     result = CliRunner().invoke(cli, ["--config", str(config), "run", "--profile", "nope"])
     assert result.exit_code == 1
     assert "no profile named 'nope'" in result.stderr
+
+
+def test_publish_writes_an_issue_page_once(config: Path, tmp_path: Path) -> None:
+    run(config, "--now", "2026-11-23T06:00:00")
+    base = tmp_path / "out" / "archive" / "scaling"
+    (page,) = base.glob("2026-11-23-*.html")
+    page.write_bytes(b"published earlier")  # stands for a page made by an older template
+
+    def publish(*args: str) -> list[str]:
+        result = CliRunner().invoke(cli, ["--config", str(config), "publish", "scaling", *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout.splitlines()
+
+    written = publish()
+    assert str(page) not in written
+    assert page.read_bytes() == b"published earlier"
+    assert {Path(p).name for p in written} == {
+        "index.html", "feed.xml", "feed.atom", "digests.xml", "digests.atom"
+    }  # fmt: skip
+
+    page.unlink()  # as after a publish that failed halfway
+    assert str(page) in publish()
+    assert b"<html" in page.read_bytes()
+
+    page.write_bytes(b"published earlier")
+    assert str(page) in publish("--all")
+    assert b"<html" in page.read_bytes()

@@ -180,18 +180,29 @@ def _per_profile(f: Callable[..., None]) -> click.Command:
     return cli.command()(click.argument("profile", required=False)(now_option(click.pass_obj(f))))
 
 
-@_per_profile
-def publish(obj: Context, profile: str | None, now: datetime) -> None:
+@cli.command()
+@click.argument("profile", required=False)
+@click.option(
+    "--all", "rebuild", is_flag=True, help="Rewrite every issue page too (after a template change)."
+)
+@now_option
+@click.pass_obj
+def publish(obj: Context, profile: str | None, rebuild: bool, now: datetime) -> None:
     """Write the feeds and the HTML archive of PROFILE, or of every profile.
+
+    Issue pages already published are kept; --all writes them all again.
 
     \b
     Examples:
       digest publish
       digest publish scaling
+      digest publish --all
     """
+    from functools import partial
+
     from digest import pipeline
 
-    for path in _each(obj, profile, now, pipeline.publish):
+    for path in _each(obj, profile, now, partial(pipeline.publish, rebuild=rebuild)):
         click.echo(str(path))
 
 

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from digest.models import Digest, Pick, Profile
@@ -32,15 +32,24 @@ def publication(
     site_url: str,
     now: datetime,
     feed_items: int,
+    skip: Collection[str] = frozenset(),
 ) -> list[tuple[str, bytes]]:
-    """(file name under archive/<profile>/, bytes) of each file published for the profile."""
+    """(file name under archive/<profile>/, bytes) of each file published for the profile.
+
+    Issue pages named in `skip` (already published) are not rendered again: a page
+    shows its own digest only, so it never changes once written. The index and the
+    feeds always are."""
     url = profile_url(site_url, profile)
     links = feeds.FeedLinks(site_url=url, rss_url=f"{url}feed.xml", atom_url=f"{url}feed.atom")
     digest_links = feeds.FeedLinks(
         site_url=url, rss_url=f"{url}digests.xml", atom_url=f"{url}digests.atom"
     )
     feed_urls = {"RSS": links.rss_url, "Atom": links.atom_url}
-    out = [(page_name(d), renderer.archive_page(d, feed_urls=feed_urls).encode()) for d in digests]
+    out = [
+        (page_name(d), renderer.archive_page(d, feed_urls=feed_urls).encode())
+        for d in digests
+        if page_name(d) not in skip
+    ]
     out.append(
         ("index.html", renderer.archive_index(profile, digests, feed_urls=feed_urls).encode())
     )

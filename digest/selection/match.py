@@ -14,7 +14,8 @@ asymmetry: a single-token term does not match its parts written apart
 All keyword and exclude terms of all profiles go into one Aho-Corasick
 automaton, so an item costs one pass over its title and one over its abstract,
 however many profiles there are. `/regex/` terms are run, case-insensitively,
-on the original text, only for the profiles that have them.
+on the original text, only for the profiles that have them, by RE2: linear
+time in the text, so no pattern can make a title stall matching.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _TOKEN_RE = re.compile(r"[^\W_]+")
 _ASCII = bytes(c | 32 if chr(c).isalpha() else c if chr(c).isdigit() else 32 for c in range(128))
 _ASCII += b" " * 128
 _parser: Any = importlib.import_module("re._parser")  # private; only for _needles
+_re2: Any = importlib.import_module("re2")  # google-re2: no type stubs
 _second = itemgetter(1)
 
 
@@ -119,14 +121,34 @@ def _patterns(text: str) -> set[str]:
     return pats
 
 
+def _regex_options() -> Any:
+    options = _re2.Options()
+    options.case_sensitive = False
+    options.never_capture = True  # only whether it matches counts
+    options.log_errors = False  # errors become `profiles check` problems, not stderr noise
+    return options
+
+
+_RE2_OPTIONS = _regex_options()
+
+
+def _compile(text: str) -> Any:
+    """The `/regex/` term as an RE2 pattern: linear in the text, whatever the
+    pattern, so a hostile title cannot stall a run (no backtracking at all)."""
+    return _re2.compile(text[1:-1], _RE2_OPTIONS)
+
+
 def check_regex(text: str) -> str | None:
     """Why the `/regex/` term `text` is unusable, or None (also for plain terms)."""
     if not Term(text).is_regex:
         return None
     try:
-        pattern = re.compile(text[1:-1], re.IGNORECASE)
-    except re.error as exc:
-        return f"invalid regular expression {text}: {exc}"
+        pattern = _compile(text)
+    except _re2.error as exc:
+        why = exc.args[0].decode(errors="replace") if exc.args else "unknown error"
+        if why.startswith(("invalid perl operator", "invalid escape")):
+            why += " (the linear-time engine, RE2, has no backreferences or lookaround)"
+        return f"invalid regular expression {text}: {why}"
     if pattern.search(""):
         return f"regular expression {text} matches the empty string, so it matches everything"
     return None
@@ -138,7 +160,11 @@ def _needles(pattern: str) -> tuple[str, ...]:
     the lowered text cannot match, so it is not run (regexes cost ~30 µs a field)."""
     runs: list[str] = []
     run = ""
-    for op, av in _parser.parse(pattern, re.IGNORECASE):
+    try:
+        parsed = _parser.parse(pattern, re.IGNORECASE)
+    except re.error:  # RE2 syntax Python's parser does not know: no needles, always run
+        return ()
+    for op, av in parsed:
         if op is _parser.LITERAL and av < 128:
             run += chr(av).lower()
         elif run:
@@ -174,7 +200,7 @@ class Owners:
 
 @dataclass(slots=True)
 class _Regex:
-    regex: re.Pattern[str]
+    regex: Any  # an RE2 pattern (see _compile)
     needles: tuple[str, ...]
     keywords: list[int]  # keyword owner ids
     excludes: list[int]  # exclude owner ids
@@ -215,8 +241,7 @@ class Matcher:
                     if problem:
                         raise ValueError(f"profile {profile.name}: {problem}")
                     if text not in regexes:
-                        rx = re.compile(text[1:-1], re.IGNORECASE)
-                        regexes[text] = _Regex(rx, _needles(text[1:-1]), [], [])
+                        regexes[text] = _Regex(_compile(text), _needles(text[1:-1]), [], [])
                     (regexes[text].keywords, regexes[text].excludes)[kind].append(owner)
                     continue
                 for pat in _patterns(text):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.config import Checker, _kind, _Map, load_yaml
+from digest.config import Checker, YamlMap, kind_of, load_yaml
 from digest.errors import ConfigError
 from digest.models import Profile, Term
 from digest.selection.match import check_regex
@@ -109,7 +109,7 @@ def _empty_problem(text: str) -> str | None:
 
 def _strings(
     chk: Checker,
-    top: _Map,
+    top: YamlMap,
     key: str,
     check: Callable[[str], str | None] | None = None,
     fold: bool = True,
@@ -126,7 +126,7 @@ def _strings(
     for n, value in enumerate(raw):
         where = f"{key}[{n}]"
         if not isinstance(value, str):
-            chk.problem(top, key, where, f"must be a string, not {_kind(value)}")
+            chk.problem(top, key, where, f"must be a string, not {kind_of(value)}")
         elif not value.strip():
             chk.problem(top, key, where, "must not be empty")
         elif check is not None and (msg := check(value)) is not None:
@@ -139,14 +139,14 @@ def _strings(
     return tuple(out)
 
 
-def _keywords(chk: Checker, top: _Map) -> tuple[Term, ...]:
+def _keywords(chk: Checker, top: YamlMap) -> tuple[Term, ...]:
     raw = top.get("keywords")
     if raw is None or isinstance(raw, list):
         return tuple(Term(t) for t in _strings(chk, top, "keywords", term_problem))
     if not isinstance(raw, dict):
         chk.problem(top, "keywords", "keywords", "must be a mapping of term: weight, or a list")
         return ()
-    kw = raw if isinstance(raw, _Map) else _Map(raw)
+    kw = raw if isinstance(raw, YamlMap) else YamlMap(raw)
     out: list[Term] = []
     seen: set[str] = set()
     for text in kw:
@@ -190,11 +190,11 @@ def _source_check(known: Collection[str] | None) -> Callable[[str], str | None] 
 
 def _build(
     chk: Checker, raw: Any, path: Path, sources: Collection[str] | None
-) -> tuple[Profile, _Map]:
+) -> tuple[Profile, YamlMap]:
     """The profile (defaults where a value is invalid) and its top mapping."""
     if raw is not None and not isinstance(raw, dict):
         chk.problem(None, None, "profile", "must be a mapping of settings")
-    top = chk.mapping(raw, "", _KEYS) if isinstance(raw, dict) else _Map()
+    top = chk.mapping(raw, "", _KEYS) if isinstance(raw, dict) else YamlMap()
     name = chk.get(top, "name", "", str, check=_name_problem)
     if name is None:
         name = path.stem

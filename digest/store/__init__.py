@@ -29,6 +29,7 @@ from digest.models import (
     DigestDeliveries,
     Due,
     Entry,
+    IngestCounts,
     Pick,
     Pool,
     Profile,
@@ -41,9 +42,9 @@ from digest.models import (
 from digest.store import picks, schema
 from digest.store import subscribers as subs
 from digest.store.coordination import Coordination
-from digest.store.resolve import IngestCounts, ingest_entries
+from digest.store.resolve import ingest_entries
 
-__all__ = ["IngestCounts", "Store"]
+__all__ = ["Store"]
 
 log = logging.getLogger(__name__)
 _AUTOCHECKPOINT = 1000  # pages: SQLite's default
@@ -310,8 +311,8 @@ class Store:
         with self._tx() as conn:
             return picks.record_digest(conn, profile, chosen, upto_item_id=upto_item_id, now=now)
 
-    def digests(self, profile: Profile, *, limit: int = 30) -> list[Digest]:
-        """The profile's recorded digests, newest first."""
+    def digests(self, profile: Profile, *, limit: int | None = None) -> list[Digest]:
+        """The profile's recorded digests, newest first; all of them, or the newest `limit`."""
         with self._tx() as conn:
             return picks.digests(conn, profile, limit=limit)
 

@@ -216,7 +216,7 @@ def record_digest(
 
 
 def digests(
-    conn: Connection, profile: Profile, *, limit: int, digest_id: int | None = None
+    conn: Connection, profile: Profile, *, limit: int | None, digest_id: int | None = None
 ) -> list[Digest]:
     d, di, t = schema.digests, schema.digest_items, schema.items
     stmt = select(d).where(d.c.profile == profile.name).order_by(d.c.id.desc()).limit(limit)

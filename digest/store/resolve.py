@@ -9,7 +9,6 @@ the time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import islice
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from digest.identity import conflicts, entry_keys
-from digest.models import Entry
+from digest.models import Entry, IngestCounts
 from digest.store import schema
 from digest.store.merge import (
     ItemState,
@@ -29,16 +28,11 @@ from digest.store.merge import (
     stored_row,
     values_of,
 )
+from digest.store.schema import KEY_CHARS
 from digest.store.statements import in_batches, lock_items, statements_for
 from digest.store.writer import Writer, writer_for
 
 CHUNK = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class IngestCounts:
-    new: int
-    duplicates: int
 
 
 class _Known:
@@ -141,6 +135,8 @@ class Resolver:
         wanted: set[str] = set()
         for e in entries:
             keys = entry_keys(e, scope)
+            if keys and max(map(len, keys)) > KEY_CHARS:  # rare: cut and hashed, as stored
+                keys = schema.stored_keys(keys)
             if keys:
                 kept.append(e)
                 kept_keys.append(keys)

@@ -6,6 +6,7 @@ store at any older version can be brought forward step by step.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
     select,
 )
 from sqlalchemy.engine import Dialect
@@ -64,7 +66,7 @@ sources = Table(
     "sources",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(400), nullable=False, unique=True),
+    Column("name", Text, nullable=False, unique=True),
     Column("location", Text, nullable=False, server_default=""),
     Column("kind", String(16), nullable=False, server_default=""),
     Column("etag", Text),
@@ -86,9 +88,9 @@ items = Table(
     Column("author_count", Integer),
     Column("link", Text, nullable=False, server_default=""),
     Column("pdf_url", Text, nullable=False, server_default=""),
-    Column("arxiv_id", String(64), nullable=False, server_default=""),
+    Column("arxiv_id", Text, nullable=False, server_default=""),
     Column("version", Integer),
-    Column("doi", String(255), nullable=False, server_default=""),
+    Column("doi", Text, nullable=False, server_default=""),
     Column("published", UTCDateTime),
     Column("categories", Text, nullable=False, server_default="[]"),  # JSON list
     Column("upvotes", Integer),
@@ -99,11 +101,12 @@ items = Table(
     # is an id range, and every index costs each insert of a big ingest.
 )
 
-# Every identity key an item is known by ("arxiv:…", "doi:…", "url:…", "title:…").
+# Every identity key an item is known by ("arxiv:…", "doi:…", "url:…", "title:…"),
+# as `stored_key` gives it.
 item_keys = Table(
     "item_keys",
     metadata,
-    Column("key", String(1000), primary_key=True),
+    Column("key", Text, primary_key=True),
     Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
     sqlite_with_rowid=False,  # the key is the row: one b-tree, not two
 )
@@ -131,7 +134,7 @@ sightings = Table(
     Column("last_seen", UTCDateTime, nullable=False),
     Column("times_seen", Integer, nullable=False, server_default="1"),
     Column("link", Text, nullable=False, server_default=""),
-    Column("announce_type", String(32), nullable=False, server_default=""),
+    Column("announce_type", Text, nullable=False, server_default=""),
     Column("categories", Text, nullable=False, server_default="[]"),
     Column("upvotes", Integer),
     Column("num_comments", Integer),
@@ -264,6 +267,24 @@ rate_limits = Table(
     Column("count", Integer, nullable=False),
 )
 
+# At most 4 bytes a character: a key's index entry stays within PostgreSQL's
+# b-tree limit (2,704 bytes), whatever the script of a title or URL.
+KEY_CHARS = 512
+_HASH_CHARS = 64
+
+
+def stored_key(key: str) -> str:
+    """`key` as item_keys holds it: a longer one is cut and ends in a hash of
+    the whole, so it still names one paper and is found again."""
+    if len(key) <= KEY_CHARS:
+        return key
+    whole = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[: KEY_CHARS - _HASH_CHARS - 1]}#{whole}"
+
+
+def stored_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(map(stored_key, keys))
+
 
 def _v1(conn: Connection) -> None:
     for table in (meta, sources, items, item_keys, runs, sightings):
@@ -285,12 +306,33 @@ def _v4(conn: Connection) -> None:
         table.create(conn)
 
 
+# Text from sources, of any length: PostgreSQL enforced the old bounds (SQLite never did).
+_UNBOUNDED = (
+    ("items", "arxiv_id"),
+    ("items", "doi"),
+    ("item_keys", "key"),
+    ("sources", "name"),
+    ("sightings", "announce_type"),
+)
+
+
 def _v5(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":  # varchar to text: no rewrite, no reindex
+        for table, column in _UNBOUNDED:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT")
+    t = item_keys  # keys longer than KEY_CHARS, kept whole until now, as stored_key has them
+    long = conn.execute(select(t.c.key, t.c.item_id).where(func.length(t.c.key) > KEY_CHARS))
+    for key, item_id in long.all():
+        conn.execute(t.delete().where(t.c.key == key))
+        conn.execute(t.insert().values(key=stored_key(key), item_id=item_id))
+
+
+def _v6(conn: Connection) -> None:
     jobs.create(conn)
     rate_limits.create(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
