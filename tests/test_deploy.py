@@ -88,7 +88,7 @@ def test_dockerfile_runs_serve_as_non_root() -> None:
     assert "EXPOSE 8000" in lines
     assert any(line.startswith("HEALTHCHECK") and "/healthz" in line for line in lines)
     assert any(line.startswith("VOLUME") and "/data" in line for line in lines)
-    assert any(line.startswith("RUN pip install .") for line in lines)
+    assert any(line.startswith('RUN pip install ".[postgres]"') for line in lines)
 
 
 def test_compose_lists_the_three_services() -> None:

@@ -219,6 +219,22 @@ def test_json_feed_objects_are_read(version: str) -> None:
     assert [e.title for e in parse_document("feed", data).entries] == ["A note"]
 
 
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "Warning: Undefined variable $x in /var/www/feed.php on line 3\n",
+        "<br />\n<b>Warning</b>:  Undefined variable $x in <b>feed.php</b><br />\n",
+    ],
+)
+def test_a_feed_behind_a_php_warning_is_still_read_with_a_warning(junk: str) -> None:
+    rss = "<?xml version='1.0'?><rss version='2.0'><channel><title>Lab</title>"
+    data = f"{junk}{rss}<item><title>A note</title></item></channel></rss>".encode()
+    assert sniff_kind(data) == "feed"
+    doc = parse_document("feed", data)
+    assert [e.title for e in doc.entries] == ["A note"]
+    assert doc.warnings[0].startswith("feed is not well-formed: ")
+
+
 def test_headerless_text_with_listing_blocks_is_a_listing() -> None:
     text = "\n".join(
         [

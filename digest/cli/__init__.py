@@ -1,14 +1,15 @@
 """`digest` command line: thin click commands over digest.pipeline and digest.service.
 
 One module per command group: `cycle` (ingest, run, publish, send, serve), `views`
-(items, preview, render, profiles check, deliveries, status), `people` (subscribers).
+(items, preview, render, profiles check, deliveries, status), `people` (subscribers),
+`stores` (store copy).
 Imports of anything heavy happen inside commands, so `digest --help` is quick.
 Exit status: 0 all sound, 2 usage or config error, 3 some sources failed.
 """
 
 from __future__ import annotations
 
-from digest.cli import cycle, people, views
+from digest.cli import cycle, people, stores, views
 from digest.cli.base import EXIT_PARTIAL, EXIT_USAGE, cli, main
 
-__all__ = ["EXIT_PARTIAL", "EXIT_USAGE", "cli", "cycle", "main", "people", "views"]
+__all__ = ["EXIT_PARTIAL", "EXIT_USAGE", "cli", "cycle", "main", "people", "stores", "views"]

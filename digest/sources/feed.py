@@ -23,6 +23,7 @@ from digest.models import DocumentNotes, Entry, ParsedDocument
 from digest.sources.sniff import (
     decode_head,
     describe,
+    feed_after_junk,
     is_feed_root,
     json_name,
     lead,
@@ -313,11 +314,14 @@ def read_feed(data: bytes, *, url: str = "") -> tuple[Iterator[Entry], DocumentN
     if head[:1] in (b"{", b"["):
         return _parse_json_feed(data).reading()
     text = decode_head(data)
-    if text.lstrip()[:1] != "<":
-        raise ValueError(f"{describe(data)}, not a feed")
     root = root_element(text)
-    if root is not None and not is_feed_root(root):  # HTML, OPML, KML, SVG, ...
-        raise ValueError(f"{markup_name(text, root)}, not a feed")
+    if root is None or not is_feed_root(root):
+        if junk_first := feed_after_junk(text):
+            root = junk_first  # feedparser reads it, with a warning
+        elif text.lstrip()[:1] != "<":
+            raise ValueError(f"{describe(data)}, not a feed")
+        elif root is not None:  # HTML, OPML, KML, SVG, ...
+            raise ValueError(f"{markup_name(text, root)}, not a feed")
     headers = {"content-location": url} if _url(url) else None
     parts = pieces(data, PIECE)
     fp = _feedparser(next(parts), headers)

@@ -69,7 +69,7 @@ def sniff_kind(data: bytes, *, url: str = "") -> SourceKind:
     if head == b"<":
         return "feed"
     if head not in (b"[", b"{"):
-        return "listing"
+        return "feed" if feed_after_junk(decode_head(data)) else "listing"
     try:
         obj = json.loads(data)
     except (ValueError, RecursionError):
@@ -125,6 +125,19 @@ def root_element(text: str) -> str | None:
         i = end + skip
 
 
+def is_feed_root(root: str) -> bool:
+    """Whether a root element `rss`, `feed`, `rdf:RDF` or `CHANNEL` (CDF) starts a feed."""
+    return root.rpartition(":")[2].lower() in FEED_ROOTS
+
+
+def feed_after_junk(text: str) -> str | None:
+    """The root element of a feed that other text comes before (a PHP warning
+    printed ahead of `<?xml`), or None. feedparser still reads such a feed."""
+    at = text.find("<?xml", 1)
+    root = root_element(text[at:]) if at > 0 else None
+    return root if root and is_feed_root(root) else None
+
+
 def _one_line(text: str) -> str:
     return " ".join(html.unescape(text).split())
 
@@ -132,11 +145,6 @@ def _one_line(text: str) -> str:
 def quote(text: str, limit: int = 80) -> str:
     """Untrusted text for a message: one line, cut, quoted with its escapes (repr)."""
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def is_feed_root(root: str) -> bool:
-    """Whether a root element `rss`, `feed`, `rdf:RDF` or `CHANNEL` (CDF) starts a feed."""
-    return root.rpartition(":")[2].lower() in FEED_ROOTS
 
 
 def markup_name(text: str, root: str) -> str:

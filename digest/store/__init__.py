@@ -112,6 +112,14 @@ class Store:
         """Leader lock, job queue, shared rate limits: many processes on one store."""
         return Coordination(self.engine, self._tx)
 
+    def copy_into(self, url: str) -> dict[str, int]:
+        """Copy every row into the empty store at `url`, on either engine; row
+        counts are checked per table before it commits. Rows copied per table."""
+        from digest.store.copy import copy_store
+
+        with Store.open(url) as target:
+            return copy_store(self.engine, target.engine)
+
     def __enter__(self) -> Store:
         return self
 
