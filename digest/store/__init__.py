@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
@@ -24,10 +24,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from digest.errors import StoreError
 from digest.models import (
     Candidate,
-    Delivery,
     Digest,
-    DigestDeliveries,
-    Due,
     Entry,
     IngestCounts,
     Pick,
@@ -39,10 +36,11 @@ from digest.models import (
     Subscriber,
     SubscriberStatus,
 )
-from digest.store import picks, schema
+from digest.store import deliveries, picks, schema
 from digest.store import subscribers as subs
 from digest.store.coordination import Coordination
 from digest.store.resolve import ingest_entries
+from digest.store.statements import insert_for
 
 __all__ = ["Store"]
 
@@ -63,7 +61,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store:
+class Store(deliveries.LedgerMethods):
     """A handle on one database. Open with `Store.open(url)`; migrates on open."""
 
     def __init__(self, engine: Engine) -> None:
@@ -135,6 +133,15 @@ class Store:
             raise StoreError(f"store error: {exc}") from exc
 
     @contextmanager
+    def _write_tx(self) -> Iterator[Connection]:
+        """A transaction that writes what it read: on SQLite it takes the one write
+        lock first (BEGIN IMMEDIATE), so processes' read-then-write never interleave."""
+        with self._tx() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+
+    @contextmanager
     def _big_tx(self) -> Iterator[Connection]:
         """A transaction that may write a lot: on SQLite its commit leaves the WAL
         checkpoint (copying every page it wrote into the database file) to a
@@ -184,8 +191,9 @@ class Store:
         t = schema.sources
         with self._tx() as conn:
             row = conn.execute(select(t).where(t.c.name == name)).mappings().first()
-            if row is None:
-                conn.execute(t.insert().values(name=name, location=location, kind=kind))
+            if row is None:  # or another process's, added meanwhile
+                new = insert_for(conn, t).values(name=name, location=location, kind=kind)
+                conn.execute(new.on_conflict_do_nothing(index_elements=[t.c.name]))
                 row = conn.execute(select(t).where(t.c.name == name)).mappings().one()
             elif (location and row["location"] != location) or (kind and row["kind"] != kind):
                 conn.execute(
@@ -313,11 +321,27 @@ class Store:
             picks.record_given(conn, profile, item_ids, upto_item_id=upto_item_id, now=now)
 
     def record_digest(
-        self, profile: Profile, chosen: Sequence[Pick], *, upto_item_id: int, now: datetime
-    ) -> Digest:
-        """Store a digest issue and move the profile's window, in one transaction."""
+        self,
+        profile: Profile,
+        chosen: Sequence[Pick],
+        *,
+        upto_item_id: int,
+        now: datetime,
+        window_after: int | None = None,
+    ) -> Digest | None:
+        """Store a digest issue and move the profile's window, in one transaction.
+        `window_after`: the window's start when it was selected (`window_marks`);
+        then None comes back, recording nothing, when another process already
+        recorded the profile's digest for that window. Without it: no such check."""
+        with self._write_tx() as conn:
+            return picks.record_digest(
+                conn, profile, chosen, upto_item_id=upto_item_id, now=now, window_after=window_after
+            )
+
+    def window_marks(self, profiles: Sequence[str]) -> dict[str, int]:
+        """How far each profile's window reached (0: never moved); read it before selecting."""
         with self._tx() as conn:
-            return picks.record_digest(conn, profile, chosen, upto_item_id=upto_item_id, now=now)
+            return picks.window_marks(conn, profiles)
 
     def digests(self, profile: Profile, *, limit: int | None = None) -> list[Digest]:
         """The profile's recorded digests, newest first; all of them, or the newest `limit`."""
@@ -336,7 +360,7 @@ class Store:
             rows = conn.execute(select(d.c.id, d.c.profile).where(d.c.id.in_(list(digest_ids))))
             return {i: p for i, p in rows}
 
-    # -- subscribers and deliveries ---------------------------------------------
+    # -- subscribers (the ledger's methods: deliveries.LedgerMethods) -------------
 
     def add_subscriber(
         self,
@@ -367,31 +391,6 @@ class Store:
     ) -> None:
         with self._tx() as conn:
             subs.set_status(conn, subscriber_id, status, now)
-
-    def due_deliveries(self, now: datetime, profiles: Sequence[str] | None = None) -> list[Due]:
-        with self._tx() as conn:
-            return subs.due(conn, now, profiles)
-
-    def mark_delivery(
-        self,
-        delivery_id: int,
-        status: Literal["sent", "temporary", "permanent"],
-        now: datetime,
-        error: str | None = None,
-    ) -> None:
-        """Record one send outcome; called as soon as the server answered."""
-        with self._tx() as conn:
-            subs.mark(conn, delivery_id, status, now, error)
-
-    def deliveries(self) -> list[DigestDeliveries]:
-        """How each digest's deliveries stand, newest digest first."""
-        with self._tx() as conn:
-            return subs.summary(conn)
-
-    def ledger(self) -> list[Delivery]:
-        """Every delivery, oldest first: what was sent to whom, and what failed why."""
-        with self._tx() as conn:
-            return subs.ledger(conn)
 
     def item_keys(self, item_id: int) -> list[str]:
         t = schema.item_keys

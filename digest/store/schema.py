@@ -7,7 +7,7 @@ store at any older version can be brought forward step by step.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -25,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Dialect
@@ -174,6 +175,10 @@ digests = Table(
     Column("profile", String(200), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("count", Integer, nullable=False),
+    # The profile's window start when it was selected (0: its first digest); one
+    # digest per (profile, window), whichever process records it first. NULL: older.
+    Column("window_after", Integer),
+    Index("uq_digest_window", "profile", "window_after", unique=True),
 )
 
 digest_items = Table(
@@ -231,8 +236,12 @@ deliveries = Table(
     Column("last_error", Text),
     Column("sent_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("message_id", Text),  # set at the first claim: a resend reuses it
+    Column("claimed_by", String(200)),  # the sender holding it until lease_until
+    Column("lease_until", UTCDateTime),
     UniqueConstraint("digest_id", "subscriber_id", name="uq_delivery"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_claimed", "claimed_by"),
 )
 
 
@@ -327,12 +336,30 @@ def _v5(conn: Connection) -> None:
         conn.execute(t.insert().values(key=stored_key(key), item_id=item_id))
 
 
+def _add_columns(conn: Connection, table: Table, names: Sequence[str]) -> None:
+    """ALTER TABLE ADD COLUMN for those of `names` the table lacks (a store created
+    at an older version; a new one got them from `table.create`)."""
+    have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in have:
+            kind = table.c[name].type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
+
+
 def _v6(conn: Connection) -> None:
+    """Claimed deliveries and one digest per profile and window."""
+    _add_columns(conn, digests, ["window_after"])
+    _add_columns(conn, deliveries, ["message_id", "claimed_by", "lease_until"])
+    for index in (*digests.indexes, *deliveries.indexes):
+        index.create(conn, checkfirst=True)
+
+
+def _v7(conn: Connection) -> None:
     jobs.create(conn)
     rate_limits.create(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
