@@ -355,8 +355,8 @@ def _v6(conn: Connection) -> None:
 
 
 def _v7(conn: Connection) -> None:
-    jobs.create(conn)
-    rate_limits.create(conn)
+    jobs.create(conn, checkfirst=True)  # idempotent, like _v6: a store may be walked back
+    rate_limits.create(conn, checkfirst=True)
 
 
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
