@@ -314,18 +314,6 @@ class Digest:
     notices: tuple[str, ...] = ()  # for the admin: e.g. sources gone stale
 
 
-@dataclass(frozen=True, slots=True)
-class IssueHead:
-    """A recorded issue as an index or a feed of issues shows it: no picks, only
-    their count and the first few titles (plain text), so listing 30 is cheap."""
-
-    profile: Profile
-    id: int | None
-    created: datetime
-    count: int
-    titles: tuple[str, ...]
-
-
 # -- what the store keeps of sources, runs, subscribers and deliveries ---------
 
 SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]

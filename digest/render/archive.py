@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from digest.models import Digest, IssueHead, Pick, Profile
+from digest.issues import IssueHead
+from digest.models import Digest, Pick, Profile
 from digest.render import feeds
 from digest.render.digests import Renderer
 from digest.render.views import page_name

@@ -20,7 +20,8 @@ from typing import Any
 import css_inline
 import jinja2
 
-from digest.models import Digest, IssueHead, Profile
+from digest.issues import IssueHead
+from digest.models import Digest, Profile
 from digest.render.env import environment
 from digest.render.sanitize import markdown_html, markdown_text, safe_url
 from digest.render.views import (

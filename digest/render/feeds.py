@@ -44,7 +44,8 @@ from urllib.parse import quote, urljoin
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
-from digest.models import Candidate, Digest, IssueHead, Pick, Profile
+from digest.issues import IssueHead
+from digest.models import Candidate, Digest, Pick, Profile
 from digest.render.sanitize import clean, safe_url
 from digest.render.views import issue_head, papers, zone
 

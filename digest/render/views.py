@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.models import Digest, IssueHead, Pick, Seen, Term
+from digest.issues import IssueHead
+from digest.models import Digest, Pick, Seen, Term
 from digest.render.sanitize import safe_url
 from digest.selection.match import normalize_text
 

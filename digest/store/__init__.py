@@ -22,12 +22,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
+from digest.issues import IssueHead
 from digest.models import (
     Candidate,
     Digest,
     Entry,
     IngestCounts,
-    IssueHead,
     Pick,
     Pool,
     Profile,

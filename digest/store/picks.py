@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection, case, select
 
+from digest.issues import IssueHead
 from digest.models import (
     Candidate,
     Digest,
     Hit,
-    IssueHead,
     Pick,
     Pool,
     Profile,
