@@ -204,8 +204,10 @@ class Store:
         etag: str | None = None,
         last_modified: str | None = None,
         new: int = 0,
+        entries: int | None = None,
     ) -> None:
-        """Note a fetch outcome. A failure keeps the old validators and counts up."""
+        """Note a fetch outcome. A failure keeps the old validators and counts up.
+        `entries` (what a fetched document held; None for a 304) counts empty fetches."""
         t = schema.sources
         values: dict[str, Any] = {"last_fetch_at": now}
         if error is None:
@@ -218,6 +220,10 @@ class Store:
             )
             if new:
                 values["last_new_at"] = now
+            if entries:
+                values.update(empty_fetches=0, last_entries_at=now)
+            elif entries == 0:
+                values["empty_fetches"] = t.c.empty_fetches + 1
         else:
             values.update(last_error=error, consecutive_failures=t.c.consecutive_failures + 1)
         with self._tx() as conn:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Dialect
@@ -76,6 +77,8 @@ sources = Table(
     Column("last_new_at", UTCDateTime),
     Column("last_error", Text),
     Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("empty_fetches", Integer, nullable=False, server_default="0"),  # in a row
+    Column("last_entries_at", UTCDateTime),  # the last fetch whose document held entries
 )
 
 items = Table(
@@ -296,7 +299,20 @@ def _v5(conn: Connection) -> None:
         conn.execute(t.insert().values(key=stored_key(key), item_id=item_id))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(conn: Connection) -> None:
+    # _v1 creates `sources` as declared now: only an older store lacks the columns.
+    have = {c["name"] for c in inspect(conn).get_columns("sources")}
+    if "empty_fetches" not in have:
+        conn.exec_driver_sql(
+            "ALTER TABLE sources ADD COLUMN empty_fetches INTEGER NOT NULL DEFAULT 0"
+        )
+    if "last_entries_at" not in have:
+        conn.exec_driver_sql("ALTER TABLE sources ADD COLUMN last_entries_at VARCHAR(32)")
+    newest = select(func.max(sightings.c.last_seen)).where(sightings.c.source_id == sources.c.id)
+    conn.execute(sources.update().values(last_entries_at=newest.scalar_subquery()))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
