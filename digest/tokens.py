@@ -21,7 +21,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import struct
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -112,17 +111,16 @@ def check_token(
     return int(subscriber_id)
 
 
-def key_from_env(
-    default: bytes | None = None, *, environ: Mapping[str, str] | None = None
-) -> bytes:
-    """The server key from `DIGEST_SECRET_KEY` (its UTF-8 bytes, at least 16 of them).
+def key_from_env(environ: Mapping[str, str], default: bytes | None = None) -> bytes:
+    """The server key from `DIGEST_SECRET_KEY` in `environ` (its UTF-8 bytes, at
+    least 16 of them). `digest.wiring` passes the process environment: it is the one
+    reader of secrets.
 
     Unset or empty: `default` when given, else a `DigestError` that says how to make
     one. Whether a default is acceptable (say, a key derived from the store path for
     an offline demo, with a warning printed) is the caller's policy, not this one's.
     """
-    env = os.environ if environ is None else environ
-    value = env.get(ENV_KEY, "")
+    value = environ.get(ENV_KEY, "")
     if not value:
         if default is not None:
             return default

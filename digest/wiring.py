@@ -92,7 +92,7 @@ def secret_key(settings: Settings) -> bytes:
     from digest.tokens import key_from_env
 
     if os.environ.get(SECRET_KEY_ENV):
-        return key_from_env(environ=os.environ)
+        return key_from_env(os.environ)
     # The demo must run with no setup; a real deployment sets DIGEST_SECRET_KEY.
     log.warning("%s is not set: using a key derived from the store URL", SECRET_KEY_ENV)
     return hashlib.sha256(b"digest-demo-key:" + settings.store_url.encode()).digest()

@@ -109,6 +109,26 @@ def test_only_schedule_imports_apscheduler() -> None:
     assert found == []
 
 
+def test_service_never_calls_the_pipeline() -> None:
+    found = [m for m, _, _ in _imports(PACKAGE / "service.py") if _within(m, "digest.pipeline")]
+    assert found == []
+
+
+def test_only_wiring_reads_secrets() -> None:
+    secrets = ("DIGEST_SECRET_KEY", "DIGEST_SMTP_PASSWORD")
+    found = []
+    for p in _modules():
+        if p == PACKAGE / "wiring.py":
+            continue
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            reads = isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv"}
+            if reads:
+                found.append(f"{p.relative_to(ROOT)}:{node.lineno}")
+    # config.py reads only where the config and the store are ($DIGEST_CONFIG, $DIGEST_DB).
+    assert [f for f in found if not f.startswith("digest/config.py:")] == []
+    assert not any(s in (PACKAGE / "config.py").read_text(encoding="utf-8") for s in secrets)
+
+
 def test_no_private_name_crosses_a_module() -> None:
     found = [
         f"{p.relative_to(ROOT)}:{line}: {module}.{name}"

@@ -95,6 +95,32 @@ def test_preview_records_nothing_and_a_delivery_prevents_repeats(
     assert preview(setup, "--since", "2000-01-01") == []
 
 
+@pytest.mark.shared
+def test_text_and_markdown_show_the_same_picks_as_json(setup: Path) -> None:
+    picks = preview(setup)
+    shown = {}
+    for fmt in ("text", "markdown"):
+        result = CliRunner().invoke(
+            cli, ["--config", str(setup), "preview", "size", "--format", fmt]
+        )
+        assert result.exit_code == 0, result.output
+        shown[fmt] = result.stdout.splitlines()
+    text, markdown = shown["text"], shown["markdown"]
+    assert text[0] == f"Sizes in training: {len(picks)} papers"
+    # per pick: "<score>  <title>", then its reasons indented
+    assert [line.strip().split("  ", 1)[1] for line in text[1::2]] == [p["title"] for p in picks]
+    assert [float(line.split()[0]) for line in text[1::2]] == [p["score"] for p in picks]
+    assert [line for line in text[2::2]] == [
+        "        matched: " + ", ".join(f"{m['term']} ({m['field']})" for m in p["matched"])
+        for p in picks
+    ]
+    assert markdown[:3] == ["# Sizes in training", "", f"{len(picks)} papers"]
+    items = [line for line in markdown if line.startswith("- [")]
+    assert len(items) == len(picks)
+    for line, p in zip(items, picks, strict=True):
+        assert f"]({p['url']}) — score {p['score']:g}; matched: " in line
+
+
 def test_profiles_check_reports_every_problem(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("name: a\nkeywords: {x: 1}\nmax_itmes: 3\n")
     (tmp_path / "b.yaml").write_text(

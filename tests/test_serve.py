@@ -30,13 +30,7 @@ def test_serve_runs_a_due_digest_and_stops_cleanly_on_sigterm(
     for name in ("arxiv-cs-lg.rss", "hf-daily-papers.json"):
         loopback_server.add(f"/{name}", (SAMPLES / name).read_bytes())
     shutil.copytree(ROOT / "config" / "profiles", tmp_path / "profiles")
-    # The scaling digest falls due in the next minute (the daemon keeps real time).
-    due = datetime.now(UTC) + timedelta(seconds=65)
     scaling = tmp_path / "profiles" / "scaling.yaml"
-    text = scaling.read_text()
-    text = re.sub(r"(?m)^schedule: .*$", f'schedule: "daily {due:%H:%M}"', text)
-    text = re.sub(r"(?m)^timezone: .*$", "timezone: UTC", text)
-    scaling.write_text(text)
     recorder = Recorder()
     with serve(recorder) as smtp:
         cfg = tmp_path / "digest.yaml"
@@ -60,6 +54,13 @@ def test_serve_runs_a_due_digest_and_stops_cleanly_on_sigterm(
         )
         subprocess.run([*base, "ingest"], env=env, check=True, capture_output=True)
 
+        # The scaling digest falls due 30 to 90 s from now (the daemon keeps real time):
+        # set last, so slow set-up on a loaded machine cannot make it miss that minute.
+        due = datetime.now(UTC) + timedelta(seconds=90)
+        text = scaling.read_text()
+        text = re.sub(r"(?m)^schedule: .*$", f'schedule: "daily {due:%H:%M}"', text)
+        text = re.sub(r"(?m)^timezone: .*$", "timezone: UTC", text)
+        scaling.write_text(text)
         port = free_port()
         proc = subprocess.Popen(
             [*base, "serve", "--port", str(port)],
@@ -68,7 +69,7 @@ def test_serve_runs_a_due_digest_and_stops_cleanly_on_sigterm(
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 150
+        deadline = time.monotonic() + 180
         while not recorder.received and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             time.sleep(0.1)

@@ -109,11 +109,11 @@ def test_rotated_secret() -> None:
 
 
 def test_key_from_env() -> None:
-    assert key_from_env(environ={ENV_KEY: "x" * 32}) == b"x" * 32
-    assert key_from_env(b"fallback-key-for-demo", environ={}) == b"fallback-key-for-demo"
+    assert key_from_env({ENV_KEY: "x" * 32}) == b"x" * 32
+    assert key_from_env({}, b"fallback-key-for-demo") == b"fallback-key-for-demo"
     with pytest.raises(DigestError, match=ENV_KEY):
-        key_from_env(environ={})
+        key_from_env({})
     with pytest.raises(DigestError, match=ENV_KEY):
-        key_from_env(environ={ENV_KEY: ""})
+        key_from_env({ENV_KEY: ""})
     with pytest.raises(DigestError, match="too short"):
-        key_from_env(environ={ENV_KEY: "short"})
+        key_from_env({ENV_KEY: "short"})

@@ -265,20 +265,18 @@ def serve(
 
     settings = obj.settings
     url = obj.store_url
-    web = None
-    if not no_web:
-        from digest.web import WebServer, create_app
+    with ExitStack() as stack:
+        if not no_web:
+            from digest.web import WebServer, create_app
 
-        web = WebServer(create_app(settings, wiring.open_store(url)), host=host, port=port)
-        web.start()
-    try:
+            store = stack.enter_context(wiring.open_store(url))
+            web = WebServer(create_app(settings, store), host=host, port=port)
+            web.start()
+            stack.callback(web.stop)
         status = run_daemon(
             settings,
             url,
             ingest_every=timedelta(hours=ingest_every),
             misfire_grace_time=misfire_grace,
         )
-    finally:
-        if web is not None:
-            web.stop()
     sys.exit(status)
