@@ -20,6 +20,7 @@ from digest.errors import ConfigError
 from digest.models import SOURCE_KINDS, SourceConfig
 from digest.settings import (
     DEFAULT_STORE,
+    DeliverySettings,
     EmailSettings,
     FetchSettings,
     Settings,
@@ -243,7 +244,9 @@ _WEB = {
     "site_url": Key(str, _http_url, lambda v: v.rstrip("/") + "/"),
     "feed_items": Key(int, _at_least_one),
 }
+_DELIVERIES = {"lease_seconds": Key((int, float), _positive, float), "batch": Key(int, _positive)}
 _TOP_KEYS = {"store", "sources", "fetch", "profiles", "output", "templates", "email", *_WEB}
+_TOP_KEYS |= {"deliveries"}
 _SOURCE_KEYS = {"name", "kind", "url", "path", "reference_date", "enabled"}
 # Paths in the file are relative to the file. Without a file the records' own
 # defaults hold, relative to the working directory.
@@ -327,6 +330,8 @@ def load_settings(path: Path | None) -> Settings:
     web = WebSettings(output_dir=(base / output).resolve(), **chk.keys(top, "", _WEB))
     templates = chk.get(top, "templates", "", str)
     email = _email(chk, top, base)
+    sending = _section(chk, top, "deliveries", _DELIVERIES)
+    deliveries = DeliverySettings(**chk.keys(sending, "deliveries", _DELIVERIES))
     chk.raise_if_any()
     return Settings(
         path=path,
@@ -337,6 +342,7 @@ def load_settings(path: Path | None) -> Settings:
         templates_dir=(base / templates).resolve() if templates else None,
         web=web,
         email=email,
+        deliveries=deliveries,
     )
 
 

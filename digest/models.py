@@ -151,6 +151,7 @@ class ProfileReport:
     digest_id: int | None  # None: nothing to send, no digest recorded
     sent: int = 0  # messages accepted in this run
     failed: int = 0  # messages that failed in this run (temporarily or for good)
+    recorded_elsewhere: bool = False  # another process recorded this window's digest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +395,8 @@ class Due:
     email: str
     secret: str
     attempts: int
+    message_id: str = ""  # named at its first claim; a resend reuses it
+    profile: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +412,9 @@ class Delivery:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     sent_at: datetime | None = None
+    message_id: str | None = None  # set at the first claim
+    claimed_by: str | None = None  # the sender holding it, until lease_until
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

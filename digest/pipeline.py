@@ -75,20 +75,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@contextmanager
-def recorded_run(store: Store, kind: str, now: datetime) -> Iterator[int]:
-    """A run row that always ends: an exception records it `failed`, then goes on."""
-    run_id = store.start_run(kind, now)
-    try:
-        yield run_id
-    except BaseException as exc:
-        try:
-            store.finish_run(run_id, now, "failed", {"error": f"{type(exc).__name__}: {exc}"})
-        except StoreError:  # the store itself failing: the original error says more
-            log.exception("could not record run %d as failed", run_id)
-        raise
-
-
 class _Reading:
     """A source's entries as the store takes them: counted, and a document
     found broken further on reported as the source's ParseError."""
@@ -193,7 +179,7 @@ def ingest(
     """Ingest the given sources, or every configured one, as one recorded run."""
     chosen = list(settings.sources if sources is None else sources)
     fetcher = fetcher or wiring.fetcher(settings)
-    with recorded_run(store, "ingest", now) as run_id:
+    with store.run("ingest", now) as run_id:
         reports = []
         for src in chosen:
             rep = ingest_source(store, src, now, fetcher, run_id)
@@ -236,16 +222,23 @@ def create_digests(
     picks gets no digest (unless `send_empty`), but its window still moves."""
     reports = []
     profiles = service.chosen(settings, names)
+    # Read before selecting: the key of each window, so a second process that
+    # selected the same window records nothing.
+    marks = store.window_marks([p.name for p in profiles])
     selections = select_due(store, profiles)
     for profile in profiles:
         sel = selections[profile.name]
-        digest_id = None
+        digest, elsewhere = None, False
         if sel.picks or profile.send_empty or (profile.admin and service.health_notices(store)):
-            digest = store.record_digest(profile, sel.picks, upto_item_id=sel.upto_item_id, now=now)
-            digest_id = digest.id
+            window = {"upto_item_id": sel.upto_item_id, "window_after": marks[profile.name]}
+            digest = store.record_digest(profile, sel.picks, now=now, **window)
+            if elsewhere := digest is None:
+                log.info("profile %s: digest already recorded by another process", profile.name)
         else:
             store.record_given(profile.name, [], upto_item_id=sel.upto_item_id, now=now)
-        reports.append(ProfileReport(profile.name, sel.candidates, len(sel.picks), digest_id))
+        made = digest.id if digest else None
+        found = ProfileReport(profile.name, sel.candidates, len(sel.picks), made)
+        reports.append(replace(found, recorded_elsewhere=elsewhere))
         log.info(
             "profile %s: %d candidates, %d picked", profile.name, sel.candidates, len(sel.picks)
         )
@@ -311,52 +304,66 @@ def send(
     via: Transport | None = None,
 ) -> dict[str, dict[str, int]]:
     """Send every delivery that is due: pending ones and temporary failures whose
-    retry time came. Each is marked as soon as the server answers it. Returns
-    counts of sent, temporary and permanent per profile. A recipient whose
-    mailbox does not exist (550, 551, 553) is marked bounced: never mailed again."""
+    retry time came, claimed in batches under a lease so that several senders at
+    once never send one twice. Outcomes are written in batches off the event loop,
+    a row `sent` only once the server accepted it. Returns counts of sent,
+    temporary and permanent per profile. A recipient whose mailbox does not exist
+    (550, 551, 553) is marked bounced: never mailed again."""
     import asyncio
 
     from digest.deliver.transport import SendResult
-    from digest.render import DigestMail, Recipient
+    from digest.render import DigestMail, Recipient, message_id
+    from digest.store.deliveries import Mark
     from digest.tokens import make_token
 
-    due = store.due_deliveries(now, names)
-    if not due:
-        return {}
     profiles = {p.name: p for p in service.profiles(settings)}
-    owner = store.digest_profiles(sorted({d.digest_id for d in due}))
-    counts = {name: {"sent": 0, "temporary": 0, "permanent": 0} for name in owner.values()}
-    rows_by_id = {d.delivery_id: d for d in due}
-    key = wiring.secret_key(settings)
-    render = wiring.renderer(settings)
-    by_digest: dict[int, list[Due]] = {}
-    for d in due:
-        by_digest.setdefault(d.digest_id, []).append(d)
+    counts: dict[str, dict[str, int]] = {}
+    rows: dict[int, Due] = {}
+    mails: dict[int, DigestMail | None] = {}
+    key, render = wiring.secret_key(settings), wiring.renderer(settings)
+    claims = store.claims(
+        now,
+        lease=settings.deliveries.lease_seconds,
+        batch=settings.deliveries.batch,
+        profiles=names,
+        message_id=lambda digest_id, sub: message_id(digest_id, sub, settings.email.domain),
+    )
+
+    def mail(d: Due) -> DigestMail | None:
+        if d.digest_id not in mails:
+            profile = profiles.get(d.profile)
+            digest = store.digest(profile, d.digest_id) if profile else None
+            digest = _with_notices(store, digest) if digest else None
+            mails[d.digest_id] = (
+                DigestMail(digest, render.prepare(digest), render, settings.email, now=now)
+                if digest
+                else None
+            )
+        return mails[d.digest_id]
 
     def outgoing() -> Iterator[Outgoing]:
-        # Built lazily, so sending starts at once and memory stays flat.
-        for digest_id, rows in sorted(by_digest.items()):
-            profile = profiles.get(owner[digest_id])
-            digest = store.digest(profile, digest_id) if profile else None
-            digest = _with_notices(store, digest) if digest else None
-            if profile is None or digest is None:
-                for d in rows:
-                    store.mark_delivery(d.delivery_id, "permanent", now, "profile was removed")
-                    counts[owner[digest_id]]["permanent"] += 1
+        # Built lazily, as the claims come: sending starts at once, memory stays flat.
+        for d in claims:
+            rows[d.delivery_id] = d
+            if (built := mail(d)) is None:
+                on_result(SendResult(d.delivery_id, "permanent", "profile was removed"))
                 continue
-            mail = DigestMail(digest, render.prepare(digest), render, settings.email, now=now)
-            for d in rows:
-                token = make_token(key, "unsubscribe", d.subscriber_id, d.secret)
-                yield mail.message(Recipient(d.delivery_id, d.subscriber_id, d.email, token))
+            token = make_token(key, "unsubscribe", d.subscriber_id, d.secret)
+            who = Recipient(d.delivery_id, d.subscriber_id, d.email, token, d.message_id)
+            yield built.message(who)
 
     def on_result(result: SendResult) -> None:
-        store.mark_delivery(result.delivery_id, result.status, now, result.error)
-        row = rows_by_id[result.delivery_id]
-        counts[owner[row.digest_id]][result.status] += 1
-        if result.status == "permanent" and _BOUNCE.match(result.error or ""):
-            store.set_subscriber_status(row.subscriber_id, "bounced", now)
+        row = rows.pop(result.delivery_id)
+        per = counts.setdefault(row.profile, {"sent": 0, "temporary": 0, "permanent": 0})
+        per[result.status] += 1
+        bounced = result.status == "permanent" and bool(_BOUNCE.match(result.error or ""))
+        mark = Mark(result.delivery_id, result.status, result.error)
+        claims.put(replace(mark, bounced=row.subscriber_id) if bounced else mark)
 
-    asyncio.run((via or wiring.transport(settings)).send(outgoing(), on_result))
+    try:
+        asyncio.run((via or wiring.transport(settings)).send(outgoing(), on_result))
+    finally:
+        claims.close()
     totals = total(counts)
     log.info("send: %s", totals, extra={"event": "send", **totals})
     return counts
@@ -402,7 +409,7 @@ def run_once(
     profile's digest (all profiles, or `names`). The report is stored as a run.
     The profiles are loaded and checked first: a bad one stops it before any write."""
     service.chosen(settings, names)
-    with recorded_run(store, "cycle", now) as run_id:
+    with store.run("cycle", now) as run_id:
         ingested = ingest(settings, store, now, fetcher=fetcher)
         profiles, written = run_profiles(settings, store, now, names=names)
         sent = {k: sum(getattr(p, k) for p in profiles) for k in ("sent", "failed")}

@@ -69,6 +69,16 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    """How senders share the ledger: each claims `batch` deliveries at a time and
+    holds them `lease_seconds` (renewed while it lives; a dead sender's claims are
+    free again once the lease runs out)."""
+
+    lease_seconds: float = 300.0
+    batch: int = 200
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     path: Path | None = None  # the file these came from; None: built-in defaults
     store_url: str = DEFAULT_STORE
@@ -78,3 +88,4 @@ class Settings:
     templates_dir: Path | None = None  # overrides for the bundled templates
     web: WebSettings = field(default_factory=WebSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    deliveries: DeliverySettings = field(default_factory=DeliverySettings)

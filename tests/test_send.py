@@ -263,6 +263,7 @@ def test_sigkill_midway_then_rerun_gives_everyone_exactly_one_copy(tmp_path: Pat
         from digest import pipeline
         from digest.config import load_settings
 
+        cfg.write_text(cfg.read_text() + "\ndeliveries:\n  lease_seconds: 1\n")
         settings = load_settings(cfg)
         with store(tmp_path) as s:
             pipeline.create_digests(settings, s, NOW, names=["scaling"])
@@ -285,6 +286,7 @@ def test_sigkill_midway_then_rerun_gives_everyone_exactly_one_copy(tmp_path: Pat
         proc.wait()
         before = len(recorder.received)
         assert 150 <= before < 500, before  # killed midway
+        time.sleep(1.2)  # its claims are free again once their lease ran out
         rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr
     copies = Counter(r for m in recorder.received for r in m.rcpt_tos)

@@ -154,6 +154,8 @@ def _print_run(obj: Context, report: RunReport, where: str) -> None:
     click.echo("profiles:")
     for p in report.profiles:
         made = f"digest #{p.digest_id}" if p.digest_id else "no digest"
+        if p.recorded_elsewhere:
+            made = "digest already recorded by another process"
         click.echo(
             f"  {p.profile:<24} {p.candidates:>5} candidates, {p.picked:>3} picked, {made}, "
             f"{p.sent} sent, {p.failed} failed"

@@ -55,6 +55,7 @@ class Recipient:
     subscriber_id: int
     email: str
     token: str  # the subscriber's unsubscribe token (digest.tokens)
+    message_id: str = ""  # the ledger's name for this message; "": `message_id()`
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +242,7 @@ class DigestMail:
     def message(self, r: Recipient) -> Outgoing:
         """The subscriber's email: the same bytes as quoted-printable of
         `renderer.personalize(prepared, unsubscribe_url=...)`, made in microseconds."""
-        mid = message_id(self._digest_id, r.subscriber_id, self._domain)
+        mid = r.message_id or message_id(self._digest_id, r.subscriber_id, self._domain)
         slots = {TO: header_value(r.email), MESSAGE_ID: mid, TOKEN: quote(r.token, safe="")}
         return Outgoing(r.delivery_id, r.email, self.sender, mid, fill(self._chunks, slots))
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
@@ -23,10 +23,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from digest.errors import StoreError
 from digest.models import (
     Candidate,
-    Delivery,
     Digest,
-    DigestDeliveries,
-    Due,
     Entry,
     IngestCounts,
     Pick,
@@ -38,9 +35,10 @@ from digest.models import (
     Subscriber,
     SubscriberStatus,
 )
-from digest.store import picks, schema
+from digest.store import deliveries, picks, schema
 from digest.store import subscribers as subs
 from digest.store.resolve import ingest_entries
+from digest.store.statements import insert_for
 
 __all__ = ["Store"]
 
@@ -61,7 +59,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store:
+class Store(deliveries.LedgerMethods):
     """A handle on one database. Open with `Store.open(url)`; migrates on open."""
 
     def __init__(self, engine: Engine) -> None:
@@ -128,6 +126,15 @@ class Store:
             raise StoreError(f"store error: {exc}") from exc
 
     @contextmanager
+    def _write_tx(self) -> Iterator[Connection]:
+        """A transaction that writes what it read: on SQLite it takes the one write
+        lock first (BEGIN IMMEDIATE), so processes' read-then-write never interleave."""
+        with self._tx() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+
+    @contextmanager
     def _big_tx(self) -> Iterator[Connection]:
         """A transaction that may write a lot: on SQLite its commit leaves the WAL
         checkpoint (copying every page it wrote into the database file) to a
@@ -177,8 +184,9 @@ class Store:
         t = schema.sources
         with self._tx() as conn:
             row = conn.execute(select(t).where(t.c.name == name)).mappings().first()
-            if row is None:
-                conn.execute(t.insert().values(name=name, location=location, kind=kind))
+            if row is None:  # or another process's, added meanwhile
+                new = insert_for(conn, t).values(name=name, location=location, kind=kind)
+                conn.execute(new.on_conflict_do_nothing(index_elements=[t.c.name]))
                 row = conn.execute(select(t).where(t.c.name == name)).mappings().one()
             elif (location and row["location"] != location) or (kind and row["kind"] != kind):
                 conn.execute(
@@ -255,6 +263,19 @@ class Store:
             result = conn.execute(schema.runs.insert().values(kind=kind, started_at=now))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
+    @contextmanager
+    def run(self, kind: str, now: datetime) -> Iterator[int]:
+        """A run row that always ends: an exception records it `failed`, then goes on."""
+        run_id = self.start_run(kind, now)
+        try:
+            yield run_id
+        except BaseException as exc:
+            try:
+                self.finish_run(run_id, now, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+            except StoreError:  # the store itself failing: the original error says more
+                log.exception("could not record run %d as failed", run_id)
+            raise
+
     def finish_run(self, run_id: int, now: datetime, status: str, report: dict[str, Any]) -> None:
         t = schema.runs
         with self._tx() as conn:
@@ -312,11 +333,27 @@ class Store:
             picks.record_given(conn, profile, item_ids, upto_item_id=upto_item_id, now=now)
 
     def record_digest(
-        self, profile: Profile, chosen: Sequence[Pick], *, upto_item_id: int, now: datetime
-    ) -> Digest:
-        """Store a digest issue and move the profile's window, in one transaction."""
+        self,
+        profile: Profile,
+        chosen: Sequence[Pick],
+        *,
+        upto_item_id: int,
+        now: datetime,
+        window_after: int | None = None,
+    ) -> Digest | None:
+        """Store a digest issue and move the profile's window, in one transaction.
+        `window_after`: the window's start when it was selected (`window_marks`);
+        then None comes back, recording nothing, when another process already
+        recorded the profile's digest for that window. Without it: no such check."""
+        with self._write_tx() as conn:
+            return picks.record_digest(
+                conn, profile, chosen, upto_item_id=upto_item_id, now=now, window_after=window_after
+            )
+
+    def window_marks(self, profiles: Sequence[str]) -> dict[str, int]:
+        """How far each profile's window reached (0: never moved); read it before selecting."""
         with self._tx() as conn:
-            return picks.record_digest(conn, profile, chosen, upto_item_id=upto_item_id, now=now)
+            return picks.window_marks(conn, profiles)
 
     def digests(self, profile: Profile, *, limit: int | None = None) -> list[Digest]:
         """The profile's recorded digests, newest first; all of them, or the newest `limit`."""
@@ -335,7 +372,7 @@ class Store:
             rows = conn.execute(select(d.c.id, d.c.profile).where(d.c.id.in_(list(digest_ids))))
             return {i: p for i, p in rows}
 
-    # -- subscribers and deliveries ---------------------------------------------
+    # -- subscribers (the ledger's methods: deliveries.LedgerMethods) -------------
 
     def add_subscriber(
         self,
@@ -366,31 +403,6 @@ class Store:
     ) -> None:
         with self._tx() as conn:
             subs.set_status(conn, subscriber_id, status, now)
-
-    def due_deliveries(self, now: datetime, profiles: Sequence[str] | None = None) -> list[Due]:
-        with self._tx() as conn:
-            return subs.due(conn, now, profiles)
-
-    def mark_delivery(
-        self,
-        delivery_id: int,
-        status: Literal["sent", "temporary", "permanent"],
-        now: datetime,
-        error: str | None = None,
-    ) -> None:
-        """Record one send outcome; called as soon as the server answered."""
-        with self._tx() as conn:
-            subs.mark(conn, delivery_id, status, now, error)
-
-    def deliveries(self) -> list[DigestDeliveries]:
-        """How each digest's deliveries stand, newest digest first."""
-        with self._tx() as conn:
-            return subs.summary(conn)
-
-    def ledger(self) -> list[Delivery]:
-        """Every delivery, oldest first: what was sent to whom, and what failed why."""
-        with self._tx() as conn:
-            return subs.ledger(conn)
 
     def item_keys(self, item_id: int) -> list[str]:
         t = schema.item_keys

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, case, select
 
 from digest.models import Candidate, Digest, Hit, Pick, Pool, Profile, Seen, Window
-from digest.store import schema, subscribers
+from digest.store import deliveries, schema
 from digest.store.statements import insert_for
 
 _PAGE = 1000  # rows per look-back page, names per IN list
@@ -163,17 +163,26 @@ def record_given(
             insert_for(conn, pi).on_conflict_do_nothing(),
             [{"profile": profile, "item_id": i, "delivered_at": now} for i in item_ids],
         )
-    last = conn.execute(select(ps.c.last_item_id).where(ps.c.profile == profile)).scalar()
-    if last is None:
-        conn.execute(
-            ps.insert().values(profile=profile, last_item_id=upto_item_id, last_success_at=now)
+    # One statement, so two processes moving a new profile's window never collide.
+    new = insert_for(conn, ps).values(profile=profile, last_item_id=upto_item_id)
+    further = case((ps.c.last_item_id > upto_item_id, ps.c.last_item_id), else_=upto_item_id)
+    conn.execute(
+        new.values(last_success_at=now).on_conflict_do_update(
+            index_elements=[ps.c.profile], set_={"last_item_id": further, "last_success_at": now}
         )
-    else:
-        conn.execute(
-            ps.update()
-            .where(ps.c.profile == profile)
-            .values(last_item_id=max(last, upto_item_id), last_success_at=now)
+    )
+
+
+def window_marks(conn: Connection, profiles: Sequence[str]) -> dict[str, int]:
+    """How far each profile's window reached; 0 for one it never moved."""
+    ps = schema.profile_state
+    marks = dict.fromkeys(profiles, 0)
+    for start in range(0, len(marks), _PAGE):
+        q = select(ps.c.profile, ps.c.last_item_id).where(
+            ps.c.profile.in_(list(profiles)[start : start + _PAGE])
         )
+        marks.update((name, int(i or 0)) for name, i in conn.execute(q))
+    return marks
 
 
 def record_digest(
@@ -183,13 +192,21 @@ def record_digest(
     *,
     upto_item_id: int,
     now: datetime,
-) -> Digest:
+    window_after: int | None = None,
+) -> Digest | None:
+    """None, recording nothing, when another process already recorded the
+    profile's digest for the window that started at `window_after`."""
     d, di = schema.digests, schema.digest_items
-    digest_id = int(
-        conn.execute(
-            d.insert().values(profile=profile.name, created_at=now, count=len(chosen))
-        ).inserted_primary_key[0]  # type: ignore[index]
-    )
+    head = {"profile": profile.name, "created_at": now, "count": len(chosen)}
+    found = conn.execute(
+        insert_for(conn, d)
+        .values(**head, window_after=window_after)
+        .on_conflict_do_nothing(index_elements=[d.c.profile, d.c.window_after])
+        .returning(d.c.id)
+    ).scalar()
+    if found is None:
+        return None
+    digest_id = int(found)
     if chosen:
         conn.execute(
             di.insert(),
@@ -211,7 +228,7 @@ def record_digest(
         upto_item_id=upto_item_id,
         now=now,
     )
-    subscribers.create_deliveries(conn, digest_id, profile.name, now)
+    deliveries.create(conn, digest_id, profile.name, now)
     return Digest(profile=profile, picks=tuple(chosen), created=now, id=digest_id)
 
 

@@ -7,7 +7,7 @@ store at any older version can be brought forward step by step.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -177,6 +177,10 @@ digests = Table(
     Column("profile", String(200), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("count", Integer, nullable=False),
+    # The profile's window start when it was selected (0: its first digest); one
+    # digest per (profile, window), whichever process records it first. NULL: older.
+    Column("window_after", Integer),
+    Index("uq_digest_window", "profile", "window_after", unique=True),
 )
 
 digest_items = Table(
@@ -234,8 +238,12 @@ deliveries = Table(
     Column("last_error", Text),
     Column("sent_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("message_id", Text),  # set at the first claim: a resend reuses it
+    Column("claimed_by", String(200)),  # the sender holding it until lease_until
+    Column("lease_until", UTCDateTime),
     UniqueConstraint("digest_id", "subscriber_id", name="uq_delivery"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_claimed", "claimed_by"),
 )
 
 
@@ -299,20 +307,37 @@ def _v5(conn: Connection) -> None:
         conn.execute(t.insert().values(key=stored_key(key), item_id=item_id))
 
 
+def _add_columns(conn: Connection, table: Table, names: Sequence[str]) -> None:
+    """ALTER TABLE ADD COLUMN for those of `names` the table lacks (a store created
+    at an older version; a new one got them from `table.create`)."""
+    have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in have:
+            kind = table.c[name].type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
+
+
 def _v6(conn: Connection) -> None:
-    # _v1 creates `sources` as declared now: only an older store lacks the columns.
+    """Claimed deliveries and one digest per profile and window."""
+    _add_columns(conn, digests, ["window_after"])
+    _add_columns(conn, deliveries, ["message_id", "claimed_by", "lease_until"])
+    for index in (*digests.indexes, *deliveries.indexes):
+        index.create(conn, checkfirst=True)
+
+
+def _v7(conn: Connection) -> None:
+    """Sources that went empty: empty_fetches, and last_entries_at from sightings."""
     have = {c["name"] for c in inspect(conn).get_columns("sources")}
-    if "empty_fetches" not in have:
+    if "empty_fetches" not in have:  # NOT NULL: the existing rows need the default
         conn.exec_driver_sql(
             "ALTER TABLE sources ADD COLUMN empty_fetches INTEGER NOT NULL DEFAULT 0"
         )
-    if "last_entries_at" not in have:
-        conn.exec_driver_sql("ALTER TABLE sources ADD COLUMN last_entries_at VARCHAR(32)")
+    _add_columns(conn, sources, ["last_entries_at"])
     newest = select(func.max(sightings.c.last_seen)).where(sightings.c.source_id == sources.c.id)
     conn.execute(sources.update().values(last_entries_at=newest.scalar_subquery()))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
