@@ -485,3 +485,44 @@ def test_nothing_to_send_opens_no_connection() -> None:
     with serve(Recorder()) as server:
         assert _run(_plain(server.port), []) == []
         assert server.handler.sessions == 0
+
+
+# -- the web's confirmation mails: the same builder ------------------------------------
+
+
+def test_confirmation_mail_is_built_like_a_digest() -> None:
+    from digest.render import confirmation_mail, environment
+
+    settings = replace(SETTINGS, sender="Revue Ärzte <revue@example.org>")
+    out = confirmation_mail(
+        environment(),
+        settings,
+        kind="confirm",
+        to="ada@example.net\r\nBcc: spy@example.com",
+        subscriber_id=5,
+        titles=["Scaling laws", "Größe"],
+        link="https://digest.example.org/confirm/TOKEN",
+        days=3,
+        home="https://digest.example.org/",
+        now=NOW,
+    )
+    assert out.data.isascii()
+    assert b"\n" not in out.data.replace(b"\r\n", b"")
+    assert max(len(line) for line in out.data.split(b"\r\n")) <= 78
+    msg = _parse(out.data)
+    assert not msg.defects
+    assert "bcc" not in {k.lower() for k in msg}
+    assert b"\r\nTo: ada@example.net  Bcc: spy@example.com\r\n" in out.data  # one line, inert
+    assert msg["Subject"] == "Confirm your subscription to Revue Ärzte"
+    assert msg["From"].addresses[0].display_name == "Revue Ärzte"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert re.fullmatch(r"<confirm-5\.[0-9a-f]{16}@example\.org>", msg["Message-ID"])
+    assert out.message_id == msg["Message-ID"]
+    assert out.sender == "revue@example.org"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    text, html = _body(msg, "plain"), _body(msg, "html")
+    assert "https://digest.example.org/confirm/TOKEN" in text
+    assert 'href="https://digest.example.org/confirm/TOKEN"' in html
+    assert "within 3 days" in text
+    assert "Größe" in text
+    assert "Größe" in html

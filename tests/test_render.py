@@ -680,3 +680,25 @@ def test_description_must_be_text(tmp_path: Path) -> None:
     assert str(err.value) == f"{path}:3: description: must be str, not a list"
     path.write_text("name: p\nkeywords: [scaling law]\ndescription: |\n  Some *Markdown*.\n")
     assert load_profile(path).description == "Some *Markdown*.\n"
+
+
+def test_one_environment_for_every_template(tmp_path: Path) -> None:
+    from digest.render import environment
+
+    env = environment()
+    assert Renderer().env is env  # compiled templates shared by digests, archive, web
+    assert environment(tmp_path) is environment(tmp_path) is not env
+    # autoescape by kind: HTML escapes, Markdown and plain text do not
+    probe = {"x": "<b>&</b>"}
+    assert env.from_string("{{ x }}").render(probe) == "&lt;b&gt;&amp;&lt;/b&gt;"
+    (tmp_path / "probe.html.j2").write_text("{{ x }}")
+    (tmp_path / "probe.md.j2").write_text("{{ x }}")
+    (tmp_path / "probe.txt.j2").write_text("{{ x }}")
+    over = environment(tmp_path)
+    assert over.get_template("probe.html.j2").render(probe) == "&lt;b&gt;&amp;&lt;/b&gt;"
+    assert over.get_template("probe.md.j2").render(probe) == "<b>&</b>"
+    assert over.get_template("probe.txt.j2").render(probe) == "<b>&</b>"
+    # the bundled templates come from the package, wherever it is installed
+    bundled = env.get_template("web/mail.txt.j2").filename or ""
+    assert Path(bundled).parent.parent.name == "templates"
+    assert Path(bundled).parent.parent.parent.name == "digest"

@@ -17,10 +17,14 @@ import jinja2
 from digest.render.views import md_escape, wrap
 
 
-@functools.lru_cache(maxsize=8)
 def environment(override: Path | None = None) -> jinja2.Environment:
     """The environment for `override` (a folder of templates, or None). One per folder:
     compiled templates are shared by everything that renders."""
+    return _environment(override)  # one cache key however it is called
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(override: Path | None) -> jinja2.Environment:
     bundled = jinja2.PackageLoader("digest", "templates")
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(override)] if override else []
     env = jinja2.Environment(
