@@ -13,7 +13,7 @@ compared case-insensitively, and a term the profile does not know counts 1.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -146,10 +146,6 @@ def _exact(profile: Profile) -> bool:
     return len(set(terms)) == len(terms) and len(set(authors)) == len(authors)
 
 
-def _second(m: tuple[float, int]) -> int:
-    return m[1]
-
-
 class _Tally:
     """Each profile's score of each item, added up from the matcher's owners in
     the order `_score` adds them (title terms, abstract-only terms, authors), so
@@ -174,10 +170,21 @@ class _Tally:
                 score = round(value, _DIGITS)
                 self.single.append(score if score >= minimum[name] else None)
         self.minimum = minimum
+        self.codes: dict[str, list[int]] = {p.name: [] for p in profiles}  # reaching min_score
+        for code, reached in enumerate(self.single):
+            if reached is not None:
+                self.codes[self.name[code // 3]].append(code)
 
-    def add(self, found: Owners, index: int, into: dict[str, list[tuple[float, int]]]) -> None:
-        """Append (score, index) for each profile that `found` has hits for, no
-        exclude matched and whose `min_score` the score reaches."""
+    def add(
+        self,
+        found: Owners,
+        index: int,
+        by_code: list[list[int]],
+        into: dict[str, list[tuple[float, int]]],
+    ) -> None:
+        """Note `index` for each profile that `found` has hits for, no exclude
+        matched and whose `min_score` the score reaches: under its one value's
+        code in `by_code`, or with its score in `into` when it has several."""
         names = self.name
         first: dict[str, int] = {}
         more: dict[str, list[int]] = {}  # profiles with more than one value
@@ -201,8 +208,8 @@ class _Tally:
         for name, code in first.items():
             if name in more or name in authors or name in excluded:
                 continue
-            if (score := single[code]) is not None:
-                into[name].append((score, index))
+            if single[code] is not None:
+                by_code[code].append(index)
         if not (more or authors):
             return
         value = self.value
@@ -225,9 +232,10 @@ def pick_all(profiles: Sequence[Profile], pool: Pool) -> dict[str, Selection]:
     cands = pool.candidates
     found = [matcher.owners(c.title, c.summary, c.authors) for c in cands]
     tally = _Tally(profiles, matcher)
+    by_code: list[list[int]] = [[] for _ in tally.single]  # candidate indexes
     scored: dict[str, list[tuple[float, int]]] = {p.name: [] for p in profiles}
-    for i, f in enumerate(found):  # (score, candidate index), in candidate order
-        tally.add(f, i, scored)
+    for i, f in enumerate(found):
+        tally.add(f, i, by_code, scored)
     ids = [c.item_id for c in cands]
     known = set(ids)
     sources = [frozenset(s.source for s in c.seen) for c in cands]
@@ -247,20 +255,23 @@ def pick_all(profiles: Sequence[Profile], pool: Pool) -> dict[str, Selection]:
             }
             out[p.name] = Selection(select(p, [c for c, _ in held], results), count, upto)
             continue
-        mine = scored[p.name]
-        if window.since is None:  # an id range: a tail of the candidates
-            mine = mine[bisect_left(mine, bisect_right(ids, window.after_id), key=_second) :]
-            if window.given:
-                mine = [m for m in mine if ids[m[1]] not in window.given]
-        else:
-            mine = [m for m in mine if window.holds(cands[m[1]])]
-        if p.sources:
-            wanted = set(p.sources)
-            mine = [m for m in mine if not wanted.isdisjoint(sources[m[1]])]
+        levels: dict[float, list[int]] = {}  # score -> candidate indexes
+        for code in tally.codes[p.name]:
+            if by_code[code]:
+                levels.setdefault(tally.single[code] or 0.0, []).extend(by_code[code])
+        for value, i in scored[p.name]:
+            levels.setdefault(value, []).append(i)
+        wanted = set(p.sources)
         keep = max(p.max_items, 0)
-        if len(mine) > keep > 0:  # only those that can reach the top need ranking
-            cut = sorted([m[0] for m in mine])[-keep]
-            mine = [m for m in mine if m[0] >= cut]
+        mine: list[tuple[float, int]] = []
+        for value in sorted(levels, reverse=True):  # best first, until `keep` are held
+            mine += [
+                (value, i)
+                for i in levels[value]
+                if window.holds(cands[i]) and (not wanted or not wanted.isdisjoint(sources[i]))
+            ]
+            if len(mine) >= keep:
+                break
         mine.sort(key=lambda m: (-m[0], order[m[1]]))
         weights = _Weights(p)
         picks = [

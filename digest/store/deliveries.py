@@ -32,6 +32,10 @@ MAX_ATTEMPTS = 8  # temporary failures are retried across runs this many times
 FIRST_RETRY = timedelta(minutes=5)
 LAST_RETRY = timedelta(hours=6)
 OPEN = ("pending", "failed-temporary")
+# Outcomes wait at most LINGER seconds, or until FLUSH_AT of them, for one transaction:
+# few transactions at any rate, and a SIGKILL forgets at most that many marks.
+LINGER = 0.005
+FLUSH_AT = 500
 Outcome = Literal["sent", "temporary", "permanent"]
 
 
@@ -336,10 +340,9 @@ class Claims:
     """One sender's session on the ledger. Iterating yields its claimed rows,
     batch after batch (the next batch is claimed while this one goes out); `put`
     queues an outcome. A thread of its own does all the writing, so the event
-    loop never waits on a transaction: every outcome that came in while it wrote
-    the last ones goes in the next transaction (group commit: batches grow with
-    the rate, and a SIGKILL loses at most one transaction's worth of marks), and
-    it renews the lease every third of it. `close` writes what is left and gives
+    loop never waits on a transaction: outcomes go in batches (every FLUSH_AT of
+    them or LINGER seconds after the first, whichever comes first), and it renews
+    the lease every third of it. `close` writes what is left and gives
     back what was claimed and not sent."""
 
     def __init__(
@@ -377,14 +380,29 @@ class Claims:
     def put(self, mark: Mark) -> None:
         with self._wake:
             self._marks.append(mark)
-            self._wake.notify()
+            if len(self._marks) in (1, FLUSH_AT):  # the first starts the linger
+                self._wake.notify()
+
+    def _wait(self, renewed: float) -> None:
+        """Under the lock: wait until there is work, or the lease needs renewing."""
+        deadline = None
+        while not (self._closing or self._asked or len(self._marks) >= FLUSH_AT):
+            now = time.monotonic()
+            if self._marks:
+                deadline = deadline or now + LINGER
+                if now >= deadline:
+                    break
+                self._wake.wait(deadline - now)
+            elif now - renewed > self._lease / 3:
+                break
+            else:
+                self._wake.wait(self._lease / 3)
 
     def _run(self) -> None:
         renewed = time.monotonic()
         while True:
             with self._wake:
-                if not (self._closing or self._asked or self._marks):
-                    self._wake.wait(self._lease / 3)
+                self._wait(renewed)
                 marks, self._marks = self._marks, []
                 asked, self._asked = self._asked, []
                 closing = self._closing
