@@ -1,4 +1,5 @@
-"""Where an ingest's writes go: the driver's executemany, or for SQLite a thread.
+"""Where an ingest's writes go: for PostgreSQL by COPY, for a SQLite file on a
+thread, otherwise through the driver's executemany.
 
 SQLite runs one statement with the GIL released. Given many rows per
 statement (multi-row VALUES), a thread of its own inserts one chunk while the
