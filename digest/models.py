@@ -429,3 +429,19 @@ class DigestDeliveries:
     sent: int = 0
     failed_temporary: int = 0
     failed_permanent: int = 0
+
+
+JobKind = Literal["ingest", "digest", "send"]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One queued run of the daemon's work, claimed by one worker at a time."""
+
+    id: int
+    kind: JobKind
+    profile: str  # "" unless kind is "digest"
+    due_at: datetime
+    status: str  # queued, running, done, failed
+    attempts: int
+    worker: str | None = None

@@ -28,13 +28,11 @@ time that does not exist (02:30) fires once, an hour later by the new clock
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
@@ -109,6 +107,20 @@ def triggers(profile: Profile) -> CronTrigger | None:
         second=0,
         timezone=profile.timezone,
     )
+
+
+def latest_run(profile: Profile, now: datetime, grace: timedelta) -> datetime | None:
+    """The profile's latest scheduled time in (now - grace, now], in UTC, or None."""
+    trigger = triggers(profile)
+    if trigger is None:
+        return None
+    latest = None
+    fire = trigger.get_next_fire_time(None, now - grace)
+    while fire is not None and fire <= now:
+        if fire > now - grace:
+            latest = fire.astimezone(UTC)
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return latest
 
 
 # -- jobs: module-level so that stored jobs can name them --------------------
@@ -395,49 +407,37 @@ def serve(
     signal acts at once (the default handlers are back by then). Status 1 if
     the scheduler's thread died. Call from the main thread.
     """
-    stop = threading.Event()
-    received: list[int] = []
+    from digest.roles import stop_on_signals  # roles imports this module
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        received.append(signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    status = 1
+    with ExitStack() as handlers:
+        stop = handlers.enter_context(stop_on_signals())
         scheduler = build_scheduler(
             settings, store_url, ingest_every=ingest_every, misfire_grace_time=misfire_grace_time
         )
-    except BaseException:
-        _restore(previous)
-        raise
-    status = 0
-    try:
-        scheduler.resume()
-        jobs = {job.id: job.next_run_time for job in scheduler.get_jobs()}
-        log.info(
-            "daemon started with %d jobs",
-            len(jobs),
-            extra={"event": "daemon_started", "jobs": jobs},
-        )
-        while not stop.wait(_WATCH_SECONDS):
-            thread = getattr(scheduler, "_thread", None)
-            if thread is not None and not thread.is_alive():
-                log.error("the scheduler thread died", extra={"event": "scheduler_died"})
-                status = 1
-                break
-    finally:
-        _restore(previous)
-        if received:
+        try:
+            scheduler.resume()
+            jobs = {job.id: job.next_run_time for job in scheduler.get_jobs()}
             log.info(
-                "stopping on %s: finishing the job in hand",
-                signal.Signals(received[0]).name,
-                extra={"event": "daemon_stopping", "signal": signal.Signals(received[0]).name},
+                "daemon started with %d jobs",
+                len(jobs),
+                extra={"event": "daemon_started", "jobs": jobs},
             )
-        scheduler.shutdown(wait=True)
-        log.info("daemon stopped", extra={"event": "daemon_stopped", "status": status})
+            status = 0
+            while not stop.wait(_WATCH_SECONDS):
+                thread = getattr(scheduler, "_thread", None)
+                if thread is not None and not thread.is_alive():
+                    log.error("the scheduler thread died", extra={"event": "scheduler_died"})
+                    status = 1
+                    break
+        finally:
+            handlers.close()  # the default handlers are back: a second signal acts at once
+            if stop.signal:
+                log.info(
+                    "stopping on %s: finishing the job in hand",
+                    stop.signal,
+                    extra={"event": "daemon_stopping", "signal": stop.signal},
+                )
+            scheduler.shutdown(wait=True)
+            log.info("daemon stopped", extra={"event": "daemon_stopped", "status": status})
     return status
-
-
-def _restore(previous: dict[signal.Signals, Any]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)

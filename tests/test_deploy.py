@@ -94,7 +94,7 @@ def test_dockerfile_runs_serve_as_non_root() -> None:
 def test_compose_lists_the_three_services() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"digest", "postgres", "mailpit"}
+    assert {"digest", "postgres", "mailpit"} <= set(services)  # more: test_roles.py
     assert services["digest"]["build"]["dockerfile"] == "deploy/Dockerfile"
     assert "/data" in {v.split(":")[1] for v in services["digest"]["volumes"]}
     assert services["postgres"]["profiles"]  # not started by default

@@ -247,26 +247,68 @@ def send(obj: Context, profile: str | None, now: datetime) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Web service address.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--no-web", is_flag=True, help="Run the scheduler only, no web service.")
+@click.option(
+    "--role",
+    type=click.Choice(["all", "scheduler", "worker", "web"]),
+    default="all",
+    show_default=True,
+    help="all: one process does everything. Or one part of a multi-process deployment "
+    "on one store: scheduler (one active, others stand by), worker (any number), web.",
+)
+@click.option(
+    "--poll",
+    metavar="SECONDS",
+    type=click.FloatRange(min=0.05),
+    default=5.0,
+    show_default=True,
+    help="scheduler/worker: how often to look for due work, or for the lock.",
+)
+@click.option("--until-idle", is_flag=True, help="worker: exit when no job is ready.")
 @click.pass_obj
 def serve(
-    obj: Context, ingest_every: float, misfire_grace: int, host: str, port: int, no_web: bool
+    obj: Context,
+    ingest_every: float,
+    misfire_grace: int,
+    host: str,
+    port: int,
+    no_web: bool,
+    role: str,
+    poll: float,
+    until_idle: bool,
 ) -> None:
     """Run the daemon: fetch sources on an interval; build, publish and send each
     profile's digest on its schedule, in its time zone; and serve the subscribe
     pages, unsubscribe links, feeds and archive over HTTP. SIGTERM finishes the
-    job in hand and exits cleanly.
+    job in hand and exits cleanly. With --role, several processes share that work
+    through the store (see deploy/README.md).
 
     \b
-    Example:
+    Examples:
       digest --config /etc/digest/digest.yaml serve --ingest-every 2
+      digest serve --role worker
     """
     from datetime import timedelta
 
     from digest import wiring
-    from digest.schedule import serve as run_daemon
 
     settings = obj.settings
     url = obj.store_url
+    if role != "all":
+        from digest import roles
+
+        with roles.stop_on_signals() as stop, wiring.open_store(url) as store:
+            if role == "scheduler":
+                every, grace = timedelta(hours=ingest_every), timedelta(seconds=misfire_grace)
+                status = roles.run_scheduler(
+                    settings, store, stop, ingest_every=every, grace=grace, poll=poll
+                )
+            elif role == "worker":
+                status = roles.run_worker(settings, store, stop, poll=poll, until_idle=until_idle)
+            else:
+                status = roles.run_web(settings, store, stop, host=host, port=port)
+        sys.exit(status)
+    from digest.schedule import serve as run_daemon
+
     with ExitStack() as stack:
         if not no_web:
             from digest.web import WebServer, create_app

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from digest.models import (
 )
 from digest.store import deliveries, picks, schema
 from digest.store import subscribers as subs
+from digest.store.coordination import Coordination
 from digest.store.resolve import ingest_entries
 from digest.store.statements import insert_for
 
@@ -102,6 +104,11 @@ class Store(deliveries.LedgerMethods):
                 raw.driver_connection.backup(dst)  # type: ignore[union-attr]
         finally:
             raw.close()
+
+    @cached_property
+    def coordination(self) -> Coordination:
+        """Leader lock, job queue, shared rate limits: many processes on one store."""
+        return Coordination(self.engine, self._tx)
 
     def copy_into(self, url: str) -> dict[str, int]:
         """Copy every row into the empty store at `url`, on either engine; row

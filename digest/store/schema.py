@@ -247,6 +247,37 @@ deliveries = Table(
 )
 
 
+# Coordination of many processes on one store (store/coordination.py).
+# The scheduler's queue: one row per (kind, profile, due time), so a scheduler
+# that takes over re-enqueues nothing; workers claim rows with a lease.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # ingest, digest, send
+    Column("profile", String(200), nullable=False, server_default=""),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # queued, running, done, failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("worker", String(200)),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("error", Text),
+    UniqueConstraint("kind", "profile", "due_at", name="uq_job"),
+    Index("ix_jobs_ready", "status", "due_at"),
+)
+
+# Fixed-window request counters shared by every web process.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("window", Integer, primary_key=True),  # the window's start, epoch seconds
+    Column("expires", Integer, nullable=False),  # epoch seconds; pruned after
+    Column("count", Integer, nullable=False),
+)
+
 # At most 4 bytes a character: a key's index entry stays within PostgreSQL's
 # b-tree limit (2,704 bytes), whatever the script of a title or URL.
 KEY_CHARS = 512
@@ -326,6 +357,11 @@ def _v6(conn: Connection) -> None:
 
 
 def _v7(conn: Connection) -> None:
+    jobs.create(conn, checkfirst=True)  # idempotent, like _v6: a store may be walked back
+    rate_limits.create(conn, checkfirst=True)
+
+
+def _v8(conn: Connection) -> None:
     """Sources that went empty: empty_fetches, and last_entries_at from sightings."""
     have = {c["name"] for c in inspect(conn).get_columns("sources")}
     if "empty_fetches" not in have:  # NOT NULL: the existing rows need the default
@@ -337,7 +373,16 @@ def _v7(conn: Connection) -> None:
     conn.execute(sources.update().values(last_entries_at=newest.scalar_subquery()))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+    _v7,
+    _v8,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -46,6 +46,7 @@ from digest.web.security import (
     CSRF_FIELD,
     RateLimiter,
     SecurityHeaders,
+    SharedLimiter,
     retry_after,
 )
 from digest.web.urls import unsubscribe_route
@@ -69,6 +70,7 @@ class _Web:
         store: Store,
         now: Callable[[], datetime],
         transport: Transport | None,
+        shared_limits: bool = False,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -79,8 +81,12 @@ class _Web:
         self.pages = kit.pages
         self.mailer = kit.mailer
         self.profiles = ProfileCache(settings)
-        self.by_ip = RateLimiter(5, 60)
-        self.by_address = RateLimiter(3, 3600)
+        self.by_ip: RateLimiter | SharedLimiter = RateLimiter(5, 60)
+        self.by_address: RateLimiter | SharedLimiter = RateLimiter(3, 3600)
+        if shared_limits:  # counted in the store: every web process sees the same
+            clock = lambda: now().timestamp()  # noqa: E731
+            self.by_ip = SharedLimiter(store.coordination.hit, "ip", 5, 60, clock=clock)
+            self.by_address = SharedLimiter(store.coordination.hit, "to", 3, 3600, clock=clock)
         self.archive = settings.web.output_dir / "archive"
         self.unsubscribe_path, self.token_param = unsubscribe_route(settings)
 
@@ -317,10 +323,12 @@ def create_app(
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     transport: Transport | None = None,
+    shared_limits: bool = False,
 ) -> Starlette:
     """The ASGI app. `transport` sends the confirmation mails (default: the configured
-    SMTP server, or the outbox); `now` is the clock tokens are made and checked by."""
-    web = _Web(settings, store, now, transport)
+    SMTP server, or the outbox); `now` is the clock tokens are made and checked by.
+    `shared_limits`: rate limits counted in the store, shared by every web process."""
+    web = _Web(settings, store, now, transport, shared_limits)
     path = web.unsubscribe_path
     routes: list[BaseRoute] = [
         Route("/", web.index, methods=["GET"]),

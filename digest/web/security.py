@@ -10,7 +10,9 @@ Rate limits. In-memory token buckets, one per key (a client IP, an address): `ca
 requests at once, refilled at `capacity / per` a second. The table is bounded: when it
 grows past `max_keys`, the least recently used buckets are dropped (a dropped bucket
 comes back full, so the bound trades a little precision for memory, never safety of
-the store). One process, one table: several workers would each count on their own.
+the store). One process, one table: several workers would each count on their own, so
+`digest serve --role web` uses `SharedLimiter`, fixed-window counters in the store
+(`capacity` per window of `per` seconds; a burst may straddle two windows).
 """
 
 from __future__ import annotations
@@ -101,6 +103,29 @@ class RateLimiter:
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
         return wait
+
+
+class SharedLimiter:
+    """`RateLimiter.take` over a counter every process shares: `hit(key, per, now)`
+    returns the window's count with this request and the seconds left in it."""
+
+    def __init__(
+        self,
+        hit: Callable[[str, int, float], tuple[int, float]],
+        name: str,
+        capacity: int,
+        per: int,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if capacity < 1 or per < 1:
+            raise ValueError("a rate limit needs capacity >= 1 and per >= 1")
+        self._hit, self._name, self.capacity, self._per = hit, name, capacity, per
+        self._clock = clock
+
+    def take(self, key: str) -> float:
+        count, left = self._hit(f"{self._name}:{key}", self._per, self._clock())
+        return 0.0 if count <= self.capacity else left
 
 
 def retry_after(wait: float) -> str:
