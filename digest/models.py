@@ -335,6 +335,8 @@ class SourceState:
     last_new_at: datetime | None
     last_error: str | None
     consecutive_failures: int
+    empty_fetches: int = 0  # documents in a row that held no entries
+    last_entries_at: datetime | None = None  # the last fetch that held some
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,6 +152,7 @@ def ingest_source(
             etag=fetched.etag,
             last_modified=fetched.last_modified,
             new=counts.new,
+            entries=reading.count,
         )
         return SourceReport(
             src.name,
@@ -178,17 +179,17 @@ def ingest(
     """Ingest the given sources, or every configured one, as one recorded run."""
     chosen = list(settings.sources if sources is None else sources)
     fetcher = fetcher or wiring.fetcher(settings)
-    run_id = store.start_run("ingest", now)
-    reports = []
-    for src in chosen:
-        rep = ingest_source(store, src, now, fetcher, run_id)
-        log.info("source %s: %s", src.name, rep)
-        reports.append(rep)
-        if progress:
-            progress(rep)
-    report = IngestReport(run_id=run_id, started=now, sources=tuple(reports))
-    status = "ok" if report.errors == 0 else "partial"
-    store.finish_run(run_id, now, status, service.ingest_report(report))
+    with store.run("ingest", now) as run_id:
+        reports = []
+        for src in chosen:
+            rep = ingest_source(store, src, now, fetcher, run_id)
+            log.info("source %s: %s", src.name, rep)
+            reports.append(rep)
+            if progress:
+                progress(rep)
+        report = IngestReport(run_id=run_id, started=now, sources=tuple(reports))
+        status = "ok" if report.errors == 0 else "partial"
+        store.finish_run(run_id, now, status, service.ingest_report(report))
     return report
 
 
@@ -410,14 +411,16 @@ def run_once(
     fetcher: Fetcher | None = None,
 ) -> RunReport:
     """One cycle: ingest every source, then record, publish and send each
-    profile's digest (all profiles, or `names`). The report is stored as a run."""
-    run_id = store.start_run("cycle", now)
-    ingested = ingest(settings, store, now, fetcher=fetcher)
-    profiles, written = run_profiles(settings, store, now, names=names)
-    sent = {k: sum(getattr(p, k) for p in profiles) for k in ("sent", "failed")}
-    report = RunReport(ingested, tuple(profiles), tuple(str(p) for p in written), sent)
-    status = "ok" if ingested.errors == 0 and sent["failed"] == 0 else "partial"
-    store.finish_run(run_id, now, status, service.run_report(report))
+    profile's digest (all profiles, or `names`). The report is stored as a run.
+    The profiles are loaded and checked first: a bad one stops it before any write."""
+    service.chosen(settings, names)
+    with store.run("cycle", now) as run_id:
+        ingested = ingest(settings, store, now, fetcher=fetcher)
+        profiles, written = run_profiles(settings, store, now, names=names)
+        sent = {k: sum(getattr(p, k) for p in profiles) for k in ("sent", "failed")}
+        report = RunReport(ingested, tuple(profiles), tuple(str(p) for p in written), sent)
+        status = "ok" if ingested.errors == 0 and sent["failed"] == 0 else "partial"
+        store.finish_run(run_id, now, status, service.run_report(report))
     return report
 
 

@@ -3,7 +3,7 @@
 - profiles: the configured ones, one by name;
 - subscriptions: request (the web form, double opt-in), confirm, unsubscribe (by
   signed token), add, remove, import (a CSV);
-- status: each source's health (one classification: ok, failing, stale) and the
+- status: each source's health (one classification: ok, failing, stale, empty) and the
   summary `digest status` prints;
 - reports: the JSON form of ingest and run reports (stored as the run's record,
   and printed by `--json`), and of items, subscribers and previews.
@@ -226,23 +226,39 @@ def deliveries_dict(d: DigestDeliveries) -> dict[str, Any]:
 # -- status ------------------------------------------------------------------
 
 STALE_AFTER = 3  # consecutive failures before a source is called stale
-Health = Literal["ok", "failing", "stale"]
+EMPTY_AFTER = 2  # fetches in a row with no entries, from a source that had some
+Health = Literal["ok", "failing", "stale", "empty"]
 
 
 def health(source: SourceState) -> Health:
     if source.consecutive_failures >= STALE_AFTER:
         return "stale"
-    return "failing" if source.consecutive_failures else "ok"
+    if source.consecutive_failures:
+        return "failing"
+    # A source that never gave entries is new or quiet, not broken: only a change is news.
+    if source.empty_fetches >= EMPTY_AFTER and source.last_entries_at is not None:
+        return "empty"
+    return "ok"
+
+
+def _notice(s: SourceState) -> str | None:
+    state = health(s)
+    if state == "stale":
+        return (
+            f"source {s.name} is stale: {s.consecutive_failures} failed fetches in a row"
+            f" (last error: {s.last_error})"
+        )
+    if state == "empty" and s.last_entries_at is not None:
+        return (
+            f"source {s.name} gave no entries {s.empty_fetches} runs in a row"
+            f" (last entries {s.last_entries_at.date().isoformat()})"
+        )
+    return None
 
 
 def health_notices(store: Store) -> tuple[str, ...]:
-    """What the admin should hear about: sources that keep failing."""
-    return tuple(
-        f"source {s.name} is stale: {s.consecutive_failures} failed fetches in a row"
-        f" (last error: {s.last_error})"
-        for s in store.sources()
-        if health(s) == "stale"
-    )
+    """What the admin should hear about: sources that keep failing or went empty."""
+    return tuple(n for n in map(_notice, store.sources()) if n)
 
 
 def status(store: Store) -> dict[str, Any]:
@@ -258,6 +274,8 @@ def status(store: Store) -> dict[str, Any]:
                 "last_error": s.last_error,
                 "last_success": s.last_success_at.isoformat() if s.last_success_at else None,
                 "last_new": s.last_new_at.isoformat() if s.last_new_at else None,
+                "empty_fetches": s.empty_fetches,
+                "last_entries": s.last_entries_at.isoformat() if s.last_entries_at else None,
             }
             for s in store.sources()
         ],

@@ -129,9 +129,8 @@ def run(obj: Context, as_json: bool, now: datetime, names: tuple[str, ...], dry_
     from digest import pipeline, service
 
     settings = obj.settings
-    if names:
-        service.chosen(settings, names)
     chosen = list(names) or None
+    service.chosen(settings, chosen)  # every profile checked before the store is opened
     with obj.open_store() as store:
         cycle = pipeline.dry_run if dry_run else pipeline.run_once
         report = cycle(settings, store, now, names=chosen)

@@ -173,6 +173,8 @@ def status(obj: Context, as_json: bool) -> None:
     for s in out["sources"]:
         quiet = f"last new {s['last_new'][:10]}" if s["last_new"] else "nothing new yet"
         why = f": {s['last_error']}" if s["last_error"] else ""
+        if s["state"] == "empty":
+            why = f": no entries {s['empty_fetches']} runs in a row (last {s['last_entries'][:10]})"
         click.echo(f"{s['state']:<8} {s['name']:<28} {quiet}{why}")
     if out["last_run"]:
         r = out["last_run"]

@@ -220,8 +220,10 @@ class Store(deliveries.LedgerMethods):
         etag: str | None = None,
         last_modified: str | None = None,
         new: int = 0,
+        entries: int | None = None,
     ) -> None:
-        """Note a fetch outcome. A failure keeps the old validators and counts up."""
+        """Note a fetch outcome. A failure keeps the old validators and counts up.
+        `entries` (what a fetched document held; None for a 304) counts empty fetches."""
         t = schema.sources
         values: dict[str, Any] = {"last_fetch_at": now}
         if error is None:
@@ -234,6 +236,10 @@ class Store(deliveries.LedgerMethods):
             )
             if new:
                 values["last_new_at"] = now
+            if entries:
+                values.update(empty_fetches=0, last_entries_at=now)
+            elif entries == 0:
+                values["empty_fetches"] = t.c.empty_fetches + 1
         else:
             values.update(last_error=error, consecutive_failures=t.c.consecutive_failures + 1)
         with self._tx() as conn:
@@ -264,6 +270,19 @@ class Store(deliveries.LedgerMethods):
         with self._tx() as conn:
             result = conn.execute(schema.runs.insert().values(kind=kind, started_at=now))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    @contextmanager
+    def run(self, kind: str, now: datetime) -> Iterator[int]:
+        """A run row that always ends: an exception records it `failed`, then goes on."""
+        run_id = self.start_run(kind, now)
+        try:
+            yield run_id
+        except BaseException as exc:
+            try:
+                self.finish_run(run_id, now, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+            except StoreError:  # the store itself failing: the original error says more
+                log.exception("could not record run %d as failed", run_id)
+            raise
 
     def finish_run(self, run_id: int, now: datetime, status: str, report: dict[str, Any]) -> None:
         t = schema.runs

@@ -77,6 +77,8 @@ sources = Table(
     Column("last_new_at", UTCDateTime),
     Column("last_error", Text),
     Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("empty_fetches", Integer, nullable=False, server_default="0"),  # in a row
+    Column("last_entries_at", UTCDateTime),  # the last fetch whose document held entries
 )
 
 items = Table(
@@ -359,7 +361,28 @@ def _v7(conn: Connection) -> None:
     rate_limits.create(conn, checkfirst=True)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+def _v8(conn: Connection) -> None:
+    """Sources that went empty: empty_fetches, and last_entries_at from sightings."""
+    have = {c["name"] for c in inspect(conn).get_columns("sources")}
+    if "empty_fetches" not in have:  # NOT NULL: the existing rows need the default
+        conn.exec_driver_sql(
+            "ALTER TABLE sources ADD COLUMN empty_fetches INTEGER NOT NULL DEFAULT 0"
+        )
+    _add_columns(conn, sources, ["last_entries_at"])
+    newest = select(func.max(sightings.c.last_seen)).where(sightings.c.source_id == sources.c.id)
+    conn.execute(sources.update().values(last_entries_at=newest.scalar_subquery()))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+    _v7,
+    _v8,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
