@@ -369,15 +369,12 @@ class Store(deliveries.LedgerMethods):
             return picks.digests(conn, profile, limit=limit)
 
     def recent_digests(
-        self, profile: Profile, *, papers: int, also: Collection[int] = ()
+        self, profile: Profile, *, papers: int, also: Collection[int]
     ) -> list[Digest]:
-        """The newest digests that hold `papers` distinct papers (or all there are),
-        and those with an id in `also`; newest first."""
         with self._tx() as conn:
             return picks.recent(conn, profile, papers=papers, also=also)
 
     def issue_heads(self, profile: Profile, *, limit: int | None = None) -> list[IssueHead]:
-        """The profile's recorded issues, newest first, each with its top titles only."""
         with self._tx() as conn:
             return picks.heads(conn, profile, limit=limit)
 
