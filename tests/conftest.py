@@ -8,12 +8,30 @@ server can be had, unless CI=true.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import pg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def demo_config_at(tmp_path: Path, store: str | None = None) -> Path:
+    """A copy of the bundled config/ under tmp_path, its store a file there (or `store`)."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    cfg = tmp_path / "config" / "digest.yaml"
+    url = store or f"sqlite:///{tmp_path}/d.db"
+    cfg.write_text(cfg.read_text().replace("sqlite:///digest.db", url))
+    return cfg
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path) -> Path:
+    return demo_config_at(tmp_path)
+
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,12 +36,9 @@ def invoke(*args: str) -> Result:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
+def config(demo_config: Path) -> Path:
     """The demo config, its store and outputs in tmp_path."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    cfg = tmp_path / "config" / "digest.yaml"
-    cfg.write_text(cfg.read_text().replace("sqlite:///digest.db", f"sqlite:///{tmp_path}/d.db"))
-    return cfg
+    return demo_config
 
 
 @pytest.fixture

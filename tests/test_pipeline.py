@@ -3,7 +3,6 @@ sample files plus one source served over loopback HTTP, mail to the outbox."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from digest.config import load_settings
 from digest.errors import DigestError
 from digest.models import SourceConfig
 from digest.settings import Settings
+from tests.conftest import demo_config_at
 from tests.httpserver import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,10 +27,7 @@ RSS = (ROOT / "config" / "samples" / "arxiv-cs-lg.rss").read_bytes()
 def settings(tmp_path: Path, loopback_server: LoopbackServer) -> Settings:
     """The demo config on a temporary store and outputs, with the arXiv sample also
     served over HTTP (with an ETag, so a second fetch is a 304)."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    cfg = tmp_path / "config" / "digest.yaml"
-    text = cfg.read_text().replace("sqlite:///digest.db", f"sqlite:///{tmp_path}/d.db")
-    cfg.write_text(text)
+    cfg = demo_config_at(tmp_path)
     loopback_server.add(
         "/cs.LG.rss", RSS, etag='"v1"', headers={"Content-Type": "application/rss+xml"}
     )

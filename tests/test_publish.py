@@ -16,14 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    cfg = tmp_path / "config" / "digest.yaml"
-    text = cfg.read_text().replace(
-        "store: sqlite:///digest.db", f"store: sqlite:///{tmp_path}/d.db"
-    )
-    cfg.write_text(text)
-    return cfg
+def config(demo_config: Path) -> Path:
+    return demo_config
 
 
 def run(cfg: Path, *args: str) -> dict:

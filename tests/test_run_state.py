@@ -4,7 +4,6 @@ that went empty flagged in status. Real stores on both engines, a loopback serve
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,11 +39,8 @@ def channel(*titles: str) -> bytes:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    cfg = tmp_path / "config" / "digest.yaml"
-    cfg.write_text(cfg.read_text().replace("sqlite:///digest.db", f"sqlite:///{tmp_path}/d.db"))
-    return cfg
+def config(demo_config: Path) -> Path:
+    return demo_config
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from digest.cli import cli
 from digest.models import Entry
 from digest.store import Store, schema
+from tests.conftest import demo_config_at
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2026-11-23T06:00:00"
@@ -38,10 +38,7 @@ def everything(url: str) -> dict[str, list[tuple[object, ...]]]:
 def a_day_of_digest(tmp_path: Path, url: str) -> None:
     """One real cycle on the bundled config: items, sightings, runs, digests,
     subscribers and their deliveries (to the outbox)."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    cfg = tmp_path / "config" / "digest.yaml"
-    text = cfg.read_text().replace("store: sqlite:///digest.db", f"store: {url}")
-    cfg.write_text(text)
+    cfg = demo_config_at(tmp_path, url)
     result = digest("--config", str(cfg), "run", "--json", "--now", NOW)
     assert json.loads(result.stdout)["sent"]["sent"] > 0, result.output
 
