@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 from digest import service, wiring
 from digest.errors import DigestError, ParseError, SourceError, StoreError
+from digest.mailing import Due
 from digest.models import (
     Digest,
-    Due,
     Entry,
     IngestReport,
     Profile,
