@@ -59,12 +59,13 @@ def publication(
         ("index.html", renderer.archive_index(profile, listed, feed_urls=feed_urls).encode())
     )
     picked: list[tuple[Pick, datetime]] = [(p, d.created) for d in digests for p in d.picks]
+    places = feeds.places(digests, lambda d: url + page_name(d))
 
     def page_url(d: Digest | IssueHead) -> str:
         return url + page_name(d)
 
     ext = {"rss": "xml", "atom": "atom"}
-    items = feeds.items_feeds(profile, picked, links, now=now, limit=feed_items)
+    items = feeds.items_feeds(profile, picked, links, now=now, limit=feed_items, places=places)
     out += [(f"feed.{ext[fmt]}", data) for fmt, data in items.items()]
     issues_feeds = feeds.digests_feeds(profile, listed, digest_links, page_url=page_url, now=now)
     out += [(f"digests.{ext[fmt]}", data) for fmt, data in issues_feeds.items()]
