@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 
 from digest.errors import StoreError
 from digest.issues import IssueHead
+from digest.mailing import Subscriber, SubscriberStatus
 from digest.models import (
     Candidate,
     Digest,
@@ -32,8 +33,6 @@ from digest.models import (
     Profile,
     Sighting,
     SourceState,
-    Subscriber,
-    SubscriberStatus,
 )
 from digest.store import deliveries, picks, resolve, schema
 from digest.store import subscribers as subs

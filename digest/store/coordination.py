@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, and_, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.models import Job, JobKind
+from digest.mailing import Job, JobKind
 from digest.store.failures import store_error
 from digest.store.schema import jobs, rate_limits
 
