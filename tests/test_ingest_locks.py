@@ -4,10 +4,17 @@ ingest` processes at once, one of them with a large source."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from digest.models import Entry, IngestCounts
 from digest.store import Store
@@ -65,3 +72,39 @@ def test_a_writer_gets_in_while_a_large_ingest_goes_on(store_url: str) -> None:
         worker.join(60)
         big.close()
         other.close()
+
+
+def rss(n: int, prefix: str) -> bytes:
+    items = "".join(
+        f"<item><title>{prefix} paper {i} on sparse attention</title>"
+        f"<link>https://example.org/{prefix}/{i}</link>"
+        f"<description>We study {prefix} setting {i}.</description></item>"
+        for i in range(n)
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<link>https://example.org/</link><description>d</description>{items}</channel></rss>"
+    ).encode()
+
+
+@pytest.mark.slow
+def test_four_ingests_at_once_one_large_all_succeed(
+    store_url: str, demo_config: Path, tmp_path: Path
+) -> None:
+    sizes = {"big": 30_000, "s1": 300, "s2": 300, "s3": 300}
+    for name, n in sizes.items():
+        (tmp_path / f"{name}.rss").write_bytes(rss(n, name))
+    env = {**os.environ, "DIGEST_DB": store_url}
+    procs = []
+    for name in sizes:  # the big one first; the small ones arrive while it stores
+        cmd = [sys.executable, "-m", "digest", "--config", str(demo_config)]
+        cmd += ["ingest", str(tmp_path / f"{name}.rss"), "--json"]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        time.sleep(0.5 if name == "big" else 0.1)
+    outs = [p.communicate(timeout=240) for p in procs]
+    for proc, (_out, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, err.decode()[-2000:]
+    news = [json.loads(out)["new"] for out, _ in outs]
+    assert news == list(sizes.values())
+    with Store.open(store_url) as store:
+        assert store.count_items() == sum(sizes.values())
