@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from digest.selection.likes import Like
 
 SourceKind = Literal["listing", "feed", "hf"]
 SOURCE_KINDS: tuple[SourceKind, ...] = ("listing", "feed", "hf")
@@ -196,6 +199,8 @@ class Profile:
     recipients: tuple[str, ...] = ()  # fixed email recipients
     first_digest_days: int = 7  # a new profile's first digest: items first seen this far back
     description: str = ""  # Markdown, shown at the top of its digest and archive
+    likes: tuple[Like, ...] = ()  # `like:` and `like_file:` papers (digest.selection.likes)
+    like_weight: float = 10.0  # what a similarity of 1 to the liked papers adds to the score
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,10 +266,13 @@ class Pick:
     candidate: Candidate
     score: float
     matched: tuple[Hit, ...]
+    like: tuple[str, float] | None = None  # the nearest liked paper's title, and its cosine
 
     def because(self) -> str:
-        """`matched: scaling law (title), batch size (abstract)`."""
-        return "matched: " + ", ".join(f"{h.term} ({h.field})" for h in self.matched)
+        """`like: *Title* (0.41) · matched: scaling law (title), batch size (abstract)`."""
+        why = [f"like: *{self.like[0]}* ({self.like[1]:.2f})"] if self.like else []
+        terms = ", ".join(f"{h.term} ({h.field})" for h in self.matched)
+        return " · ".join(why + ([f"matched: {terms}"] if self.matched else []))
 
 
 @dataclass(frozen=True, slots=True)

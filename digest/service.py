@@ -364,6 +364,8 @@ def preview(profile: Profile, picks: Sequence[Pick], fmt: str) -> str:
                 "title": p.candidate.title,
                 "score": p.score,
                 "matched": [{"term": h.term, "field": h.field} for h in p.matched],
+                "like": {"title": p.like[0], "similarity": p.like[1]} if p.like else None,
+                "because": p.because(),
                 "key": p.candidate.key,
                 "url": p.candidate.url,
                 "sources": list(p.candidate.sources),

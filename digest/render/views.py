@@ -227,7 +227,7 @@ def item_view(pick: Pick) -> ItemView:
         authors=short_authors(c.authors),
         sources=sources_line(c.seen),
         score=f"{round(pick.score, 2):g}",
-        because=" ".join(pick.because().split()) if pick.matched else "",
+        because=" ".join(pick.because().split()) if pick.matched or pick.like else "",
         snippet=highlight(snippet(c.summary), list(dict.fromkeys(terms))),
         links=tuple(links.items()),
     )

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from digest.models import Candidate, Hit, Pick, Pool, Profile, Selection, Window
+from digest.selection import blend
 from digest.selection.match import Matcher, Owners
 
 _FIELD_ORDER = {"title": 0, "abstract": 1, "author": 2}
@@ -64,6 +65,12 @@ def _score(hits: Sequence[Hit], weights: _Weights) -> float:
 def score(profile: Profile, hits: Sequence[Hit]) -> float:
     """The weighted sum over distinct terms; see the module docstring."""
     return _score(hits, _Weights(profile))
+
+
+def score_and_order(profile: Profile, hits: Sequence[Hit]) -> tuple[float, tuple[Hit, ...]]:
+    """`score`, and the hits in the order an explanation lists them."""
+    weights = _Weights(profile)
+    return _score(hits, weights), _ordered(hits, weights)
 
 
 def _ordered(hits: Sequence[Hit], weights: _Weights) -> tuple[Hit, ...]:
@@ -223,10 +230,13 @@ class _Tally:
                 into[name].append((score, index))
 
 
-def pick_all(profiles: Sequence[Profile], pool: Pool) -> dict[str, Selection]:
+def pick_all(
+    profiles: Sequence[Profile], pool: Pool, liked: Mapping[str, Sequence[Candidate]] | None = None
+) -> dict[str, Selection]:
     """Each profile's next digest from the shared pool: every candidate is
     matched once against all profiles (one `Matcher`), then each profile
-    selects among the matches its window holds, as `select` does. Records
+    selects among the matches its window holds, as `select` does. A profile
+    with papers in `liked` (its resolved `like:`) selects by `blend`. Records
     nothing."""
     matcher = Matcher(profiles)
     cands = pool.candidates
@@ -245,9 +255,13 @@ def pick_all(profiles: Sequence[Profile], pool: Pool) -> dict[str, Selection]:
     for place, i in enumerate(by_rank):
         order[i] = place
     out: dict[str, Selection] = {}
+    blended = blend.Blend(cands, found, matcher, liked, score_and_order) if liked else None
     for p in profiles:
         window = pool.windows[p.name]
         count, upto = _extent(pool, ids, known, window)
+        if blended is not None and (chosen := blended.select(p, window, order)) is not None:
+            out[p.name] = Selection(chosen, count, upto)
+            continue
         if not _exact(p):
             held = [(c, f) for c, f in zip(cands, found, strict=True) if window.holds(c)]
             results = {

@@ -37,7 +37,7 @@ from digest.models import (
     Subscriber,
     SubscriberStatus,
 )
-from digest.store import deliveries, picks, schema
+from digest.store import deliveries, likes, picks, schema
 from digest.store import subscribers as subs
 from digest.store.coordination import Coordination
 from digest.store.resolve import ingest_entries
@@ -62,7 +62,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store(deliveries.LedgerMethods):
+class Store(deliveries.LedgerMethods, likes.LikeMethods):
     """A handle on one database. Open with `Store.open(url)`; migrates on open."""
 
     def __init__(self, engine: Engine) -> None:

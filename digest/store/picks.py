@@ -226,7 +226,10 @@ def record_digest(
                     "position": n,
                     "item_id": p.candidate.item_id,
                     "score": p.score,
-                    "matched": json.dumps([[h.term, h.field] for h in p.matched]),
+                    "matched": json.dumps(
+                        [[h.term, h.field] for h in p.matched]
+                        + ([[*p.like, "like"]] if p.like else [])
+                    ),  # a nearest liked paper rides along as [title, cosine, "like"]
                 }
                 for n, p in enumerate(chosen)
             ],
@@ -265,8 +268,10 @@ def digests(
     by_item = {c.item_id: c for c in _candidates(conn, rows)}
     chosen: dict[int, list[Pick]] = {}
     for r in rows:
-        hits = tuple(Hit(term, field) for term, field in json.loads(r["matched"]))
-        chosen.setdefault(r["digest_id"], []).append(Pick(by_item[r["id"]], r["score"], hits))
+        why = json.loads(r["matched"])
+        hits = tuple(Hit(term, field) for term, field in (w for w in why if len(w) == 2))
+        like = next(((w[0], float(w[1])) for w in why if len(w) == 3), None)
+        chosen.setdefault(r["digest_id"], []).append(Pick(by_item[r["id"]], r["score"], hits, like))
     return [
         Digest(
             profile=profile,
@@ -331,3 +336,17 @@ def recent(
         for x in digests(conn, profile, limit=1, digest_id=i)
     ]
     return sorted(found, key=lambda x: x.id or 0, reverse=True)
+
+
+def by_keys(conn: Connection, keys: Collection[str]) -> dict[str, Candidate]:
+    """The items known by any of `keys` (identity keys, as `digest.identity`
+    gives them), by key: how a profile's liked papers are found."""
+    k, t = schema.item_keys, schema.items
+    stored = {schema.stored_key(key): key for key in keys}
+    rows: list[Any] = []
+    names = list(stored)
+    for start in range(0, len(names), _PAGE):
+        q = select(k.c.key, t).join(t, t.c.id == k.c.item_id)
+        rows += conn.execute(q.where(k.c.key.in_(names[start : start + _PAGE]))).mappings().all()
+    found = {c.item_id: c for c in _candidates(conn, rows)}
+    return {stored[r["key"]]: found[r["id"]] for r in rows}
