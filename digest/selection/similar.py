@@ -7,8 +7,8 @@ The method (chosen on bench/judged, see bench/relevance.py and the README):
   one equals: tests/test_similar.py checks it);
 - weights are (1 + log tf) x idf, idf = 1 + log((1 + n) / (1 + df)) over the
   cycle's candidates and the liked papers together; rows have unit length;
-- a candidate's `similarity` is its mean cosine to the liked papers (the
-  liked set's centroid: steadier than the nearest one alone), and its `nearest`
+- a candidate's `similarity` is its cosine to the centroid of the liked papers
+  (steadier than the nearest one alone; 1 for a paper like their average), and its `nearest`
   is the liked paper with the highest cosine, which the explanation names.
 
 Deterministic: the same texts give the same floats. Nothing is fetched: the
@@ -90,6 +90,10 @@ class Model:
             self.columns[name] = list(range(len(picked), len(picked) + len(papers)))
             picked += [row[c.item_id] for c in papers]
         self.cosines = np.zeros((self.size, len(picked)))
+        self.centroid_norm: dict[str, float] = {}  # |mean of the liked rows|
+        for name, papers in self.liked.items():
+            centroid = matrix[[row[c.item_id] for c in papers]].mean(axis=0)
+            self.centroid_norm[name] = max(float(np.sqrt(np.square(centroid).sum())), 1e-12)
         if picked and self.size:
             liked_rows = matrix[picked]
             self.cosines = np.asarray((matrix[: self.size] @ liked_rows.T).todense())
@@ -102,7 +106,9 @@ class Model:
         block = self.cosines[:, cols]
         nearest = np.argmax(block, axis=1) if self.size else np.zeros(0, dtype=np.int64)
         return Likeness(
-            similarity=block.mean(axis=1) if self.size else np.zeros(0),
+            similarity=block.mean(axis=1) / self.centroid_norm[profile]
+            if self.size
+            else np.zeros(0),
             nearest=nearest.astype(np.int64),
             nearest_cosine=block[np.arange(self.size), nearest] if self.size else np.zeros(0),
             liked=self.liked[profile],
