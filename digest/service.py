@@ -24,17 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from digest.addresses import normalize
 from digest.errors import DigestError, TokenError
-from digest.models import (
-    Candidate,
-    Digest,
-    DigestDeliveries,
-    IngestReport,
-    Pick,
-    Profile,
-    RunReport,
-    SourceState,
-    Subscriber,
-)
+from digest.mailing import DigestDeliveries, Subscriber
+from digest.models import Candidate, Digest, IngestReport, Pick, Profile, RunReport, SourceState
 from digest.settings import Settings
 
 if TYPE_CHECKING:
@@ -364,8 +355,17 @@ def preview(profile: Profile, picks: Sequence[Pick], fmt: str) -> str:
                 "title": p.candidate.title,
                 "score": p.score,
                 "matched": [{"term": h.term, "field": h.field} for h in p.matched],
-                "like": {"title": p.like[0], "similarity": p.like[1]} if p.like else None,
-                "because": p.because(),
+                "reasons": [
+                    {"term": r.term, "field": r.field, "value": r.value} for r in p.reasons
+                ],
+                "like": next(
+                    (
+                        {"title": r.term, "similarity": r.factor, "adds": r.value}
+                        for r in p.reasons
+                        if r.field == "like"
+                    ),
+                    None,
+                ),  # fmt: skip
                 "key": p.candidate.key,
                 "url": p.candidate.url,
                 "sources": list(p.candidate.sources),

@@ -9,7 +9,8 @@ by likeness. A candidate is picked when no exclude term matched, it was seen in
 one of the profile's `sources` (when it lists any), it is not itself a liked
 paper, and its combined score reaches `min_score` (with `min_score: 0` every
 candidate of the window is ranked). Ties go as in `rank.select`: recency, then
-upvotes, then id. Each pick names its nearest liked paper and that cosine.
+upvotes, then id. Each pick's reasons end with a `Reason(title of the nearest
+liked paper, "like", what the similarity adds, factor = the cosine to that paper)`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import numpy as np
 import numpy.typing as npt
 
 from digest.models import Candidate, Hit, Pick, Profile, Window
+from digest.reasons import LIKE, Reason
 from digest.selection.match import Matcher, Owners
 from digest.selection.similar import Likeness, Model
 
-Scorer = Callable[[Profile, Sequence[Hit]], tuple[float, tuple[Hit, ...]]]  # rank.score_and_order
+# rank.explained: (keyword score, the hits that count, their reasons)
+Scorer = Callable[[Profile, Sequence[Hit]], tuple[float, tuple[Hit, ...], tuple[Reason, ...]]]
 
 _DIGITS = 9  # as rank: 0.1 + 0.2 reaches a min_score of 0.3
 
@@ -94,7 +97,7 @@ def select(
         allowed &= np.fromiter(
             (not wanted.isdisjoint(c.sources) for c in cands), dtype=np.bool_, count=n
         )
-    hits_at: dict[int, tuple[Hit, ...]] = {}
+    hits_at: dict[int, tuple[tuple[Hit, ...], tuple[Reason, ...]]] = {}
     for i in shared.touched.get(profile.name, ()):
         if not allowed[i]:
             continue
@@ -103,9 +106,9 @@ def select(
             continue
         hits = shared.matcher.hits_of(shared.found[i], profile.name)
         if hits:
-            value, ordered = shared.scorer(profile, hits)
+            value, counted, reasons = shared.scorer(profile, hits)
             combined[i] += value
-            hits_at[i] = ordered
+            hits_at[i] = (counted, reasons)
     combined = np.round(combined, _DIGITS)
     allowed &= combined >= profile.min_score
     chosen = np.flatnonzero(allowed)
@@ -117,6 +120,8 @@ def select(
     picks = []
     for i in ranked:
         nearest = likeness.liked[int(likeness.nearest[i])]
-        like = (nearest.title, round(float(likeness.nearest_cosine[i]), 2))
-        picks.append(Pick(cands[i], float(combined[i]), hits_at.get(i, ()), like))
+        counted, reasons = hits_at.get(i, ((), ()))
+        adds = round(float(combined[i]) - sum(r.value for r in reasons), _DIGITS)
+        like = Reason(nearest.title, LIKE, adds, round(float(likeness.nearest_cosine[i]), 2))
+        picks.append(Pick(cands[i], float(combined[i]), counted, (*reasons, like)))
     return picks
