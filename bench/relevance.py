@@ -109,19 +109,25 @@ class Judged:
         return out
 
     def scores(self, ranked: dict[str, list[str]]) -> dict[str, tuple[float, float]]:
-        return {
-            it["name"]: (ndcg(ranked[it["name"]], it["labels"]), precision(ranked[it["name"]], it["labels"]))
-            for it in self.interests
-        }  # fmt: skip
+        out = {}
+        for it in self.interests:
+            got = ranked[it["name"]]
+            out[it["name"]] = (ndcg(got, it["labels"]), precision(got, it["labels"]))
+        return out
 
 
 def table(judged: Judged, like_weight: float | None) -> dict[str, dict[str, tuple[float, float]]]:
     modes = ("like-only", "keyword-only", "hybrid")
     got = {m: judged.scores(judged.rank(m, like_weight)) for m in modes}
-    print("| interest | like-only nDCG@20 | P@10 | keyword-only nDCG@20 | P@10 | hybrid nDCG@20 | P@10 |")
+    print(
+        "| interest | like-only nDCG@20 | P@10 | keyword-only nDCG@20 | P@10 "
+        "| hybrid nDCG@20 | P@10 |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for it in judged.interests:
-        cells = " | ".join(f"{got[m][it['name']][0]:.3f} | {got[m][it['name']][1]:.2f}" for m in modes)
+        cells = " | ".join(
+            f"{got[m][it['name']][0]:.3f} | {got[m][it['name']][1]:.2f}" for m in modes
+        )
         print(f"| {it['name']} | {cells} |")
     means = " | ".join(
         f"**{statistics.mean(v[0] for v in got[m].values()):.3f}** | "
@@ -176,7 +182,9 @@ def _minilm() -> Scorer | None:
     def score(liked: list[str], cands: list[str]) -> list[float]:
         todo = [t for t in dict.fromkeys(cands + liked) if t not in cache]
         if todo:
-            cache.update(zip(todo, model.encode(todo, normalize_embeddings=True).tolist(), strict=True))
+            cache.update(
+                zip(todo, model.encode(todo, normalize_embeddings=True).tolist(), strict=True)
+            )
         mean = [sum(col) / len(liked) for col in zip(*(cache[t] for t in liked), strict=True)]
         return [sum(a * b for a, b in zip(cache[t], mean, strict=True)) for t in cands]
 

@@ -365,7 +365,7 @@ def preview(profile: Profile, picks: Sequence[Pick], fmt: str) -> str:
                         if r.field == "like"
                     ),
                     None,
-                ),  # fmt: skip
+                ),
                 "key": p.candidate.key,
                 "url": p.candidate.url,
                 "sources": list(p.candidate.sources),

@@ -130,9 +130,9 @@ def _ris(text: str) -> Iterator[tuple[int, dict[str, str] | str]]:
                 yield start, fields
             fields, start = {}, 0
         elif start:
-            fields.setdefault(tag, value)
-            if tag in ("UR", "L1", "N1", "M3", "AN"):
-                fields[tag + "+"] = fields.get(tag + "+", "") + " " + value
+            fields.setdefault(tag.lower(), value)
+            if tag in ("UR", "L1", "N1", "M3", "AN"):  # repeatable: all of them may name an id
+                fields[tag.lower() + "+"] = fields.get(tag.lower() + "+", "") + " " + value
     if start:
         yield start, "an entry without its closing ER"
 
