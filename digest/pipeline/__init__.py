@@ -29,6 +29,7 @@ from digest.models import (
     SourceConfig,
     SourceReport,
 )
+from digest.pipeline.liking import suggest
 from digest.pipeline.publishing import publish
 from digest.pipeline.sending import send, total
 from digest.settings import Settings
@@ -50,6 +51,7 @@ __all__ = [
     "select_due",
     "send",
     "sources_for",
+    "suggest",
     "total",
 ]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 
-from digest.models import Candidate, Profile
+from digest.models import Candidate, Pick, Profile
 from digest.selection.likes import Like, resolve, unresolved_message
 from digest.store import Store
 
@@ -29,3 +31,27 @@ def liked_papers(
             log.warning("%s", unresolved_message(like))
         missing += lost
     return out, missing
+
+
+def suggest(
+    store: Store, profile: Profile, since: datetime, limit: int = 10
+) -> tuple[list[tuple[str, int]], list[Like]]:
+    """`profiles suggest`: phrases of the profile's liked papers that it lacks,
+    each with how many of its picks among the items first seen since `since`
+    would change; and the likes the store does not hold. Records nothing."""
+    from digest.selection.rank import pick_all
+    from digest.selection.suggest import candidates, changes
+
+    liked, missing = liked_papers(store, [profile])
+    papers = liked.get(profile.name, [])
+    if not papers:
+        return [], missing
+    pool = store.pool([profile], since=since)
+
+    def select(p: Profile) -> list[Pick]:
+        return pick_all([p], replace(pool, windows={p.name: pool.windows[profile.name]}), liked)[
+            p.name
+        ].picks
+
+    terms = candidates(profile, papers, pool.candidates, limit)
+    return changes(profile, terms, select), missing

@@ -38,14 +38,19 @@ def text_of(c: Candidate) -> str:
     return f"{c.title}\n{c.title}\n{c.summary}"
 
 
+def tokens(text: str) -> list[str]:
+    """The words the model counts, in order."""
+    return [t for t in _TOKEN.findall(text.lower()) if t not in _STOP]
+
+
 def tfidf(texts: Sequence[str]) -> sparse.csr_matrix:
     """Unit-length rows of sublinear TF-IDF, one per text (see the module docstring)."""
-    tokens = [[t for t in _TOKEN.findall(x.lower()) if t not in _STOP] for x in texts]
+    words = list(map(tokens, texts))
     vocab: dict[str, int] = {}
     cols = np.fromiter(
-        (vocab.setdefault(t, len(vocab)) for t in chain.from_iterable(tokens)), dtype=np.int64
+        (vocab.setdefault(t, len(vocab)) for t in chain.from_iterable(words)), dtype=np.int64
     )
-    lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+    lengths = np.fromiter((len(t) for t in words), dtype=np.int64, count=len(words))
     rows = np.repeat(np.arange(len(texts)), lengths)
     n, width = len(texts), max(len(vocab), 1)
     counts = sparse.csr_matrix(
