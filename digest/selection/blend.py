@@ -26,8 +26,9 @@ from digest.reasons import LIKE, Reason
 from digest.selection.match import Matcher, Owners
 from digest.selection.similar import Likeness, Model
 
-# rank.explained: (keyword score, the hits that count, their reasons)
-Scorer = Callable[[Profile, Sequence[Hit]], tuple[float, tuple[Hit, ...], tuple[Reason, ...]]]
+# rank.explainer: profile -> (hits -> keyword score, hits -> (the hits that count, reasons))
+Explain = Callable[[Sequence[Hit]], tuple[tuple[Hit, ...], tuple[Reason, ...]]]
+Scorer = Callable[[Profile], tuple[Callable[[Sequence[Hit]], float], Explain]]
 
 _DIGITS = 9  # as rank: 0.1 + 0.2 reaches a min_score of 0.3
 
@@ -97,7 +98,8 @@ def select(
         allowed &= np.fromiter(
             (not wanted.isdisjoint(c.sources) for c in cands), dtype=np.bool_, count=n
         )
-    hits_at: dict[int, tuple[tuple[Hit, ...], tuple[Reason, ...]]] = {}
+    hits_at: dict[int, Sequence[Hit]] = {}
+    score, explain = shared.scorer(profile)
     for i in shared.touched.get(profile.name, ()):
         if not allowed[i]:
             continue
@@ -106,9 +108,8 @@ def select(
             continue
         hits = shared.matcher.hits_of(shared.found[i], profile.name)
         if hits:
-            value, counted, reasons = shared.scorer(profile, hits)
-            combined[i] += value
-            hits_at[i] = (counted, reasons)
+            combined[i] += score(hits)
+            hits_at[i] = hits
     combined = np.round(combined, _DIGITS)
     allowed &= combined >= profile.min_score
     chosen = np.flatnonzero(allowed)
@@ -120,7 +121,7 @@ def select(
     picks = []
     for i in ranked:
         nearest = likeness.liked[int(likeness.nearest[i])]
-        counted, reasons = hits_at.get(i, ((), ()))
+        counted, reasons = explain(hits_at[i]) if i in hits_at else ((), ())
         adds = round(float(combined[i]) - sum(r.value for r in reasons), _DIGITS)
         like = Reason(nearest.title, LIKE, adds, round(float(likeness.nearest_cosine[i]), 2))
         picks.append(Pick(cands[i], float(combined[i]), counted, (*reasons, like)))

@@ -17,7 +17,7 @@ A pick keeps only the hits that counted (one per term and author) and a
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from digest.models import Candidate, Hit, Pick, Pool, Profile, Selection, Window
@@ -93,12 +93,16 @@ def _explain(hits: Sequence[Hit], weights: _Weights) -> tuple[tuple[Hit, ...], t
     return tuple(h for h, _ in counted), tuple(reasons)
 
 
-def explained(
-    profile: Profile, hits: Sequence[Hit]
-) -> tuple[float, tuple[Hit, ...], tuple[Reason, ...]]:
-    """`score`, the hits that count and their reasons (for `blend`)."""
+def explainer(
+    profile: Profile,
+) -> tuple[
+    Callable[[Sequence[Hit]], float],
+    Callable[[Sequence[Hit]], tuple[tuple[Hit, ...], tuple[Reason, ...]]],
+]:
+    """For `blend`: `score`, and the hits that count with their reasons, with
+    the profile's weights worked out once."""
     weights = _Weights(profile)
-    return (_score(hits, weights), *_explain(hits, weights))
+    return (lambda hits: _score(hits, weights)), (lambda hits: _explain(hits, weights))
 
 
 def _pick(candidate: Candidate, value: float, hits: Sequence[Hit], weights: _Weights) -> Pick:
@@ -275,7 +279,7 @@ def pick_all(
     for place, i in enumerate(by_rank):
         order[i] = place
     out: dict[str, Selection] = {}
-    blended = blend.Blend(cands, found, matcher, liked, explained) if liked else None
+    blended = blend.Blend(cands, found, matcher, liked, explainer) if liked else None
     for p in profiles:
         window = pool.windows[p.name]
         count, upto = _extent(pool, ids, known, window)
