@@ -208,7 +208,7 @@ def _build(
             top,
             "keywords" if "keywords" in top else None,
             "keywords",
-            "no keywords, authors or liked papers: this profile can never match anything",
+            "no keywords and no authors: this profile can never match anything",
         )
     before = len(chk.problems)
     keywords = _keywords(chk, top)
