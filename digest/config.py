@@ -215,6 +215,18 @@ def _http_url(value: str) -> str | None:
     return None if re.match(r"^https?://[^/\s]+", value) else "must be an http(s) URL"
 
 
+def _proxies(value: list[Any]) -> str | None:
+    """Addresses or networks (CIDR) whose X-Forwarded-For the web service believes."""
+    import ipaddress
+
+    for v in value:
+        try:
+            ipaddress.ip_network(str(v), strict=False)
+        except ValueError:
+            return f"{v!r} is not an IP address or network (like 172.17.0.1 or 10.0.0.0/8)"
+    return None
+
+
 def _token_url(value: str) -> str | None:
     return None if "{token}" in value else "must contain {token}"
 
@@ -244,6 +256,7 @@ _WEB = {
     "site_url": Key(str, _http_url, lambda v: v.rstrip("/") + "/"),
     "feed_items": Key(int, _at_least_one),
     "subscribe_url": Key(str, _http_url),
+    "trusted_proxies": Key(list, _proxies, tuple),
 }
 _DELIVERIES = {"lease_seconds": Key((int, float), _positive, float), "batch": Key(int, _positive)}
 _TOP_KEYS = {"store", "sources", "fetch", "profiles", "output", "templates", "email", *_WEB}

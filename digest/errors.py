@@ -6,7 +6,8 @@
     ├── SourceError             .source: the source's name
     │   ├── FetchError          the bytes did not arrive (HTTP, timeout, size, file)
     │   └── ParseError          they arrived but are not the expected kind
-    ├── StoreError              the store cannot be opened, migrated or written
+    ├── StoreError              .store: the store cannot be opened, migrated or written
+    ├── OutputError             .path: a published file or folder cannot be written
     └── TokenError              .reason: why a signed token was refused
 
 A face turns any DigestError into a message and an exit code (or an HTTP status);
@@ -46,7 +47,24 @@ class ParseError(SourceError):
 
 
 class StoreError(DigestError):
-    """The store cannot be opened or migrated."""
+    """The store cannot be opened, migrated or written. `store` names it (a
+    SQLite file's path, or the URL without its password) when known."""
+
+    def __init__(self, message: str, *, store: str = "") -> None:
+        self.store = store
+        super().__init__(message)
+
+
+class OutputError(DigestError):
+    """A published file or its folder cannot be made or written (no permission,
+    a file in the way, the disk full). `path` names it."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"cannot write {path}: {reason}; make it writable or set `web: output_dir:` elsewhere"
+        )
 
 
 class TokenError(DigestError):

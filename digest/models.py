@@ -157,6 +157,7 @@ class ProfileReport:
     sent: int = 0  # messages accepted in this run
     failed: int = 0  # messages that failed in this run (temporarily or for good)
     recorded_elsewhere: bool = False  # another process recorded this window's digest first
+    publish_error: str = ""  # why its archive and feeds could not be written (mail still went)
 
 
 @dataclass(frozen=True, slots=True)

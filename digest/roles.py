@@ -250,7 +250,8 @@ def run_web(settings: Settings, store: Store, stop: Stop, *, host: str, port: in
     """The web side alone, rate limits counted in the store, until stopped."""
     from digest.web import WebServer, create_app
 
-    web = WebServer(create_app(settings, store, shared_limits=True), host=host, port=port)
+    app = create_app(settings, store, shared_limits=True)
+    web = WebServer(app, host=host, port=port, trusted_proxies=settings.web.trusted_proxies)
     web.start()
     log.info("web: %s", web.url, extra={"event": "web_started", "url": web.url})
     try:

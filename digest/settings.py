@@ -69,6 +69,9 @@ class WebSettings:
     # The web service's subscribe form, linked from the archive; "": the archive
     # offers the feeds only (a plain static server has no form).
     subscribe_url: str = ""
+    # Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed: none by
+    # default, so a visitor cannot rotate the header past the per-IP limits.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

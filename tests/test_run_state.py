@@ -3,7 +3,7 @@ that went empty flagged in status. Real stores on both engines, a loopback serve
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,10 +15,8 @@ from sqlalchemy import create_engine, text
 from digest import pipeline, service, wiring
 from digest.cli import EXIT_USAGE, cli
 from digest.config import load_settings
-from digest.errors import DigestError
 from digest.models import SourceConfig
 from digest.settings import Settings
-from digest.store import schema
 from tests.httpserver import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,23 +46,66 @@ def settings(config: Path, store_url: str) -> Settings:
     return replace(load_settings(config), store_url=store_url)
 
 
-def test_a_cycle_that_fails_midway_is_recorded_failed(settings: Settings, tmp_path: Path) -> None:
+def _one_source(settings: Settings, server: LoopbackServer, *titles: str) -> Settings:
+    url = server.add("/papers.rss", channel(*titles))
+    return replace(settings, sources=(SourceConfig(name="papers", location=url, kind="feed"),))
+
+
+def test_a_failed_publish_still_sends_and_the_next_run_publishes_it(
+    settings: Settings, tmp_path: Path, loopback_server: LoopbackServer
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    broken = replace(settings, web=replace(settings.web, output_dir=blocker / "out"))
+    settings = _one_source(settings, loopback_server, "Scaling laws for batch size")
+    out = blocker / "out"
+    broken = replace(
+        settings,
+        web=replace(settings.web, output_dir=out),
+        email=replace(settings.email, smtp=None, outbox=tmp_path / "outbox"),
+    )
     with wiring.open_store(settings.store_url) as store:
-        # OSError today; a DigestError naming the folder once output errors get one line.
-        with pytest.raises((OSError, DigestError), match=re.escape(str(blocker))):
-            pipeline.run_once(broken, store, MONDAY)
+        report = pipeline.run_once(broken, store, MONDAY)
         cycle = store.last_run("cycle")
-        ingest = store.last_run("ingest")
-    assert ingest is not None
-    assert ingest.status == "ok"
-    assert cycle is not None
-    assert cycle.status == "failed"
-    assert cycle.finished_at == MONDAY
-    assert cycle.report is not None
-    assert str(blocker) in cycle.report["error"]
+        (scaling,) = [p for p in report.profiles if p.profile == "scaling"]
+        assert scaling.digest_id is not None
+        assert scaling.sent >= 1  # the mail went, though the archive could not be written
+        assert str(blocker) in scaling.publish_error
+        assert "is a file, not a folder" in scaling.publish_error
+        assert report.written == ()
+        assert cycle is not None
+        assert cycle.status == "partial"
+        assert cycle.report is not None
+        assert str(blocker) in json.dumps(cycle.report)
+        assert list((tmp_path / "outbox").glob("*.eml"))
+
+        blocker.unlink()  # fixed; the next day brings nothing new for scaling
+        again = pipeline.run_once(broken, store, MONDAY + timedelta(days=1))
+        assert all(p.publish_error == "" for p in again.profiles)
+        assert store.last_run("cycle").status == "ok"  # type: ignore[union-attr]
+    pages = [p.name for p in (out / "archive" / "scaling").glob("*.html") if p.name != "index.html"]
+    assert len(pages) == 1  # the missed issue
+    assert pages[0].rsplit(".", 1)[0] in (out / "archive" / "scaling" / "index.html").read_text()
+
+
+def test_run_with_an_unwritable_output_mails_and_exits_3(
+    config: Path, tmp_path: Path, loopback_server: LoopbackServer
+) -> None:
+    url = loopback_server.add("/papers.rss", channel("Scaling laws for batch size"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    text = config.read_text().replace("output: ../out", f"output: {blocker}/out")
+    text = text.replace("outbox: ../out/outbox", f"outbox: {tmp_path}/outbox")
+    config.write_text(text + f"sources:\n  - name: papers\n    url: {url}\n    kind: feed\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "run", "--now", "2026-11-23T06:00"])
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    assert f"publish failed: cannot write {blocker}" in result.output
+    assert list((tmp_path / "outbox").glob("*.eml"))
+    # `publish` alone: one line naming the path, exit 2 (fix the config or the folder).
+    alone = CliRunner().invoke(cli, ["--config", str(config), "publish"])
+    assert alone.exit_code == 2, alone.output
+    assert alone.stderr.strip().count("\n") == 0
+    assert str(blocker) in alone.stderr
 
 
 def test_an_ingest_stopped_by_an_exception_is_recorded_failed(settings: Settings) -> None:
@@ -159,10 +200,39 @@ def test_the_migration_backfills_last_entries_from_sightings(
         conn.execute(text("ALTER TABLE sources DROP COLUMN last_entries_at"))
         conn.execute(
             text("UPDATE meta SET value = :v WHERE key = 'schema_version'"),
-            {"v": str(schema.SCHEMA_VERSION - 1)},
+            {"v": "7"},  # before v8 added them
         )
     engine.dispose()
     with wiring.open_store(settings.store_url) as store:
         (state,) = store.sources()
     assert state.empty_fetches == 0
     assert state.last_entries_at == MONDAY
+
+
+def test_status_shows_the_failed_cycle_not_the_ingest_inside_it(settings: Settings) -> None:
+    from digest.errors import StoreError
+
+    def store_fails(source: str, location: str, **_kw: object) -> object:
+        raise StoreError("the disk went away")
+
+    with wiring.open_store(settings.store_url) as store:
+        with pytest.raises(StoreError, match="the disk went away"):
+            pipeline.run_once(settings, store, MONDAY, fetcher=store_fails)  # type: ignore[arg-type]
+        last = service.status(store)["last_run"]
+        nested = store.last_run("ingest")
+    assert (last["kind"], last["status"]) == ("cycle", "failed")
+    assert nested is not None
+    assert nested.status == "failed"  # still there, when asked for by kind
+    assert nested.id > last["id"]
+
+
+def test_status_shows_a_finished_cycle_and_a_lone_ingest(
+    settings: Settings, loopback_server: LoopbackServer
+) -> None:
+    url = loopback_server.add("/f.rss", channel("Alpha"))
+    settings = replace(settings, sources=(SourceConfig(name="s", location=url, kind="feed"),))
+    with wiring.open_store(settings.store_url) as store:
+        pipeline.run_once(settings, store, MONDAY)
+        assert service.status(store)["last_run"]["kind"] == "cycle"
+        pipeline.ingest(settings, store, MONDAY + timedelta(hours=1))
+        assert service.status(store)["last_run"]["kind"] == "ingest"

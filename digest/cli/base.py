@@ -54,7 +54,7 @@ class DigestGroup(click.Group):
     """Turns package errors into clear messages and exit codes, not tracebacks."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from digest.errors import ConfigError, DigestError
+        from digest.errors import ConfigError, DigestError, OutputError
 
         try:
             return super().invoke(ctx)
@@ -62,6 +62,8 @@ class DigestGroup(click.Group):
             for problem in exc.problems:
                 click.echo(problem, err=True)
             sys.exit(EXIT_USAGE)
+        except OutputError as exc:  # the output folder: fix the config or the folder
+            fail(str(exc), EXIT_USAGE)
         except DigestError as exc:
             fail(str(exc), 1)
 

@@ -139,8 +139,12 @@ def run(obj: Context, as_json: bool, now: datetime, names: tuple[str, ...], dry_
         click.echo(json.dumps(service.run_report(report), indent=2))
     else:
         _print_run(obj, report, where)
-    if report.ingest.errors or report.sent["failed"]:
+    if report.ingest.errors or report.sent["failed"] or _publish_failure(report):
         sys.exit(EXIT_PARTIAL)
+
+
+def _publish_failure(report: RunReport) -> str:
+    return next((p.publish_error for p in report.profiles if p.publish_error), "")
 
 
 def _print_run(obj: Context, report: RunReport, where: str) -> None:
@@ -162,6 +166,8 @@ def _print_run(obj: Context, report: RunReport, where: str) -> None:
         )
     sent = report.sent
     click.echo(f"email:   {sent['sent']} sent, {sent['failed']} failed (see digest deliveries)")
+    if failure := _publish_failure(report):
+        click.echo(f"publish failed: {failure} (the next run publishes what is missing)")
     if report.dry_run:
         click.echo("dry run: nothing was sent or recorded")
         return
@@ -314,7 +320,9 @@ def serve(
             from digest.web import WebServer, create_app
 
             store = stack.enter_context(wiring.open_store(url))
-            web = WebServer(create_app(settings, store), host=host, port=port)
+            app = create_app(settings, store)
+            proxies = settings.web.trusted_proxies
+            web = WebServer(app, host=host, port=port, trusted_proxies=proxies)
             web.start()
             stack.callback(web.stop)
         status = run_daemon(

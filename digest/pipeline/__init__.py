@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from digest import service, wiring
-from digest.errors import DigestError, ParseError, SourceError, StoreError
+from digest.errors import DigestError, OutputError, ParseError, SourceError, StoreError
 from digest.models import (
     Entry,
     IngestReport,
@@ -268,7 +268,12 @@ def run_profiles(
     """The digest half of a cycle: record each profile's digest, publish, send."""
     ensure_recipients(settings, store, now)
     profiles = create_digests(settings, store, now, names=names)
-    written = publish(settings, store, now, names=names)
+    failed = ""
+    try:
+        written = publish(settings, store, now, names=names)
+    except OutputError as exc:  # the mail still goes; the next publish writes what is missing
+        log.error("publish failed: %s", exc, extra={"event": "publish_failed", "path": exc.path})
+        written, failed = [], str(exc)
     sent = send(settings, store, now, names=names)
     none = {"sent": 0, "temporary": 0, "permanent": 0}
     profiles = [
@@ -276,6 +281,7 @@ def run_profiles(
             p,
             sent=sent.get(p.profile, none)["sent"],
             failed=sent.get(p.profile, none)["temporary"] + sent.get(p.profile, none)["permanent"],
+            publish_error=failed,
         )
         for p in profiles
     ]
@@ -299,7 +305,8 @@ def run_once(
         profiles, written = run_profiles(settings, store, now, names=names)
         sent = {k: sum(getattr(p, k) for p in profiles) for k in ("sent", "failed")}
         report = RunReport(ingested, tuple(profiles), tuple(str(p) for p in written), sent)
-        status = "ok" if ingested.errors == 0 and sent["failed"] == 0 else "partial"
+        sound = not any(p.publish_error for p in profiles)
+        status = "ok" if ingested.errors == 0 and sent["failed"] == 0 and sound else "partial"
         store.finish_run(run_id, now, status, service.run_report(report))
     return report
 

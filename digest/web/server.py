@@ -15,6 +15,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Sequence
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -31,6 +32,7 @@ class WebServer:
         *,
         access_log: bool = False,
         startup_timeout: float = 15.0,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -43,6 +45,10 @@ class WebServer:
             access_log=access_log,
             lifespan="off",
             server_header=False,
+            # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told: only the
+            # configured proxies, and then the nearest address they did not add.
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=list(trusted_proxies) or [],
             timeout_graceful_shutdown=10,
         )
         self._server = uvicorn.Server(self._config)
