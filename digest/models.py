@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from digest.selection.likes import Like
 
 from digest.reasons import Reason, explain
 
@@ -199,6 +202,8 @@ class Profile:
     recipients: tuple[str, ...] = ()  # fixed email recipients
     first_digest_days: int = 7  # a new profile's first digest: items first seen this far back
     description: str = ""  # Markdown, shown at the top of its digest and archive
+    likes: tuple[Like, ...] = ()  # `like:` and `like_file:` papers (digest.selection.likes)
+    like_weight: float = 10.0  # what a similarity of 1 to the liked papers adds to the score
 
 
 @dataclass(frozen=True, slots=True)

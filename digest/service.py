@@ -358,6 +358,14 @@ def preview(profile: Profile, picks: Sequence[Pick], fmt: str) -> str:
                 "reasons": [
                     {"term": r.term, "field": r.field, "value": r.value} for r in p.reasons
                 ],
+                "like": next(
+                    (
+                        {"title": r.term, "similarity": r.factor, "adds": r.value}
+                        for r in p.reasons
+                        if r.field == "like"
+                    ),
+                    None,
+                ),
                 "key": p.candidate.key,
                 "url": p.candidate.url,
                 "sources": list(p.candidate.sources),

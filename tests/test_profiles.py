@@ -108,7 +108,8 @@ def test_every_problem_in_one_file(tmp_path: Path) -> None:
     )
     assert problems(p) == [
         f"{p}:1: nmae: unknown key (known: admin, authors, description, exclude,"
-        " first_digest_days, keywords, max_items, min_score, name, recipients, schedule,"
+        " first_digest_days, keywords, like, like_file, like_weight, max_items, min_score, name,"
+        " recipients, schedule,"
         " send_empty, sources, timezone, title, title_weight)",
         f"{p}:3: keywords.scaling law: must be int or float, not a string",
         f"{p}:4: keywords.batch size: must not be negative",

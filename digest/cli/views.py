@@ -65,6 +65,35 @@ def profiles_check(obj: Context, path: str | None) -> None:
     click.echo(f"{len(found)} profiles valid")
 
 
+@profiles.command("suggest")
+@click.argument("profile")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 3650))
+@click.pass_obj
+def profiles_suggest(obj: Context, profile: str, days: int) -> None:
+    """Keywords in PROFILE's liked papers that it lacks, each with how many of the
+    picks among the last DAYS days' items adding it would change. Edits nothing.
+
+    \b
+    Examples:
+      digest profiles suggest scaling
+      digest profiles suggest scaling --days 30
+    """
+    from datetime import UTC, timedelta
+    from datetime import datetime as dt
+
+    from digest import pipeline, service
+
+    chosen = service.profile(obj.settings, profile)
+    with obj.open_store() as store:
+        found, missing = pipeline.suggest(store, chosen, dt.now(UTC) - timedelta(days=days))
+    for like in missing:
+        click.echo(f"not in the store: {like.where}: {like.text}", err=True)
+    if not chosen.likes:
+        click.echo(f"{chosen.name} has no liked papers (like: or like_file:)")
+    for term, n in found:
+        click.echo(f"{term:<40} {n:>3} of the recent picks would change")
+
+
 @cli.command()
 @click.argument("profile")
 @format_option(["markdown", "text", "json"], "text")

@@ -29,6 +29,7 @@ from digest.models import (
     SourceConfig,
     SourceReport,
 )
+from digest.pipeline.liking import suggest
 from digest.pipeline.publishing import publish
 from digest.pipeline.sending import send, total
 from digest.settings import Settings
@@ -50,6 +51,7 @@ __all__ = [
     "select_due",
     "send",
     "sources_for",
+    "suggest",
     "total",
 ]
 
@@ -210,9 +212,11 @@ def select_due(
     """What each profile's next digest would hold, in one pass: the candidates
     read once for all of them, one matcher. `run`, `render` and `preview` all
     select here. Records nothing."""
+    from digest.pipeline.liking import liked_papers
     from digest.selection.rank import pick_all
 
-    return pick_all(profiles, store.pool(profiles, since=since))
+    liked, _ = liked_papers(store, profiles)  # missing ones are logged there
+    return pick_all(profiles, store.pool(profiles, since=since), liked)
 
 
 def pick(store: Store, profile: Profile, *, since: datetime | None = None) -> Selection:

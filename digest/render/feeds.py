@@ -250,7 +250,7 @@ def _item_html(pick: Pick) -> str:
         parts.append(f"<p>{html.escape(', '.join(names) + tail, quote=False)}</p>")
     if _text(c.summary):
         parts.append(f"<p>{_esc(c.summary)}</p>")
-    facts = [_esc(pick.because())] if pick.matched else []
+    facts = [_esc(pick.because())] if pick.matched or pick.reasons else []
     facts.append(f"score {round(pick.score, 2):g}")
     if c.sources:
         facts.append("seen in " + _esc(", ".join(c.sources)))

@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from digest.config import Checker, YamlMap, kind_of, load_yaml
 from digest.errors import ConfigError
 from digest.models import Profile, Term
+from digest.selection.likes import profile_likes
 from digest.selection.match import check_regex
 
 _KEYS = {"name", "title", "keywords", "exclude", "authors", "sources", "min_score"}
 _KEYS |= {"max_items", "title_weight", "schedule", "timezone", "send_empty", "recipients", "admin"}
-_KEYS |= {"first_digest_days", "description"}
+_KEYS |= {"first_digest_days", "description", "like", "like_file", "like_weight"}
 _DEFAULT = {f.name: f.default for f in fields(Profile)}  # each default stated once, in Profile
 _SUFFIXES = (".yaml", ".yml")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -200,7 +201,9 @@ def _build(
         name = path.stem
         if "name" not in top and (msg := _name_problem(name)) is not None:
             chk.problem(None, None, "name", f"{msg}: set `name:` or rename the file")
-    if isinstance(raw, dict | None) and not top.get("keywords") and not top.get("authors"):
+    if isinstance(raw, dict | None) and not any(
+        map(top.get, ("keywords", "authors", "like", "like_file"))
+    ):
         chk.problem(
             top,
             "keywords" if "keywords" in top else None,
@@ -216,13 +219,18 @@ def _build(
     title_weight = float(
         chk.get(top, "title_weight", "", (int, float), _DEFAULT["title_weight"], _not_negative)
     )
+    likes = profile_likes(chk, top, path, _strings(chk, top, "like", _empty_problem))
+    like_weight = float(chk.get(top, "like_weight", "", (int, float), 10.0, _not_negative))
     best = sum(t.weight for t in keywords) * max(title_weight, 1.0) + len(authors)
-    if len(chk.problems) == before and (keywords or authors) and best < min_score:
+    best += like_weight if likes else 0.0
+    if len(chk.problems) == before and (keywords or authors or likes) and best < min_score:
         chk.problem(top, "min_score", "min_score", f"unreachable: the best score is {best:g}")
     profile = Profile(
         name=name,
         title=chk.get(top, "title", "", str, default=name, check=_empty_problem),
         description=chk.get(top, "description", "", str, _DEFAULT["description"]),
+        likes=likes,
+        like_weight=like_weight,
         keywords=keywords,
         exclude=_strings(chk, top, "exclude", term_problem),
         authors=authors,

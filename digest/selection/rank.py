@@ -17,11 +17,12 @@ A pick keeps only the hits that counted (one per term and author) and a
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from digest.models import Candidate, Hit, Pick, Pool, Profile, Selection, Window
 from digest.reasons import Reason
+from digest.selection import blend
 from digest.selection.match import Matcher, Owners
 
 _FIELD_ORDER = {"title": 0, "abstract": 1, "author": 2}
@@ -90,6 +91,18 @@ def _explain(hits: Sequence[Hit], weights: _Weights) -> tuple[tuple[Hit, ...], t
     title = weights.title_weight
     reasons = (Reason(h.term, h.field, v, title if h.field == "title" else 1.0) for h, v in counted)
     return tuple(h for h, _ in counted), tuple(reasons)
+
+
+def explainer(
+    profile: Profile,
+) -> tuple[
+    Callable[[Sequence[Hit]], float],
+    Callable[[Sequence[Hit]], tuple[tuple[Hit, ...], tuple[Reason, ...]]],
+]:
+    """For `blend`: `score`, and the hits that count with their reasons, with
+    the profile's weights worked out once."""
+    weights = _Weights(profile)
+    return (lambda hits: _score(hits, weights)), (lambda hits: _explain(hits, weights))
 
 
 def _pick(candidate: Candidate, value: float, hits: Sequence[Hit], weights: _Weights) -> Pick:
@@ -241,10 +254,13 @@ class _Tally:
                 into[name].append((score, index))
 
 
-def pick_all(profiles: Sequence[Profile], pool: Pool) -> dict[str, Selection]:
+def pick_all(
+    profiles: Sequence[Profile], pool: Pool, liked: Mapping[str, Sequence[Candidate]] | None = None
+) -> dict[str, Selection]:
     """Each profile's next digest from the shared pool: every candidate is
     matched once against all profiles (one `Matcher`), then each profile
-    selects among the matches its window holds, as `select` does. Records
+    selects among the matches its window holds, as `select` does. A profile
+    with papers in `liked` (its resolved `like:`) selects by `blend`. Records
     nothing."""
     matcher = Matcher(profiles)
     cands = pool.candidates
@@ -263,9 +279,13 @@ def pick_all(profiles: Sequence[Profile], pool: Pool) -> dict[str, Selection]:
     for place, i in enumerate(by_rank):
         order[i] = place
     out: dict[str, Selection] = {}
+    blended = blend.Blend(cands, found, matcher, liked, explainer) if liked else None
     for p in profiles:
         window = pool.windows[p.name]
         count, upto = _extent(pool, ids, known, window)
+        if blended is not None and (chosen := blended.select(p, window, order)) is not None:
+            out[p.name] = Selection(chosen, count, upto)
+            continue
         if not _exact(p):
             held = [(c, f) for c, f in zip(cands, found, strict=True) if window.holds(c)]
             results = {

@@ -34,7 +34,7 @@ from digest.models import (
     Sighting,
     SourceState,
 )
-from digest.store import deliveries, picks, resolve, schema
+from digest.store import deliveries, likes, picks, resolve, schema
 from digest.store import subscribers as subs
 from digest.store.coordination import Coordination
 from digest.store.failures import sqlite_path
@@ -60,7 +60,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store(Transactions, deliveries.LedgerMethods, RunMethods):
+class Store(Transactions, deliveries.LedgerMethods, RunMethods, likes.LikeMethods):
     """A handle on one database. Open with `Store.open(url)`; migrates on open."""
 
     # Seconds an ingest holds the write lock before it commits what it has and lets

@@ -349,3 +349,17 @@ def recent(
         for x in digests(conn, profile, limit=1, digest_id=i)
     ]
     return sorted(found, key=lambda x: x.id or 0, reverse=True)
+
+
+def by_keys(conn: Connection, keys: Collection[str]) -> dict[str, Candidate]:
+    """The items known by any of `keys` (identity keys, as `digest.identity`
+    gives them), by key: how a profile's liked papers are found."""
+    k, t = schema.item_keys, schema.items
+    stored = {schema.stored_key(key): key for key in keys}
+    rows: list[Any] = []
+    names = list(stored)
+    for start in range(0, len(names), _PAGE):
+        q = select(k.c.key, t).join(t, t.c.id == k.c.item_id)
+        rows += conn.execute(q.where(k.c.key.in_(names[start : start + _PAGE]))).mappings().all()
+    found = {c.item_id: c for c in _candidates(conn, rows)}
+    return {stored[r["key"]]: found[r["id"]] for r in rows}

@@ -1,0 +1,126 @@
+"""Ranking by liked papers: the TF-IDF model, the combined score and its explanation,
+through the CLI on the real listings and a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from digest.cli import cli
+from digest.reasons import total
+from digest.selection.similar import tfidf
+
+LIKED = [
+    "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour",
+    "An Empirical Model of Large-Batch Training",
+    "Large Batch Training of Convolutional Networks",
+]
+
+
+def profile(extra: str = "") -> str:
+    likes = "\n".join(f'  - "{t}"' for t in LIKED)
+    return f"name: liked\ntitle: Liked\nlike:\n{likes}\n  - '9999.99999'\nmax_items: 15\n{extra}"
+
+
+@pytest.fixture
+def store(tmp_path: Path, listings_dir: Path) -> Path:
+    (tmp_path / "profiles").mkdir()
+    cfg = tmp_path / "digest.yaml"
+    cfg.write_text(f"store: sqlite:///{tmp_path / 'd.db'}\nprofiles: profiles\n")
+    result = CliRunner().invoke(
+        cli, ["--config", str(cfg), "ingest", str(listings_dir), "--reference-date", "2025-06-01"]
+    )
+    assert result.exit_code == 0, result.output
+    return cfg
+
+
+def preview(cfg: Path, text: str, fmt: str = "json") -> tuple[str, str]:
+    (cfg.parent / "profiles" / "liked.yaml").write_text(text)
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "preview", "liked", "--format", fmt])
+    assert result.exit_code == 0, result.output
+    return result.stdout, result.stderr
+
+
+def test_tfidf_equals_scikit_learns_vectorizer() -> None:
+    texts = ["Scaling laws for neural language models", "Large batch training of networks",
+             "Neural networks: training with large batches and the laws of scaling",
+             "the a of"]  # fmt: skip
+    mine = tfidf(texts)
+    theirs = TfidfVectorizer(sublinear_tf=True, stop_words="english").fit_transform(texts)
+    assert np.allclose((mine @ mine.T).toarray(), (theirs @ theirs.T).toarray())
+
+
+@pytest.mark.shared
+def test_like_only_ranks_by_similarity_and_names_the_nearest_liked_paper(store: Path) -> None:
+    out, err = preview(store, profile())
+    picks = json.loads(out)
+    assert len(picks) == 15  # min_score 1 reached by 15 or more: capped by max_items
+    titles = [p["title"] for p in picks]
+    assert not set(titles) & set(LIKED)  # the liked papers themselves are not picked
+    assert "How Does Critical Batch Size Scale in Pre-training?" in titles[:10]
+    assert [p["score"] for p in picks] == sorted((p["score"] for p in picks), reverse=True)
+    for p in picks:
+        assert p["like"]["title"] in LIKED
+        assert 0 < p["like"]["similarity"] <= 1
+        assert p["reasons"][-1]["field"] == "like"
+        assert sum(r["value"] for r in p["reasons"]) == pytest.approx(p["score"])
+        assert p["score"] >= 1
+    assert "9999.99999" in err
+    assert "liked.yaml:3" in err
+    again, _ = preview(store, profile())
+    assert again == out  # deterministic
+
+
+@pytest.mark.shared
+def test_hybrid_adds_keywords_exclude_wins_and_min_score_is_the_combined_score(store: Path) -> None:
+    picks = json.loads(preview(store, profile("keywords: [batch size]\nmin_score: 0\n"))[0])
+    assert len(picks) == 15
+    top = picks[0]
+    assert top["matched"]
+    assert top["like"]
+    assert "batch size" in top["title"].lower()
+    excluded = json.loads(preview(store, profile("keywords: [batch size]\nexclude: [batch]\n"))[0])
+    assert excluded
+    assert all("batch" not in p["title"].lower() for p in excluded)
+    high = json.loads(preview(store, profile("keywords: [batch size]\nmin_score: 4\n"))[0])
+    assert 0 < len(high) < 15
+    assert all(p["score"] >= 4 for p in high)
+    everything = json.loads(preview(store, profile("min_score: 0\nmax_items: 1000\n"))[0])
+    assert len(everything) == 383 - len(LIKED)  # min_score 0: every candidate, ranked
+
+
+@pytest.mark.shared
+def test_every_output_explains_the_like(store: Path) -> None:
+    text, _ = preview(store, profile(), "text")
+    assert "like “" in text
+    (store.parent / "profiles" / "liked.yaml").write_text(profile())
+    for fmt in ("html", "text", "markdown"):
+        result = CliRunner().invoke(
+            cli, ["--config", str(store), "render", "liked", "--format", fmt]
+        )
+        assert result.exit_code == 0, result.output
+        assert result.stdout.count("like “") >= 15, fmt
+
+
+def test_reasons_total_matches_the_score_of_a_blend() -> None:
+    from datetime import UTC, datetime
+
+    from digest.models import Candidate, Pool, Profile, Term, Window
+    from digest.selection.rank import pick_all
+
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    papers = [
+        Candidate(1, "a", "Batch size scaling", "Large batch size training.", (), "u1", when),
+        Candidate(2, "b", "Protein folding", "Proteins fold into shapes.", (), "u2", when),
+        Candidate(3, "c", "Large batch training", "Training with a large batch.", (), "u3", when),
+    ]  # fmt: skip
+    p = Profile("p", "P", keywords=(Term("batch size"),), min_score=0.0)
+    got = pick_all([p], Pool(tuple(papers), {"p": Window()}), {"p": [papers[2]]})["p"].picks
+    assert [x.candidate.item_id for x in got] == [1, 2]
+    assert all(total(x.reasons) == x.score for x in got)
+    assert got[0].reasons[-1].term == "Large batch training"
