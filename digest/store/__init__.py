@@ -47,17 +47,34 @@ __all__ = ["Store"]
 log = logging.getLogger(__name__)
 
 
+_BUSY_SECONDS = 10  # how long a SQLite writer waits for another
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=10000")  # first: turning WAL on may wait for another
+    cur.execute(f"PRAGMA busy_timeout={_BUSY_SECONDS * 1000}")  # first: WAL may wait
     # Only a new, empty file takes it. Big pages suit rows that carry an abstract:
     # 16 KiB ones make a large ingest's inserts and checkpoint about a third cheaper.
     cur.execute("PRAGMA page_size=16384")
-    cur.execute("PRAGMA journal_mode=WAL")
+    _wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: big ingests stay in memory
     cur.close()
+
+
+def _wal(cur: Any) -> None:
+    """Turn WAL on. SQLite answers "locked" at once, without its busy handler, while
+    another process is turning it on for a new file: retry within the busy timeout."""
+    deadline = time.monotonic() + _BUSY_SECONDS
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class Store(Transactions, deliveries.LedgerMethods, RunMethods, likes.LikeMethods):
