@@ -17,7 +17,7 @@ import csv
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,6 +26,7 @@ from digest.addresses import normalize
 from digest.errors import DigestError, TokenError
 from digest.models import (
     Candidate,
+    Digest,
     DigestDeliveries,
     IngestReport,
     Pick,
@@ -259,6 +260,13 @@ def _notice(s: SourceState) -> str | None:
 def health_notices(store: Store) -> tuple[str, ...]:
     """What the admin should hear about: sources that keep failing or went empty."""
     return tuple(n for n in map(_notice, store.sources()) if n)
+
+
+def with_notices(store: Store, digest: Digest) -> Digest:
+    """An admin profile's digest carries the health notices; others go as recorded."""
+    if not digest.profile.admin:
+        return digest
+    return replace(digest, notices=health_notices(store))
 
 
 def status(store: Store) -> dict[str, Any]:

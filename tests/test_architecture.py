@@ -78,6 +78,29 @@ def test_faces_call_pipeline_and_service_only(path: Path) -> None:
     assert below == []
 
 
+def _steps() -> list[Path]:
+    return sorted(p for p in (PACKAGE / "pipeline").glob("*.py") if p.name != "__init__.py")
+
+
+@pytest.mark.parametrize("path", _faces(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_faces_enter_the_pipeline_by_its_door(path: Path) -> None:
+    steps = {_name(p) for p in _steps()}
+    inside = [f"{path.name}:{line}: {m}" for m, _, line in _imports(path) if m in steps]
+    assert inside == []
+
+
+def test_pipeline_steps_do_not_import_the_package() -> None:
+    # The package imports its steps; a step importing it back is an import cycle.
+    assert _steps(), "digest/pipeline/ should hold its step modules"
+    found = [
+        f"{p.relative_to(ROOT)}:{line}: {m}"
+        for p in _steps()
+        for m, _, line in _imports(p)
+        if m == "digest.pipeline"
+    ]
+    assert found == []
+
+
 def test_deliver_renders_nothing() -> None:
     found = [
         f"{p.relative_to(ROOT)}:{line}: {module}"

@@ -2,26 +2,24 @@
 
 The one place that wires the adapters (fetcher, store, transport: built in
 `digest.wiring`) to the decisions (parsing, identity, matching, rendering). The
-faces call these functions, and `digest.service`, and nothing below them.
+faces call this package, and `digest.service`, and nothing below them. Here:
+ingest, select, record and the run; `publishing` writes the archive and feeds,
+`sending` mails what is due.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from digest import service, wiring
 from digest.errors import DigestError, ParseError, SourceError, StoreError
 from digest.models import (
-    Digest,
-    Due,
     Entry,
     IngestReport,
     Profile,
@@ -31,18 +29,31 @@ from digest.models import (
     SourceConfig,
     SourceReport,
 )
+from digest.pipeline.publishing import publish
+from digest.pipeline.sending import send, total
 from digest.settings import Settings
 from digest.store import Store
 from digest.store.merge import RANK
 from digest.wiring import Fetcher
 
-if TYPE_CHECKING:
-    from digest.deliver.transport import Transport
-    from digest.render import Outgoing
+# The faces' door: the steps in their own modules are called through here.
+__all__ = [
+    "create_digests",
+    "dry_run",
+    "ensure_recipients",
+    "ingest",
+    "ingest_source",
+    "pick",
+    "publish",
+    "run_once",
+    "run_profiles",
+    "select_due",
+    "send",
+    "sources_for",
+    "total",
+]
 
 log = logging.getLogger("digest.pipeline")
-
-RECENT_ISSUES = 30  # issues a profile's archive index lists (at least the feed's worth)
 
 
 def sources_for(locations: Sequence[str]) -> list[SourceConfig]:
@@ -209,12 +220,6 @@ def pick(store: Store, profile: Profile, *, since: datetime | None = None) -> Se
     return select_due(store, [profile], since=since)[profile.name]
 
 
-def _with_notices(store: Store, digest: Digest) -> Digest:
-    if not digest.profile.admin:
-        return digest
-    return replace(digest, notices=service.health_notices(store))
-
-
 def create_digests(
     settings: Settings, store: Store, now: datetime, *, names: Sequence[str] | None = None
 ) -> list[ProfileReport]:
@@ -245,141 +250,12 @@ def create_digests(
     return reports
 
 
-def publish(
-    settings: Settings,
-    store: Store,
-    now: datetime,
-    *,
-    names: Sequence[str] | None = None,
-    rebuild: bool = False,
-) -> list[Path]:
-    """Write each profile's new issue pages, its index and its feeds.
-
-    Issue pages already on disk are kept as they are (a missing one, say after a
-    failed publish, is written again); `rebuild` rewrites every recorded issue, for
-    a template change."""
-    from digest.deliver.files import write_files
-    from digest.render import page_name, publication
-
-    written: list[Path] = []
-    render = wiring.renderer(settings)
-    for profile in service.chosen(settings, names):
-        folder = settings.web.output_dir / "archive" / profile.name
-        limit = None if rebuild else max(settings.web.feed_items, RECENT_ISSUES)
-        # Heads for the index and the feed of issues; full digests only for the new
-        # pages and the items feed, so the cost stays flat as the history grows.
-        heads = store.issue_heads(profile, limit=limit)
-        done = set() if rebuild else {p.name for p in folder.glob("*.html")}
-        new = [h.id for h in heads if h.id and page_name(h) not in done]
-        digests = store.recent_digests(profile, papers=settings.web.feed_items, also=new)
-        if digests:
-            digests[0] = _with_notices(store, digests[0])
-        files = publication(
-            profile,
-            digests,
-            render,
-            site_url=settings.web.site_url,
-            now=now,
-            feed_items=settings.web.feed_items,
-            skip=done,
-            issues=heads,
-        )
-        written += write_files(folder, files)
-    return written
-
-
 def ensure_recipients(settings: Settings, store: Store, now: datetime) -> None:
     """Fixed recipients listed in profiles become active subscribers of them. An
     address that unsubscribed stays unsubscribed: a config file never overrides that."""
     for profile in service.profiles(settings):
         for email in profile.recipients:
             store.add_subscriber(email, [profile.name], now=now, reactivate=False)
-
-
-# A permanent failure with one of these codes: the mailbox does not exist.
-_BOUNCE = re.compile(r"^\s*(550|551|553)\b")
-
-
-def send(
-    settings: Settings,
-    store: Store,
-    now: datetime,
-    *,
-    names: Sequence[str] | None = None,
-    via: Transport | None = None,
-) -> dict[str, dict[str, int]]:
-    """Send every delivery that is due: pending ones and temporary failures whose
-    retry time came, claimed in batches under a lease so that several senders at
-    once never send one twice. Outcomes are written in batches off the event loop,
-    a row `sent` only once the server accepted it. Returns counts of sent,
-    temporary and permanent per profile. A recipient whose mailbox does not exist
-    (550, 551, 553) is marked bounced: never mailed again."""
-    import asyncio
-
-    from digest.deliver.transport import SendResult
-    from digest.render import DigestMail, Recipient, message_id
-    from digest.store.deliveries import Mark
-    from digest.tokens import make_token
-
-    profiles = {p.name: p for p in service.profiles(settings)}
-    counts: dict[str, dict[str, int]] = {}
-    rows: dict[int, Due] = {}
-    mails: dict[int, DigestMail | None] = {}
-    key, render = wiring.secret_key(settings), wiring.renderer(settings)
-    claims = store.claims(
-        now,
-        lease=settings.deliveries.lease_seconds,
-        batch=settings.deliveries.batch,
-        profiles=names,
-        message_id=lambda digest_id, sub: message_id(digest_id, sub, settings.email.domain),
-    )
-
-    def mail(d: Due) -> DigestMail | None:
-        if d.digest_id not in mails:
-            profile = profiles.get(d.profile)
-            digest = store.digest(profile, d.digest_id) if profile else None
-            digest = _with_notices(store, digest) if digest else None
-            mails[d.digest_id] = (
-                DigestMail(digest, render.prepare(digest), render, settings.email, now=now)
-                if digest
-                else None
-            )
-        return mails[d.digest_id]
-
-    def outgoing() -> Iterator[Outgoing]:
-        # Built lazily, as the claims come: sending starts at once, memory stays flat.
-        for d in claims:
-            rows[d.delivery_id] = d
-            if (built := mail(d)) is None:
-                on_result(SendResult(d.delivery_id, "permanent", "profile was removed"))
-                continue
-            token = make_token(key, "unsubscribe", d.subscriber_id, d.secret)
-            who = Recipient(d.delivery_id, d.subscriber_id, d.email, token, d.message_id)
-            yield built.message(who)
-
-    def on_result(result: SendResult) -> None:
-        row = rows.pop(result.delivery_id)
-        per = counts.setdefault(row.profile, {"sent": 0, "temporary": 0, "permanent": 0})
-        per[result.status] += 1
-        bounced = result.status == "permanent" and bool(_BOUNCE.match(result.error or ""))
-        mark = Mark(result.delivery_id, result.status, result.error)
-        claims.put(replace(mark, bounced=row.subscriber_id) if bounced else mark)
-
-    try:
-        asyncio.run((via or wiring.transport(settings)).send(outgoing(), on_result))
-    finally:
-        claims.close()
-    totals = total(counts)
-    log.info("send: %s", totals, extra={"event": "send", **totals})
-    return counts
-
-
-def total(counts: dict[str, dict[str, int]]) -> dict[str, int]:
-    out = {"sent": 0, "temporary": 0, "permanent": 0}
-    for per in counts.values():
-        for k, n in per.items():
-            out[k] += n
-    return out
 
 
 def run_profiles(
