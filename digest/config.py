@@ -218,6 +218,7 @@ _EMAIL = {
 _WEB = {
     "site_url": Key(str, _http_url, lambda v: v.rstrip("/") + "/"),
     "feed_items": Key(int, _COUNT),
+    "subscribe_url": Key(str, _http_url),
 }
 _DELIVERIES = {
     "lease_seconds": Key((int, float), between(1, 7 * 86_400, "seconds"), float),

@@ -24,17 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from digest.addresses import normalize
 from digest.errors import DigestError, TokenError
-from digest.models import (
-    Candidate,
-    Digest,
-    DigestDeliveries,
-    IngestReport,
-    Pick,
-    Profile,
-    RunReport,
-    SourceState,
-    Subscriber,
-)
+from digest.mailing import DigestDeliveries, Subscriber
+from digest.models import Candidate, Digest, IngestReport, Pick, Profile, RunReport, SourceState
 from digest.settings import Settings
 
 if TYPE_CHECKING:

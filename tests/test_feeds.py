@@ -1,8 +1,12 @@
-"""RSS and Atom feeds of picks and digests: they parse back, stay stable, and stay inert."""
+"""RSS and Atom feeds of picks and digests: they parse back, stay stable, and stay inert.
+
+Regenerate the golden feeds with `UPDATE_GOLDEN=1 pytest tests/test_feeds.py`.
+"""
 
 from __future__ import annotations
 
 import html
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -15,7 +19,15 @@ import feedparser
 import pytest
 
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
-from digest.render.feeds import FeedLinks, digest_uri, digests_feed, item_uri, items_feed
+from digest.render.feeds import (
+    ARXIV_SCHEME,
+    FEED_AUTHORS,
+    FeedLinks,
+    digest_uri,
+    digests_feed,
+    item_uri,
+    items_feed,
+)
 from digest.sources.feed import parse_feed
 
 SITE = "https://digest.example.org/archive/scaling/"
@@ -35,7 +47,12 @@ DIGESTS: list[tuple[str, ItemsBuilder]] = [("rss", digests_rss), ("atom", digest
 
 
 def pick(
-    key: str, title: str = "A paper", *, url: str = "", summary: str = "An abstract.", **kw: Any
+    key: str,
+    title: str = "A paper",
+    *,
+    url: str | None = None,
+    summary: str = "An abstract.",
+    **kw: Any,
 ) -> Pick:
     c = Candidate(
         item_id=1,
@@ -43,9 +60,9 @@ def pick(
         title=title,
         summary=summary,
         authors=kw.pop("authors", ("Ada Lovelace", "Alan Turing")),
-        url=url or f"https://arxiv.org/abs/{key.partition(':')[2]}",
+        url=f"https://arxiv.org/abs/{key.partition(':')[2]}" if url is None else url,
         first_seen=NOW,
-        seen=(Seen("arxiv"), Seen("hf", upvotes=3)),
+        seen=kw.pop("seen", (Seen("arxiv"), Seen("hf", upvotes=3))),
         **kw,
     )
     return Pick(c, 3.25, (Hit("scaling law", "title"), Hit("batch size", "abstract")))
@@ -62,6 +79,13 @@ def parse(data: bytes) -> Any:
     fp = feedparser.parse(data, sanitize_html=False)
     assert fp.bozo == 0, fp.get("bozo_exception")
     return fp
+
+
+def shown_title(e: Any) -> str:
+    """The title as a reader shows it: plain text as is, HTML (an RSS title that
+    would read as markup is written as HTML) unescaped."""
+    t = str(e.title)
+    return html.unescape(t) if e.title_detail.type == "text/html" else t
 
 
 def self_links(fp: Any) -> list[str]:
@@ -91,7 +115,9 @@ def inert(data: bytes, *, strict: bool = True) -> Any:
     hrefs = [ln.get("href", "") for ln in fp.feed.get("links", [])]
     for e in fp.entries:
         hrefs += [e.get("link", "")] + [ln.get("href", "") for ln in e.get("links", [])]
-        values = [e.get("title", ""), e.get("summary", "")]
+        values = [e.get("summary", "")]
+        if e.get("title_detail", {}).get("type") != "text/plain":  # plain text is inert
+            values.append(e.get("title", ""))
         values += [c.get("value", "") for c in e.get("content", [])]
         for v in values:
             assert "<script" not in v.lower()
@@ -121,7 +147,13 @@ def test_items_parse_back(fmt: str, build: ItemsBuilder) -> None:
         assert e.id == item_uri(PROFILE, c.key)
         assert e.id == f"tag:digest,2026:scaling/item/{c.key}"
         assert e.title == c.title
+        assert e.title_detail.type == "text/plain"
         assert e.link == c.url
+        assert [a["name"] for a in e.authors] == ["Ada Lovelace", "Alan Turing"]
+        assert [(t.scheme, t.term) for t in e.tags] == [
+            ("tag:digest,2026:scaling/terms", "scaling law"),
+            ("tag:digest,2026:scaling/terms", "batch size"),
+        ]
         assert when(fmt, e.published) == t.replace(microsecond=0)
         body = e.content[0].value if fmt == "atom" else e.summary
         for part in ("Ada Lovelace, Alan Turing", "An abstract.", "score 3.25"):
@@ -196,8 +228,10 @@ def test_hostile_item_is_inert(fmt: str, build: ItemsBuilder) -> None:
     data = build(PROFILE, [(p, NOW)], LINKS, now=NOW)
     inert(data)
     e = parse(data).entries[0]
-    # Titles are HTML in both formats: unescaped, they read as the title did.
-    assert html.unescape(e.title) == '<script>alert(1)</script> R&D "quoted" שלום עולם 🚀'
+    # Atom says the title is text; an RSS title that reads as markup is written as
+    # HTML, escaped, so an HTML reader shows the text too, never a tag.
+    assert shown_title(e) == '<script>alert(1)</script> R&D "quoted" שלום עולם 🚀'
+    assert e.title_detail.type == ("text/plain" if fmt == "atom" else "text/html")
     assert e.link == SITE  # not a javascript: link
     body = e.content[0].value if fmt == "atom" else e.summary
     assert "&lt;img src=x onerror=alert(1)&gt; a &amp; b &lt; c" in body
@@ -209,11 +243,93 @@ def test_hostile_item_is_inert(fmt: str, build: ItemsBuilder) -> None:
 @pytest.mark.parametrize(("fmt", "build"), ITEMS)
 @pytest.mark.parametrize(
     "title",
-    ["a < b > c", "AT&T & R&amp;D", "\"double\" 'single'", "مرحبا بالعالم", "🚀🧪 emoji", "Plain"],
+    [
+        "Token Budgets < 1T &",
+        "a < b > c",
+        "AT&T & R&D",
+        "\"double\" 'single'",
+        "مرحبا بالعالم",
+        "🚀🧪 emoji",
+        "Plain",
+    ],
 )
-def test_titles_round_trip(fmt: str, build: ItemsBuilder, title: str) -> None:
-    fp = parse(build(PROFILE, [(pick("arxiv:2410.00001", title), NOW)], LINKS, now=NOW))
-    assert html.unescape(fp.entries[0].title) == title
+def test_titles_are_escaped_once(fmt: str, build: ItemsBuilder, title: str) -> None:
+    data = build(PROFILE, [(pick("arxiv:2410.00001", title), NOW)], LINKS, now=NOW)
+    e = parse(data).entries[0]
+    assert e.title == title  # as written, no entity left over
+    assert e.title_detail.type == "text/plain"
+    assert b"&amp;lt;" not in data
+    assert b"&amp;amp;" not in data
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+@pytest.mark.parametrize("title", ["R&amp;D as written", "<i>Italic</i> & <sub>2</sub>", "a <b"])
+def test_titles_that_read_as_markup_stay_text(fmt: str, build: ItemsBuilder, title: str) -> None:
+    e = parse(build(PROFILE, [(pick("arxiv:2410.00001", title), NOW)], LINKS, now=NOW)).entries[0]
+    assert shown_title(e) == title
+    if fmt == "atom":
+        assert e.title == title
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_authors_one_element_each_then_et_al(fmt: str, build: ItemsBuilder) -> None:
+    many = tuple(f"Author {i}" for i in range(14))
+    picks = [(pick("arxiv:2410.00001", authors=many), NOW)]
+    picks.append((pick("arxiv:2410.00002", authors=("Solo <One>",)), NOW - timedelta(days=1)))
+    picks.append((pick("arxiv:2410.00003", authors=()), NOW - timedelta(days=2)))
+    data = build(PROFILE, picks, LINKS, now=NOW)
+    first, solo, none = parse(data).entries
+    assert [a["name"] for a in first.authors] == [*many[:FEED_AUTHORS], "et al."]
+    assert [a["name"] for a in solo.authors] == ["Solo <One>"]
+    assert [a.get("name") for a in none.get("authors", [])] in ([], ["Scaling laws"])
+    tag = b"<dc:creator>" if fmt == "rss" else b"<author><name>"
+    assert data.count(tag) == FEED_AUTHORS + 2 + (fmt == "atom")  # Atom: the feed's own
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_categories_arxiv_and_terms_apart_from_sources(fmt: str, build: ItemsBuilder) -> None:
+    seen = (Seen("lab-blog"), Seen("arxiv-cs-lg", categories=("cs.LG", "stat.ML")))
+    p = pick("arxiv:2410.00001", arxiv_id="2410.00001", seen=seen)
+    blog = pick("doi:10.1/x", url="https://lab.example.org/post", categories=("news",))
+    data = build(PROFILE, [(p, NOW), (blog, NOW - timedelta(days=1))], LINKS, now=NOW)
+    arxiv, other = parse(data).entries
+    terms = "tag:digest,2026:scaling/terms"
+    assert [(t.scheme, t.term) for t in arxiv.tags] == [
+        (ARXIV_SCHEME, "cs.LG"),
+        (ARXIV_SCHEME, "stat.ML"),
+        (terms, "scaling law"),
+        (terms, "batch size"),
+    ]
+    assert [(t.scheme, t.term) for t in other.tags] == [
+        (terms, "scaling law"),
+        (terms, "batch size"),
+    ]
+    assert all("lab-blog" not in t.term and "arxiv" not in t.term for t in arxiv.tags)
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_links_arxiv_abs_without_version_else_own_else_anchor(
+    fmt: str, build: ItemsBuilder
+) -> None:
+    versioned = pick(
+        "arxiv:2410.00001", url="https://arxiv.org/abs/2410.00001v3", arxiv_id="2410.00001"
+    )
+    old_style = pick("arxiv:hep-th/9901001", url="", arxiv_id="hep-th/9901001")
+    own = pick("doi:10.1/x", url="https://lab.example.org/post?a=1&b=2")
+    listing = pick("title:listing-only", url="")
+    lost = pick("title:placeless", url="")
+    picks = [(p, NOW - timedelta(days=i)) for i, p in enumerate((versioned, old_style, own))]
+    picks += [(listing, NOW - timedelta(days=3)), (lost, NOW - timedelta(days=4))]
+    anchor = SITE + "2026-11-23-7.html#item-4"
+    data = build(PROFILE, picks, LINKS, now=NOW, places={"title:listing-only": anchor})
+    links = [e.link for e in parse(data).entries]
+    assert links == [
+        "https://arxiv.org/abs/2410.00001",
+        "https://arxiv.org/abs/hep-th/9901001",
+        "https://lab.example.org/post?a=1&b=2",
+        anchor,
+        SITE,  # no place known: the profile's archive
+    ]
 
 
 @pytest.mark.parametrize(("fmt", "build"), ITEMS)
@@ -249,7 +365,7 @@ def test_digests_feed(fmt: str, build: ItemsBuilder) -> None:
     fp = parse(data)
     assert self_links(fp) == [LINKS.rss_url if fmt == "rss" else LINKS.atom_url]
     assert when(fmt, fp.feed.updated) == NOW.replace(microsecond=0)
-    assert [html.unescape(e.title) for e in fp.entries] == [
+    assert [e.title for e in fp.entries] == [
         "Scaling laws — 23 Nov 2026 (2 papers)",
         "Scaling laws — 22 Nov 2026 (0 papers)",
         "Scaling laws — 22 Nov 2026 (1 paper)",
@@ -285,7 +401,7 @@ def test_digests_feed_summarises_long_issues(fmt: str, build: ItemsBuilder) -> N
     body = fp.entries[0].content[0].value if fmt == "atom" else fp.entries[0].summary
     assert [f"Paper {i}" in body for i in range(4)] == [True, True, True, False]
     assert "and 9 more papers in this issue" in body
-    assert html.unescape(fp.entries[0].title).endswith("(12 papers)")
+    assert fp.entries[0].title.endswith("(12 papers)")
 
 
 @pytest.mark.parametrize(("fmt", "build"), DIGESTS)
@@ -353,3 +469,48 @@ def test_sanitize_corpus(feedparser_corpus: Path) -> None:
             PROFILE, digests, LINKS, page_url=lambda d: f"{d.id}.html", now=NOW, limit=999
         )
         assert len(inert(data, strict=False).entries) == len(digests)
+
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+
+
+def golden_picks() -> list[tuple[Pick, datetime]]:
+    """One of each kind of entry: an arXiv paper seen in two sources under a
+    versioned link, a title to escape, many authors, a blog post, a listing-only
+    paper with no link."""
+    arxiv = pick(
+        "arxiv:2511.04217",
+        'Token Budgets < 1T & "Critical" Batch Sizes 🚀',
+        url="https://arxiv.org/abs/2511.04217v2",
+        arxiv_id="2511.04217",
+        authors=tuple(f"Author {i}" for i in range(1, 13)),
+        seen=(Seen("arxiv-cs-lg", categories=("cs.LG", "cs.CL")), Seen("hf-daily", upvotes=41)),
+    )
+    blog = pick("doi:10.5555/blog", "A <i>blog</i> post", url="https://lab.example.org/p?a=1&b=2")
+    listing = pick("item:7", "Listing-only paper", url="", authors=(), seen=(Seen("trending"),))
+    return [(arxiv, NOW), (blog, NOW - timedelta(hours=1)), (listing, NOW - timedelta(hours=2))]
+
+
+def check_golden(name: str, data: bytes) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_bytes(data)
+    assert path.exists(), f"{path} missing: run with UPDATE_GOLDEN=1"
+    assert data == path.read_bytes(), f"{name} differs (UPDATE_GOLDEN=1 rewrites it)"
+
+
+@pytest.mark.parametrize(("fmt", "build"), ITEMS)
+def test_golden_items_feed(fmt: str, build: ItemsBuilder) -> None:
+    places = {"item:7": SITE + "2026-11-23-7.html#item-3"}
+    data = build(PROFILE, golden_picks(), LINKS, now=NOW, places=places)
+    check_golden(f"feed.{'xml' if fmt == 'rss' else 'atom'}", data)
+
+
+@pytest.mark.parametrize(("fmt", "build"), DIGESTS)
+def test_golden_digests_feed(fmt: str, build: ItemsBuilder) -> None:
+    ds = digests_fixture()
+    kw: dict[str, Any] = {"page_url": lambda d: f"2026-11-{d.id}.html", "now": NOW}
+    own = FeedLinks(site_url=SITE, rss_url=SITE + "digests.xml", atom_url=SITE + "digests.atom")
+    check_golden(
+        f"digests.{'xml' if fmt == 'rss' else 'atom'}", build(ds[0].profile, ds, own, **kw)
+    )

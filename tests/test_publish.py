@@ -187,3 +187,99 @@ def test_the_index_lists_every_issue_with_its_count_and_top_titles(
             len(titles) - 3
         )
         assert f'href="{page_name(d)}#item-{min(3, len(titles))}"' in line or not titles
+
+
+# -- feeds as a feed reader reads them (issue 15) --------------------------------
+
+TRICKY = 'Token Budgets < 1T & "Quoted" Scaling Laws 🚀'
+MARKUP = "Sub-<1B Models & \"Why\" They Scale: a scaling law 🧪"
+
+
+def _feed_sources(folder: Path) -> list[str]:
+    """An arXiv RSS feed (versioned links, several authors in one dc:creator) and a
+    listing dump whose one paper has no link at all; the config lines naming them."""
+    from xml.sax.saxutils import escape
+
+    items = [
+        ("2511.00001", TRICKY, "Ada Lovelace, Alan Turing, Grace Hopper"),
+        ("2511.00002", MARKUP, "Émilie du Châtelet"),
+    ]
+    body = "".join(
+        f"<item><title>{escape(t)}</title><link>https://arxiv.org/abs/{i}v2</link>"
+        f"<description>arXiv:{i}v2 Announce Type: replace \nAbstract: A scaling law "
+        f"study of token budgets.</description>"
+        f'<guid isPermaLink="false">oai:arXiv.org:{i}v2</guid><category>cs.LG</category>'
+        f"<pubDate>Mon, 23 Nov 2026 00:00:00 -0500</pubDate>"
+        f"<dc:creator>{escape(a)}</dc:creator></item>"
+        for i, t, a in items
+    )
+    (folder / "arxiv.rss").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>cs.LG</title>'
+        f"<link>https://arxiv.org/</link><description>new</description>{body}</channel></rss>",
+        encoding="utf-8",
+    )
+    (folder / "listing.txt").write_text(
+        "Nov 23\n\nA Listing-Only Scaling Law Paper\n\n"
+        "We study a scaling law for token budgets in a paper that no source links to, "
+        "and find that the listing is all there is of it anywhere.\n\n  • 2 authors\n·\nNov 22 7\n",
+        encoding="utf-8",
+    )
+    return [
+        "sources:",
+        "  - {name: arxiv-feed, kind: feed, path: arxiv.rss}",
+        "  - {name: trending, kind: listing, path: listing.txt}",
+    ]
+
+
+def test_feeds_read_back_as_written_in_a_feed_reader(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    (root / "profiles").mkdir(parents=True)
+    (root / "profiles" / "budgets.yaml").write_text(
+        "title: Token budgets\nkeywords:\n  scaling law: 2\n  token budget: 2\nmin_score: 1\n",
+        encoding="utf-8",
+    )
+    lines = ["profiles: profiles", "output: out", "site_url: https://papers.example.org/"]
+    lines += [f"store: sqlite:///{tmp_path}/feeds.db", "email:", "  outbox: out/outbox"]
+    cfg = root / "digest.yaml"
+    cfg.write_text("\n".join(lines + _feed_sources(root)) + "\n", encoding="utf-8")
+    report = run(cfg, "--now", "2026-11-23T06:00:00")
+    assert report["profiles"][0]["picked"] == 3, report
+    base = root / "out" / "archive" / "budgets"
+    (page,) = base.glob("2026-11-23-*.html")
+    page_html = page.read_text(encoding="utf-8")
+    for feed in ("feed.xml", "feed.atom"):
+        fp = feedparser.parse((base / feed).read_bytes())
+        assert fp.bozo == 0, (feed, fp.get("bozo_exception"))
+        by_title = {
+            e.title if e.title_detail.type == "text/plain" else html_unescape(e.title): e
+            for e in fp.entries
+        }
+        assert set(by_title) == {TRICKY, MARKUP, "A Listing-Only Scaling Law Paper"}, feed
+        tricky = by_title[TRICKY]
+        assert tricky.title == TRICKY  # plain text, escaped once: nothing left to undo
+        assert [a["name"] for a in tricky.authors] == [
+            "Ada Lovelace",
+            "Alan Turing",
+            "Grace Hopper",
+        ]
+        assert tricky.link == "https://arxiv.org/abs/2511.00001"  # no version
+        assert by_title[MARKUP].link == "https://arxiv.org/abs/2511.00002"
+        assert [a["name"] for a in by_title[MARKUP].authors] == ["Émilie du Châtelet"]
+        terms = {t.term for t in tricky.tags if t.scheme.endswith("/terms")}
+        assert terms == {"scaling law", "token budget"}
+        assert {t.term for t in tricky.tags if "arxiv.org" in (t.scheme or "")} == {"cs.LG"}
+        assert not any("arxiv-feed" in t.term for e in fp.entries for t in e.get("tags", []))
+        # The listing-only paper links to its place on the issue page, which has it.
+        listing = by_title["A Listing-Only Scaling Law Paper"]
+        url, _, anchor = listing.link.partition("#")
+        assert url == f"https://papers.example.org/archive/budgets/{page.name}"
+        assert anchor.startswith("item-")
+        article = page_html.split(f'id="{anchor}"', 1)[1].split("</article>", 1)[0]
+        assert "A Listing-Only Scaling Law Paper" in article
+
+
+def html_unescape(s: str) -> str:
+    import html
+
+    return html.unescape(s)
