@@ -1,25 +1,31 @@
 """Load and validate digest.yaml into the records of `digest.settings`. Every problem is
-reported as `file:line: key: message`.
+reported as `file:line: key: message`, all at once, before anything is opened or written.
 
-YAML is read with PyYAML's SafeLoader (what `yaml.safe_load` uses), extended
-only to remember the line of each mapping key.
+YAML is read by `digest.safe_yaml` (a SafeLoader that also refuses duplicate keys,
+deep nesting, huge numbers and impossible dates). Each value is checked here: ranges
+(ports, counts, finite positive numbers), the subject's `{placeholders}`, URL schemes
+(http, https, mailto; file for sources), addresses. Every relative path, the store's
+included, is relative to the config file.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import string
 from collections.abc import Callable, Iterable
 from datetime import date
+from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+from urllib.parse import urlsplit
 
-import yaml
-
-from digest.errors import ConfigError
 from digest.models import SOURCE_KINDS, SourceConfig
+from digest.safe_yaml import Checker, Key, YamlMap, between, kind_of, load_yaml, positive
 from digest.settings import (
     DEFAULT_STORE,
+    SUBJECT_FIELDS,
     DeliverySettings,
     EmailSettings,
     FetchSettings,
@@ -28,135 +34,10 @@ from digest.settings import (
     WebSettings,
 )
 
+# The loader and checker, for whoever read YAML through this module before.
+__all__ = ["Checker", "Key", "YamlMap", "kind_of", "load_settings", "load_yaml", "parse_size"]
+
 DEFAULT_CONFIG = Path("config/digest.yaml")
-_UNSET = object()
-
-
-class YamlMap(dict[str, Any]):
-    """A mapping that knows the line of each of its keys (1-based)."""
-
-    lines: dict[str, int]
-    line: int
-
-
-class _LineLoader(yaml.SafeLoader):
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        out = YamlMap({str(k): v for k, v in super().construct_mapping(node, deep=deep).items()})
-        out.lines = {
-            str(k.value): k.start_mark.line + 1 for k, _ in node.value if hasattr(k, "value")
-        }
-        out.line = node.start_mark.line + 1
-        return out
-
-
-def _new_map(loader: _LineLoader, node: yaml.MappingNode) -> YamlMap:
-    return loader.construct_mapping(node, deep=True)  # type: ignore[return-value]
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _new_map)
-
-
-def load_yaml(path: Path) -> Any:
-    """Parse one YAML file safely; syntax errors become `file:line: message`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not UTF-8 text: {exc}"]) from exc
-    try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError([f"{path}{line}: {exc.problem or exc}"]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: {exc}"]) from exc
-
-
-class Checker:
-    """Collects problems for one file; each names file:line and the key path."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = path
-        self.problems: list[str] = []
-
-    def problem(self, mapping: Any, key: str | None, where: str, message: str) -> None:
-        line = getattr(mapping, "lines", {}).get(key) if key is not None else None
-        line = line or getattr(mapping, "line", None)
-        loc = f"{self.path}:{line}" if line else f"{self.path}"
-        self.problems.append(f"{loc}: {where}: {message}")
-
-    def mapping(self, value: Any, where: str, allowed: set[str], parent: Any = None) -> YamlMap:
-        if not isinstance(value, dict):
-            self.problem(parent, where.rsplit(".", 1)[-1], where, "must be a mapping")
-            return YamlMap()
-        for key in value:
-            if str(key) not in allowed:
-                hint = ", ".join(sorted(allowed))
-                self.problem(
-                    value, str(key), _join(where, str(key)), f"unknown key (known: {hint})"
-                )
-        return value if isinstance(value, YamlMap) else YamlMap(value)
-
-    def get(
-        self,
-        mapping: YamlMap,
-        key: str,
-        where: str,
-        types: type | tuple[type, ...],
-        default: Any = None,
-        check: Callable[[Any], str | None] | None = None,
-    ) -> Any:
-        if key not in mapping or mapping[key] is None:
-            return default
-        value = mapping[key]
-        # bool is an int in Python; a YAML `yes` must not pass for a number.
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
-            names = " or ".join(t.__name__ for t in _tuple(types))
-            self.problem(mapping, key, _join(where, key), f"must be {names}, not {kind_of(value)}")
-            return default
-        if check is not None and (msg := check(value)) is not None:
-            self.problem(mapping, key, _join(where, key), msg)
-            return default
-        return value
-
-    def keys(self, mapping: YamlMap, where: str, keys: dict[str, Key]) -> dict[str, Any]:
-        """The `keys` set in `mapping` and valid, converted: arguments for a settings
-        record, which keeps its own default for every key left out."""
-        out: dict[str, Any] = {}
-        for name, key in keys.items():
-            value = self.get(mapping, name, where, key.types, default=_UNSET, check=key.check)
-            if value is not _UNSET and key.convert is not None:
-                value = key.convert(value)
-            if value is not _UNSET and value is not None:
-                out[name] = value
-        return out
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            raise ConfigError(self.problems)
-
-
-def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
-    return types if isinstance(types, tuple) else (types,)
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def kind_of(value: Any) -> str:
-    return {
-        dict: "a mapping",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-    }.get(type(value), type(value).__name__)
-
-
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)\s*$", re.IGNORECASE)
 _UNITS = {
     "": 1,
@@ -174,33 +55,25 @@ _UNITS = {
 
 
 def parse_size(value: int | str) -> int | None:
-    """`20MB`, `512 KiB` or a plain number of bytes."""
+    """`20MB`, `512 KiB` or a plain number of bytes (None: not a size, or not 1 B-1 TB)."""
     if isinstance(value, int):
-        return value if value > 0 else None
-    m = _SIZE_RE.match(value)
-    if not m or m.group(2).lower() not in _UNITS:
+        n = value
+    elif m := _SIZE_RE.match(value):
+        if m.group(2).lower() not in _UNITS or len(m.group(1)) > 20:
+            return None
+        n = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    else:
         return None
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    return n if 0 < n <= 10**12 else None
 
 
-class Key(NamedTuple):
-    """How one YAML key is read: its types, a check, and a conversion of the value."""
-
-    types: type | tuple[type, ...]
-    check: Callable[[Any], str | None] | None = None
-    convert: Callable[[Any], Any] | None = None
-
-
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be positive"
-
-
-def _at_least_one(value: int) -> str | None:
-    return None if value > 0 else "must be at least 1"
-
-
-def _not_negative(value: int) -> str | None:
-    return None if value >= 0 else "must be >= 0"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_EMAIL_RE = re.compile(r"[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_STORE_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://.*")
+# sqlite:///relative.db (three slashes); four is an absolute path, none is in memory.
+_SQLITE_RELATIVE = re.compile(r"(sqlite(?:\+\w+)?:///)(?![/~])(?!:memory:)(?!file:)([^?]+)(\?.*)?")
 
 
 def _security(value: str) -> str | None:
@@ -208,11 +81,37 @@ def _security(value: str) -> str | None:
 
 
 def _size(value: int | str) -> str | None:
-    return None if parse_size(value) else "must be a size like 20MB"
+    return None if parse_size(value) else "must be a size like 20MB (at most 1TB)"
 
 
-def _http_url(value: str) -> str | None:
-    return None if re.match(r"^https?://[^/\s]+", value) else "must be an http(s) URL"
+def _text(value: str) -> str | None:
+    """Text that goes into a header or a log line: one line, no control characters."""
+    return "must not hold line breaks or control characters" if _CONTROL.search(value) else None
+
+
+def _url_check(schemes: tuple[str, ...], what: str) -> Callable[[str], str | None]:
+    """A check: an absolute URL with one of `schemes` (`javascript:` and relative
+    URLs are refused), a host for http(s), and no spaces or control characters."""
+
+    def check(value: str) -> str | None:
+        if _CONTROL.search(value) or " " in value:
+            return f"must be {what}, with no spaces or control characters"
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as exc:
+            return f"must be {what}: {exc}"
+        scheme = parts.scheme.lower()
+        if scheme not in schemes:
+            return f"must be {what}, not {scheme + ':' if scheme else 'a relative'} URL"
+        if scheme in ("http", "https") and not parts.hostname:
+            return f"must be {what}, with a host name"
+        return None
+
+    return check
+
+
+_http_url = _url_check(("http", "https"), "an http(s) URL")
 
 
 def _proxies(value: list[Any]) -> str | None:
@@ -228,44 +127,127 @@ def _proxies(value: list[Any]) -> str | None:
 
 
 def _token_url(value: str) -> str | None:
-    return None if "{token}" in value else "must contain {token}"
+    if (msg := _http_url(value)) is not None:
+        return msg
+    if not value.isascii():
+        return "must be ASCII (percent-encode other characters)"
+    if value.count("{token}") != 1 or value.count("{") != 1 or value.count("}") != 1:
+        return "must contain {token} once, and no other braces"
+    return None
 
 
+def _address(value: str) -> str | None:
+    """An address, `Name <addr>` allowed: what mail headers can carry."""
+    if _CONTROL.search(value):
+        return "must not hold line breaks or control characters"
+    addr = parseaddr(value)[1]
+    if not _EMAIL_RE.fullmatch(addr) or not addr.isascii():
+        return f"{value!r} is not an ASCII email address (name@example.org)"
+    return None
+
+
+def _mailto(value: str) -> str | None:
+    return _address(value.removeprefix("mailto:"))
+
+
+def _domain(value: str) -> str | None:
+    ok = len(value) <= 253 and _DOMAIN_RE.fullmatch(value)
+    return None if ok else f"{value!r} is not a domain name (like example.org)"
+
+
+def _host(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return _domain(value)
+    return None
+
+
+def subject_problem(template: str) -> str | None:
+    """Why `template` cannot be a Subject, or None: only the known `{fields}`, each
+    bare (no `.attr` or `[index]`), with a format spec that works."""
+    if (msg := _text(template)) is not None:
+        return msg
+    known = ", ".join("{" + f + "}" for f in SUBJECT_FIELDS)
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        return f"{exc} (write a literal brace as {{{{ or }}}})"
+    for field in fields:
+        if field not in SUBJECT_FIELDS:
+            return f"unknown placeholder {{{field}}} (known: {known})"
+    sample = {"title": "T", "count": 1, "papers": "1 new paper", "date": "2025-01-01"}
+    try:
+        template.format(**sample, profile="p")
+    except (ValueError, TypeError) as exc:
+        return f"cannot be filled in: {exc}"
+    return None
+
+
+def _path(value: str) -> str | None:
+    if not value.strip():
+        return "must not be empty"
+    return "must not hold control characters" if _CONTROL.search(value) else None
+
+
+def _store(value: str) -> str | None:
+    if _STORE_RE.fullmatch(value) and not _CONTROL.search(value):
+        return None
+    return "must be a store URL like sqlite:///digest.db or postgresql+psycopg://host/db"
+
+
+def store_beside(url: str, base: Path) -> str:
+    """A SQLite URL with a relative path made relative to `base` (the config's folder)."""
+    m = _SQLITE_RELATIVE.fullmatch(url)
+    if m is None:
+        return url
+    return f"{m.group(1)}{(base / m.group(2)).resolve()}{m.group(3) or ''}"
+
+
+_COUNT = between(1, 10_000)
+_SECONDS = between(0.001, 86_400, "seconds")
 _FETCH = {
-    "timeout": Key((int, float), _positive, float),
+    "timeout": Key((int, float), _SECONDS, float),
     "max_bytes": Key((int, str), _size, parse_size),
-    "user_agent": Key(str, convert=lambda v: v or None),  # empty: the built-in one
+    "user_agent": Key(str, _text, lambda v: v or None),  # empty: the built-in one
 }
 _SMTP = {
-    "port": Key(int, _positive),
+    "port": Key(int, between(1, 65535)),
     "security": Key(str, _security),
-    "username": Key(str),
-    "timeout": Key((int, float), _positive, float),
-    "connections": Key(int, _positive),
-    "rate": Key((int, float), _positive),
-    "retries": Key(int, _not_negative),
+    "username": Key(str, _text),
+    "timeout": Key((int, float), _SECONDS, float),
+    "connections": Key(int, between(1, 1000)),
+    "rate": Key((int, float), positive),
+    "retries": Key(int, between(0, 100)),
 }
 _EMAIL = {
-    "sender": Key(str),
-    "domain": Key(str),
-    "subject": Key(str),
+    "sender": Key(str, _address),
+    "domain": Key(str, _domain),
+    "subject": Key(str, subject_problem),
     "unsubscribe_url": Key(str, _token_url),
-    "unsubscribe_mailto": Key(str),
+    "unsubscribe_mailto": Key(str, _mailto, lambda v: v.removeprefix("mailto:")),
 }
 _WEB = {
     "site_url": Key(str, _http_url, lambda v: v.rstrip("/") + "/"),
-    "feed_items": Key(int, _at_least_one),
+    "feed_items": Key(int, _COUNT),
     "subscribe_url": Key(str, _http_url),
     "trusted_proxies": Key(list, _proxies, tuple),
 }
-_DELIVERIES = {"lease_seconds": Key((int, float), _positive, float), "batch": Key(int, _positive)}
+_DELIVERIES = {
+    "lease_seconds": Key((int, float), between(1, 7 * 86_400, "seconds"), float),
+    "batch": Key(int, between(1, 100_000)),
+}
 _TOP_KEYS = {"store", "sources", "fetch", "profiles", "output", "templates", "email", *_WEB}
 _TOP_KEYS |= {"deliveries"}
 _SOURCE_KEYS = {"name", "kind", "url", "path", "reference_date", "enabled"}
+_source_url = _url_check(("http", "https", "file"), "an http(s) or file: URL")
 # Paths in the file are relative to the file. Without a file the records' own
 # defaults hold, relative to the working directory.
 _PROFILES_IN_FILE = "profiles"
-_OUTBOX_IN_FILE = "../out/outbox"
+
+
+def _kind(value: str) -> str | None:
+    return None if value in SOURCE_KINDS else f"must be one of {', '.join(SOURCE_KINDS)}"
 
 
 def _sources(chk: Checker, raw: Any, base: Path, parent: YamlMap) -> tuple[SourceConfig, ...]:
@@ -279,20 +261,16 @@ def _sources(chk: Checker, raw: Any, base: Path, parent: YamlMap) -> tuple[Sourc
     for n, raw_src in enumerate(raw):
         where = f"sources[{n}]"
         src = chk.mapping(raw_src, where, _SOURCE_KEYS, parent)
-        name = chk.get(src, "name", where, str)
-        kind = chk.get(
-            src,
-            "kind",
-            where,
-            str,
-            check=lambda v: (
-                None if v in SOURCE_KINDS else f"must be one of {', '.join(SOURCE_KINDS)}"
-            ),
-        )
-        url = chk.get(src, "url", where, str)
-        path = chk.get(src, "path", where, str)
+        before = len(chk.problems)
+        name = chk.get(src, "name", where, str, check=_text)
+        kind = chk.get(src, "kind", where, str, check=_kind)
+        url = chk.get(src, "url", where, str, check=_source_url)
+        path = chk.get(src, "path", where, str, check=_path)
         ref = chk.get(src, "reference_date", where, date)
         if not chk.get(src, "enabled", where, bool, default=True):
+            continue
+        if len(chk.problems) > before:  # a bad url or path: no location to make
+            names.add(name or "")
             continue
         if (url is None) == (path is None):
             chk.problem(src, None, where, "needs exactly one of `url` or `path`")
@@ -313,17 +291,27 @@ def _section(chk: Checker, top: YamlMap, key: str, keys: Iterable[str]) -> YamlM
 
 def _smtp(chk: Checker, raw: Any, parent: YamlMap) -> SMTPSettings | None:
     m = chk.mapping(raw, "email.smtp", {"host", *_SMTP}, parent)
-    host = chk.get(m, "host", "email.smtp", str)
+    host = chk.get(m, "host", "email.smtp", str, check=_host)
     return SMTPSettings(host, **chk.keys(m, "email.smtp", _SMTP)) if host else None
 
 
-def _email(chk: Checker, top: YamlMap, base: Path) -> EmailSettings:
+def _email(chk: Checker, top: YamlMap, base: Path, output: Path) -> EmailSettings:
     e = _section(chk, top, "email", {"outbox", "smtp", *_EMAIL})
-    outbox = chk.get(e, "outbox", "email", str, default=_OUTBOX_IN_FILE)
+    outbox = chk.get(e, "outbox", "email", str, check=_path)
     smtp = _smtp(chk, e["smtp"], e) if e.get("smtp") is not None else None
-    return EmailSettings(
-        **chk.keys(e, "email", _EMAIL), outbox=(base / outbox).resolve(), smtp=smtp
-    )
+    where = (base / outbox).resolve() if outbox else output / "outbox"
+    return EmailSettings(**chk.keys(e, "email", _EMAIL), outbox=where, smtp=smtp)
+
+
+def _folder(chk: Checker, top: YamlMap, key: str, base: Path) -> Path | None:
+    """A folder the file names (relative to it), which must exist."""
+    value = chk.get(top, key, "", str, check=_path)
+    if value is None:
+        return None
+    folder: Path = (base / value).resolve()
+    if not folder.is_dir():
+        chk.problem(top, key, key, f"{folder} is not a folder")
+    return folder
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -336,24 +324,24 @@ def load_settings(path: Path | None) -> Settings:
         raw = YamlMap()
     top = chk.mapping(raw, "", _TOP_KEYS)
     base = path.parent
-    store = chk.get(top, "store", "", str, default=DEFAULT_STORE)
+    store = chk.get(top, "store", "", str, DEFAULT_STORE, _store)
     sources = _sources(chk, top.get("sources"), base, top)
     fetch = FetchSettings(**chk.keys(_section(chk, top, "fetch", _FETCH), "fetch", _FETCH))
-    profiles = chk.get(top, "profiles", "", str, default=_PROFILES_IN_FILE)
-    output = chk.get(top, "output", "", str, default=str(WebSettings().output_dir))
+    profiles = _folder(chk, top, "profiles", base) or (base / _PROFILES_IN_FILE).resolve()
+    output = chk.get(top, "output", "", str, str(WebSettings().output_dir), _path)
     web = WebSettings(output_dir=(base / output).resolve(), **chk.keys(top, "", _WEB))
-    templates = chk.get(top, "templates", "", str)
-    email = _email(chk, top, base)
+    templates = _folder(chk, top, "templates", base)
+    email = _email(chk, top, base, web.output_dir)
     sending = _section(chk, top, "deliveries", _DELIVERIES)
     deliveries = DeliverySettings(**chk.keys(sending, "deliveries", _DELIVERIES))
     chk.raise_if_any()
     return Settings(
         path=path,
-        store_url=store,
+        store_url=store_beside(store, base),
         sources=sources,
         fetch=fetch,
-        profiles_dir=(base / profiles).resolve(),
-        templates_dir=(base / templates).resolve() if templates else None,
+        profiles_dir=profiles,
+        templates_dir=templates,
         web=web,
         email=email,
         deliveries=deliveries,

@@ -3,6 +3,7 @@
     DigestError                 the root: anything raised on purpose (bad input, a
     │                           digest that cannot be mailed, an unknown profile)
     ├── ConfigError             .problems: every `file:line: key: message` found
+    ├── UsageError              the command names what is not there (a profile, a path)
     ├── SourceError             .source: the source's name
     │   ├── FetchError          the bytes did not arrive (HTTP, timeout, size, file)
     │   └── ParseError          they arrived but are not the expected kind
@@ -27,6 +28,11 @@ class ConfigError(DigestError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class UsageError(DigestError):
+    """The command line asks for what is not there: an unknown profile, a missing
+    path. Exit status 2, like a bad option, and nothing is opened or written."""
 
 
 class SourceError(DigestError):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from digest.addresses import normalize
-from digest.errors import DigestError, TokenError
+from digest.errors import DigestError, TokenError, UsageError
 from digest.mailing import DigestDeliveries, Subscriber
 from digest.models import Candidate, Digest, IngestReport, Pick, Profile, RunReport, SourceState
 from digest.settings import Settings
@@ -47,7 +47,7 @@ def profile(settings: Settings, name: str) -> Profile:
     for p in profiles(settings):
         if p.name == name:
             return p
-    raise DigestError(f"no profile named {name!r} in {settings.profiles_dir}")
+    raise UsageError(f"no profile named {name!r} in {settings.profiles_dir}")
 
 
 def check_profiles(settings: Settings, target: Path) -> list[Profile]:
@@ -65,7 +65,7 @@ def chosen(settings: Settings, names: Sequence[str] | None) -> list[Profile]:
         known = {p.name for p in found}
         missing = [n for n in names if n not in known]
         if missing:
-            raise DigestError(f"no profile named {missing[0]!r} in {settings.profiles_dir}")
+            raise UsageError(f"no profile named {missing[0]!r} in {settings.profiles_dir}")
         found = [p for p in found if p.name in names]
     return found
 
@@ -373,11 +373,14 @@ def preview(profile: Profile, picks: Sequence[Pick], fmt: str) -> str:
             for p in picks
         ]
         return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "markdown":
-        lines = [f"# {profile.title}\n\n{len(picks)} papers\n"]
+    if fmt == "markdown":  # feed text escaped, and only safe URLs linked, as `render` does
+        from digest.render import md_escape, safe_url
+
+        lines = [f"# {md_escape(profile.title)}\n\n{len(picks)} papers\n"]
         for p in picks:
-            title = p.candidate.title.replace("[", "\\[").replace("]", "\\]")
-            lines.append(f"- [{title}]({p.candidate.url}) — score {p.score:g}; {p.because()}")
+            title, url = md_escape(p.candidate.title), safe_url(p.candidate.url or "")
+            link = f"[{title}]({url})" if url else title
+            lines.append(f"- {link} — score {p.score:g}; {md_escape(p.because())}")
         return "\n".join(lines) + "\n"
     lines = [f"{profile.title}: {len(picks)} papers"]
     lines += [f"{p.score:>6g}  {p.candidate.title}\n        {p.because()}" for p in picks]

@@ -16,7 +16,8 @@ from typing import Literal
 from digest import __version__
 from digest.models import SourceConfig
 
-DEFAULT_STORE = "sqlite:///digest.db"
+DEFAULT_STORE = "sqlite:///digest.db"  # in a config file: beside the file
+SUBJECT_FIELDS = ("title", "count", "papers", "date", "profile")  # EmailSettings.subject's
 Security = Literal["plain", "starttls", "tls"]
 
 
@@ -54,7 +55,7 @@ class EmailSettings:
     subject: str = "{title}: {papers}, {date}"
     unsubscribe_url: str = "http://localhost:8000/unsubscribe/{token}"  # https in production
     unsubscribe_mailto: str = "unsubscribe@localhost"
-    outbox: Path = Path("out/outbox")  # where messages go when no SMTP host is set
+    outbox: Path = Path("out/outbox")  # no SMTP host: messages go here (`output`/outbox)
     smtp: SMTPSettings | None = None
 
 

@@ -32,7 +32,7 @@ def chromium_path() -> str:
         return path
     if os.environ.get("CI") == "true":
         pytest.fail("CI=true but Debian's chromium is not installed (.ci/run installs it)")
-    pytest.skip("chromium is not installed")
+    pytest.skip("chromium is not installed (apt-get install chromium; see README Development)")
 
 
 # Module scope: Playwright's sync API keeps an event loop running in this thread

@@ -150,3 +150,26 @@ def test_the_example_runs(
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, f"{example}\n{result.output}"
     assert result.stdout, f"{example} printed nothing"
+
+
+def test_the_exit_codes_are_the_readme_s() -> None:
+    from digest.cli import EXIT_PARTIAL, EXIT_STORE, EXIT_USAGE
+
+    line = re.search(r"Exit status: (.*?)\.\n\n", COMMANDS_SECTION, re.S)
+    assert line, "the Commands section states the exit statuses"
+    text = " ".join(line.group(1).split())
+    said = dict(re.findall(r"(\d) (.+?)(?:, (?=\d )|$)", text))
+    assert said.keys() == {"0", "1", "2", "3"}
+    assert said[str(EXIT_STORE)].startswith("store error")
+    assert said[str(EXIT_USAGE)].startswith("usage or config error")
+    assert said[str(EXIT_PARTIAL)].startswith("done in part")
+
+
+def test_the_readme_names_every_system_package_the_tests_need() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    packages = set(re.findall(r"apt_install ([\w.+-]+)", ci))
+    assert packages >= {"chromium", "postgresql"}
+    dev = README.split("\n## Development\n", 1)[1]
+    install = re.search(r"apt-get install ([\w.+ -]+)", dev)
+    assert install, "Development says which system packages to install"
+    assert packages <= set(install.group(1).split())

@@ -343,7 +343,7 @@ def test_human_summary_and_items_listing(tmp_path: Path) -> None:
 
 
 def test_missing_path_is_a_source_error_not_a_crash(tmp_path: Path) -> None:
-    code, out = ingest_json(tmp_path, str(tmp_path / "nope.xml"))
+    code, out = ingest_json(tmp_path, (tmp_path / "nope.xml").as_uri())  # a path: exit 2
     assert code == 3
     assert "not found" in out["sources"][0]["error"]
 

@@ -126,10 +126,12 @@ def test_text_and_markdown_show_the_same_picks_as_json(setup: Path) -> None:
         for part, r in zip(parts, p["reasons"], strict=True):
             assert part.startswith(f"{r['term']} {r['value']:g} ({r['field']}"), (part, r)
     assert markdown[:3] == ["# Sizes in training", "", f"{len(picks)} papers"]
-    items = [line for line in markdown if line.startswith("- [")]
+    items = [line for line in markdown if line.startswith("- ")]
     assert len(items) == len(picks)
     for line, p in zip(items, picks, strict=True):
-        assert f"]({p['url']}) — score {p['score']:g}; {p['matched'][0]['term']} " in line
+        assert f" — score {p['score']:g}; {p['matched'][0]['term']} " in line
+        url = str(p["url"] or "")  # only an http(s) URL becomes a link, as in `render`
+        assert (f"]({url}) — " in line) == url.startswith(("http://", "https://"))
 
 
 def test_profiles_check_reports_every_problem(tmp_path: Path) -> None:
@@ -157,5 +159,5 @@ def test_preview_of_an_unknown_profile_is_a_clear_error(tmp_path: Path) -> None:
     cfg = tmp_path / "digest.yaml"
     cfg.write_text(f"store: sqlite:///{tmp_path / 'd.db'}\n")
     result = CliRunner().invoke(cli, ["--config", str(cfg), "preview", "nope"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, as the README says
     assert "no profile named 'nope'" in result.stderr

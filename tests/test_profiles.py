@@ -112,7 +112,7 @@ def test_every_problem_in_one_file(tmp_path: Path) -> None:
         " recipients, schedule,"
         " send_empty, sources, timezone, title, title_weight)",
         f"{p}:3: keywords.scaling law: must be int or float, not a string",
-        f"{p}:4: keywords.batch size: must not be negative",
+        f"{p}:4: keywords.batch size: must be a positive weight (drop the term, or use `exclude:`)",
         f"{p}:5: keywords./[unclosed/: invalid regular expression /[unclosed/:"
         " missing ]: [unclosed",
         f"{p}:6: keywords./x*/: regular expression /x*/ matches the empty string,"
@@ -157,6 +157,22 @@ def test_every_problem_in_one_file(tmp_path: Path) -> None:
         ("keywords: [a]\ntimezone: Europe\n", "2: timezone: unknown time zone 'Europe'"),
         ("keywords: [a]\nrecipients: [a@b]\n", "2: recipients[0]: 'a@b' does not look like"),
         ("keywords: [a]\nrecipients: x@y.org\n", "2: recipients: must be a list of strings"),
+        # weights are finite and positive; min_score and title_weight finite
+        ("keywords:\n  a: .nan\n", "2: keywords.a: must be a finite number, not nan"),
+        ("keywords:\n  a: .inf\n", "2: keywords.a: must be a finite number, not inf"),
+        ("keywords:\n  a: 0\n", "2: keywords.a: must be a positive weight"),
+        ("keywords:\n  a: 1.0e+300\n", "2: keywords.a: must be at most 1e+06"),
+        ("keywords: [a]\nmin_score: .nan\n", "2: min_score: must be a finite number"),
+        ("keywords: [a]\ntitle_weight: .inf\n", "2: title_weight: must be a finite number"),
+        ("keywords: [a]\nmax_items: 100000\n", "2: max_items: must be at most 10000"),
+        # the loader: duplicate keys, impossible dates, huge numbers, deep nesting
+        ("keywords:\n  a: 1\n  b: 1\n  a: 2\n", "4: duplicate key 'a' (first on line 2)"),
+        ("title: A\nkeywords: [a]\ntitle: B\n", "3: duplicate key 'title' (first on line 1)"),
+        ("keywords: [a]\ndescription: 2025-02-30\n", "2: not a valid date: 2025-02-30"),
+        (f"keywords: [a]\nmax_items: {'9' * 400}\n", "2: number too large"),
+        (f"keywords: [a]\nmax_items: {'9' * 5000}\n", "2: number too large"),
+        ("keywords: [a]\ndescription: " + "[" * 5000, "2: nested more than 64 levels deep"),
+        ("keywords:\n  " + "- " * 5000 + "x\n", "2: nested more than 64 levels deep"),
     ],
 )
 def test_single_problems(tmp_path: Path, text: str, expected: str) -> None:
@@ -169,19 +185,19 @@ def test_single_problems(tmp_path: Path, text: str, expected: str) -> None:
 def test_empty_file_can_never_match(tmp_path: Path) -> None:
     p = write(tmp_path, "empty.yaml", "# nothing yet\n")
     assert problems(p) == [
-        f"{p}: keywords: no keywords and no authors: this profile can never match anything"
+        f"{p}:1: keywords: no keywords and no authors: this profile can never match anything"
     ]
 
 
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     p = write(tmp_path, "list.yaml", "- scaling law\n")
-    assert problems(p) == [f"{p}: profile: must be a mapping of settings"]
+    assert problems(p) == [f"{p}:1: profile: must be a mapping of settings"]
 
 
 def test_bad_file_name_without_a_name_key(tmp_path: Path) -> None:
     p = write(tmp_path, "my profile.yaml", "keywords: [a]\n")
     assert problems(p) == [
-        f"{p}: name: 'my profile' is not a profile id (letters, digits, '.', '_', '-'):"
+        f"{p}:1: name: 'my profile' is not a profile id (letters, digits, '.', '_', '-'):"
         " set `name:` or rename the file"
     ]
 
@@ -272,7 +288,7 @@ def test_duplicate_names(tmp_path: Path) -> None:
         load_profiles(tmp_path)
     assert err.value.problems == [
         f"{b}:2: name: duplicate profile name 'same' (also in {a})",
-        f"{tmp_path / 'c.yml'}: name: duplicate profile name 'c' (also in {tmp_path / 'c.yaml'})",
+        f"{tmp_path / 'c.yml'}:1: name: duplicate profile name 'c' (also in {tmp_path / 'c.yaml'})",
     ]
 
 

@@ -83,7 +83,7 @@ def test_publish_and_render_commands(config: Path, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "archive" / "diffusion" / "index.html").is_file()
     assert not (tmp_path / "out" / "archive" / "scaling").exists()
     result = runner.invoke(cli, ["--config", str(config), "publish", "nope"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error
     assert "no profile named 'nope'" in result.stderr
 
 
@@ -119,7 +119,7 @@ def test_profile_option_and_the_stored_run_report(config: Path, tmp_path: Path) 
     assert stored.report is not None
     assert stored.report["profiles"] == report["profiles"]
     result = CliRunner().invoke(cli, ["--config", str(config), "run", "--profile", "nope"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error
     assert "no profile named 'nope'" in result.stderr
 
 

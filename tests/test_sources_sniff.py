@@ -347,11 +347,14 @@ def test_a_non_feed_source_fails_in_status_and_stores_nothing(tmp_path: Path) ->
     served.mkdir()
     for name, text in pages.items():
         (served / name).write_text(text, encoding="utf-8")
-    db = ["--db", f"sqlite:///{tmp_path / 'd.db'}"]
+    # Configured sources (`status` lists those; a path given to `ingest` is read once).
+    listed = "".join(f"  - name: {n}\n    path: served/{n}\n" for n in pages)
+    (tmp_path / "digest.yaml").write_text(f"store: sqlite:///d.db\nsources:\n{listed}")
+    db = ["--config", str(tmp_path / "digest.yaml")]
     runner = CliRunner()
     now = ["--now", "2026-11-23T07:00:00+00:00"]
     for _ in range(2):
-        ingest = runner.invoke(cli, [*db, "ingest", "--json", *now, str(served)])
+        ingest = runner.invoke(cli, [*db, "ingest", "--json", *now])
         report = json.loads(ingest.stdout)
         assert report["entries"] == 0
         assert report["errors"] == 3

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from digest.wiring import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXIT_USAGE = 2
-EXIT_PARTIAL = 3
+# The README's "Exit status" line; tests/test_docs.py holds them to it.
+EXIT_STORE = 1  # the store (or another part) failed; also any other DigestError
+EXIT_USAGE = 2  # a bad option or argument, config or profile; nothing was written
+EXIT_PARTIAL = 3  # done in part: some sources, mails or rows failed, the rest were done
 
 
 @dataclass
@@ -54,7 +56,7 @@ class DigestGroup(click.Group):
     """Turns package errors into clear messages and exit codes, not tracebacks."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from digest.errors import ConfigError, DigestError, OutputError
+        from digest.errors import ConfigError, DigestError, OutputError, UsageError
 
         try:
             return super().invoke(ctx)
@@ -62,10 +64,10 @@ class DigestGroup(click.Group):
             for problem in exc.problems:
                 click.echo(problem, err=True)
             sys.exit(EXIT_USAGE)
-        except OutputError as exc:  # the output folder: fix the config or the folder
+        except (OutputError, UsageError) as exc:  # fix the command, the config or the folder
             fail(str(exc), EXIT_USAGE)
         except DigestError as exc:
-            fail(str(exc), 1)
+            fail(str(exc), EXIT_STORE)
 
 
 def parse_now(value: str | None) -> datetime:

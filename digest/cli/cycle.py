@@ -14,7 +14,7 @@ import click
 from digest.cli.base import EXIT_PARTIAL, Context, cli, fail, now_option
 
 if TYPE_CHECKING:
-    from digest.models import RunReport, SourceReport
+    from digest.models import RunReport, SourceConfig, SourceReport
 
 T = TypeVar("T")
 
@@ -26,8 +26,30 @@ def _each(
     step: Callable[..., T],
 ) -> T:
     """One pipeline step for PROFILE, or for every profile."""
+    from digest import service
+
+    if profile:
+        service.chosen(obj.settings, [profile])  # an unknown one: exit 2, no store opened
     with obj.open_store() as store:
         return step(obj.settings, store, now, names=[profile] if profile else None)
+
+
+def _adhoc(locations: tuple[str, ...]) -> list[SourceConfig]:
+    """The sources the command line names: a missing path, or a folder with no file
+    in it or below it, is a usage error (exit 2) before the store is opened."""
+    from pathlib import Path
+
+    from digest import pipeline
+
+    for loc in locations:
+        path = Path(loc)
+        if "://" in loc:
+            continue
+        if not path.exists():
+            fail(f"{loc}: no such file or folder")
+        if path.is_dir() and not pipeline.sources_for([loc]):
+            fail(f"{loc}: nothing to ingest: no files in this folder or below it")
+    return pipeline.sources_for(locations)
 
 
 @cli.command()
@@ -50,7 +72,8 @@ def ingest(
     """Fetch sources and store each paper once.
 
     With no arguments, every configured source; otherwise the given files,
-    directories (every file in them) or URLs, their kind sniffed.
+    directories (every file in them and below them) or URLs, their kind sniffed.
+    Those are ingested once: they do not become configured sources.
 
     \b
     Examples:
@@ -69,7 +92,7 @@ def ingest(
         except ValueError:
             raise click.BadParameter(f"not a date: {reference_date!r}") from None
     settings = obj.settings
-    sources = pipeline.sources_for(locations) if locations else list(settings.sources)
+    sources = _adhoc(locations) if locations else list(settings.sources)
     if ref is not None:
         sources = [replace(s, reference_date=ref) for s in sources]
     if not sources:

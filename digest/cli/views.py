@@ -151,8 +151,11 @@ def render(obj: Context, profile: str, fmt: str, out: str | None) -> None:
         return
     ext = {"markdown": "md", "html": "html", "text": "txt"}[fmt]
     target = Path(out) / f"digest.{ext}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(body, encoding="utf-8")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(body, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{target}: cannot write: {exc.strerror or exc}")
     click.echo(str(target))
 
 
@@ -194,8 +197,11 @@ def status(obj: Context, as_json: bool) -> None:
     """
     from digest import service
 
+    configured = {s.name for s in obj.settings.sources}
     with obj.open_store() as store:
         out = service.status(store)
+    # What `ingest PATH` read once is in the store, but it is not a configured source.
+    out["sources"] = [s for s in out["sources"] if s["name"] in configured]
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -59,19 +60,25 @@ log = logging.getLogger("digest.pipeline")
 
 
 def sources_for(locations: Sequence[str]) -> list[SourceConfig]:
-    """Ad-hoc sources from command-line locations; a directory means each file in it."""
+    """Ad-hoc sources from command-line locations; a directory means each file in it
+    and below it (hidden files and folders, and LICENSE files, left out)."""
     out: list[SourceConfig] = []
     for loc in locations:
         path = Path(loc)
         if "://" not in loc and path.is_dir():
-            out.extend(
-                SourceConfig(name=str(p), location=str(p))
-                for p in sorted(path.iterdir())
-                if p.is_file() and not p.name.startswith(".") and p.name != "LICENSE"
-            )
+            out.extend(SourceConfig(name=str(p), location=str(p)) for p in files_below(path))
         else:
             out.append(SourceConfig(name=loc, location=loc))
     return out
+
+
+def files_below(folder: Path) -> list[Path]:
+    """The files in `folder` and its subfolders, sorted; symlinked folders not followed."""
+    found: list[Path] = []
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += (Path(top) / f for f in sorted(files) if not f.startswith(".") and f != "LICENSE")
+    return found
 
 
 @contextmanager

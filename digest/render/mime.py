@@ -43,7 +43,10 @@ from digest.settings import EmailSettings
 # Slots stand for per-message values; nothing escapes or quotes these characters.
 TO, MESSAGE_ID, TOKEN = "Zq7toSLOTx9", "Zq7midSLOTx9", "Zq7tokenSLOTx9"
 _SLOTS = (TO, MESSAGE_ID, TOKEN)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0/C1 controls, line and paragraph separators, and bidi controls (a spoofed Subject)
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 _ATOM = re.compile(r"[^a-z0-9-]+")
 _PART = "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
@@ -68,7 +71,8 @@ class Outgoing:
 
 
 def header_value(value: str) -> str:
-    """`value` fit for a header: CR, LF and all other control characters become spaces."""
+    """`value` fit for a header: CR, LF and all other control characters (bidi ones too)
+    become spaces."""
     return _CONTROL.sub(" ", value).strip()
 
 

@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from digest.config import Checker, YamlMap
 from digest.identity import find_arxiv_id, find_doi, normalize_title, parse_arxiv_id
 from digest.models import Candidate
+from digest.safe_yaml import Checker, YamlMap
 
 SUFFIXES = {".bib": "BibTeX", ".bibtex": "BibTeX", ".ris": "RIS", ".json": "CSL-JSON"}
 _ARXIV_DOI = re.compile(r"10\.48550/arxiv\.(.+)", re.I)  # arXiv's own DOIs name the id

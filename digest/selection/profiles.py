@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.config import Checker, YamlMap, kind_of, load_yaml
 from digest.errors import ConfigError
 from digest.models import Profile, Term
+from digest.safe_yaml import Checker, YamlMap, kind_of, load_yaml
 from digest.selection.likes import profile_likes
 from digest.selection.match import check_regex
 
@@ -28,6 +28,7 @@ _SUFFIXES = (".yaml", ".yml")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EMAIL_RE = re.compile(r"[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _WORD_RE = re.compile(r"[^\W_]")  # what digest.selection.match makes tokens of
+_MAX_WEIGHT = 1e6  # a score is a sum of weights: it stays finite
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -162,18 +163,29 @@ def _keywords(chk: Checker, top: YamlMap) -> tuple[Term, ...]:
             continue
         seen.add(text.casefold())
         before = len(chk.problems)  # `term:` with no value: weight 1
-        weight = chk.get(kw, text, "keywords", (int, float), 1.0, _not_negative)
+        weight = chk.get(kw, text, "keywords", (int, float), 1.0, _weight)
         if len(chk.problems) == before:
             out.append(Term(text, float(weight)))
     return tuple(out)
 
 
 def _not_negative(value: float) -> str | None:
-    return "must not be negative" if value < 0 else None
+    if value < 0:
+        return "must not be negative"
+    return None if value <= _MAX_WEIGHT else f"must be at most {_MAX_WEIGHT:g}"
+
+
+def _weight(value: float) -> str | None:
+    """A keyword's weight: positive (.nan and .inf are refused by the checker)."""
+    if value <= 0:
+        return "must be a positive weight (drop the term, or use `exclude:`)"
+    return None if value <= _MAX_WEIGHT else f"must be at most {_MAX_WEIGHT:g}"
 
 
 def _at_least_one(value: int) -> str | None:
-    return None if value >= 1 else "must be at least 1"
+    if value < 1:
+        return "must be at least 1"
+    return None if value <= 10_000 else "must be at most 10000"
 
 
 def _days_problem(value: int) -> str | None:
