@@ -95,7 +95,8 @@ def test_run_with_an_unwritable_output_mails_and_exits_3(
     blocker.write_text("not a folder")
     text = config.read_text().replace("output: ../out", f"output: {blocker}/out")
     text = text.replace("outbox: ../out/outbox", f"outbox: {tmp_path}/outbox")
-    config.write_text(text + f"sources:\n  - name: papers\n    url: {url}\n    kind: feed\n")
+    paper = f"sources:\n  - name: papers\n    url: {url}\n    kind: feed\n"
+    config.write_text(text.replace("sources:\n", paper, 1))  # one more source, a key given once
     result = CliRunner().invoke(cli, ["--config", str(config), "run", "--now", "2026-11-23T06:00"])
     assert result.exit_code == 3, result.output
     assert "Traceback" not in result.output

@@ -24,7 +24,8 @@ LIKED = [
 
 def profile(extra: str = "") -> str:
     likes = "\n".join(f'  - "{t}"' for t in LIKED)
-    return f"name: liked\ntitle: Liked\nlike:\n{likes}\n  - '9999.99999'\nmax_items: 15\n{extra}"
+    cap = "" if "max_items:" in extra else "max_items: 15\n"  # a key given twice is an error
+    return f"name: liked\ntitle: Liked\nlike:\n{likes}\n  - '9999.99999'\n{cap}{extra}"
 
 
 @pytest.fixture
