@@ -23,7 +23,6 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
 from digest.issues import IssueHead
-from digest.mailing import Subscriber, SubscriberStatus
 from digest.models import (
     Candidate,
     Digest,
@@ -61,7 +60,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store(deliveries.LedgerMethods):
+class Store(deliveries.LedgerMethods, subs.SubscriberMethods):
     """A handle on one database. Open with `Store.open(url)`; migrates on open."""
 
     def __init__(self, engine: Engine) -> None:
@@ -389,37 +388,7 @@ class Store(deliveries.LedgerMethods):
             rows = conn.execute(select(d.c.id, d.c.profile).where(d.c.id.in_(list(digest_ids))))
             return {i: p for i, p in rows}
 
-    # -- subscribers (the ledger's methods: deliveries.LedgerMethods) -------------
-
-    def add_subscriber(
-        self,
-        email: str,
-        profiles: Sequence[str],
-        *,
-        now: datetime,
-        status: SubscriberStatus = "active",
-        reactivate: bool = True,
-    ) -> Subscriber:
-        with self._tx() as conn:
-            return subs.upsert(conn, email, profiles, status=status, now=now, reactivate=reactivate)
-
-    def subscriber(self, email: str) -> Subscriber | None:
-        with self._tx() as conn:
-            return subs.get(conn, email)
-
-    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
-        with self._tx() as conn:
-            return subs.get_by_id(conn, subscriber_id)
-
-    def subscribers(self) -> list[Subscriber]:
-        with self._tx() as conn:
-            return subs.all_subscribers(conn)
-
-    def set_subscriber_status(
-        self, subscriber_id: int, status: SubscriberStatus, now: datetime
-    ) -> None:
-        with self._tx() as conn:
-            subs.set_status(conn, subscriber_id, status, now)
+    # -- subscribers: subs.SubscriberMethods; the ledger: deliveries.LedgerMethods --
 
     def item_keys(self, item_id: int) -> list[str]:
         t = schema.item_keys

@@ -198,14 +198,19 @@ subscribers = Table(
     "subscribers",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("email", String(320), nullable=False, unique=True),  # normalised
-    Column("status", String(16), nullable=False),  # pending, active, unsubscribed, bounced
+    Column("email", String(320), nullable=False, unique=True),  # normalised, as first given
+    Column("identity", String(320)),  # addresses.identity(email): who it is (v10)
+    # pending, active, paused, unsubscribed (left), bounced
+    Column("status", String(16), nullable=False),
     Column("secret", String(64), nullable=False),  # per-subscriber part of every token
+    Column("generation", Integer, nullable=False, server_default="0"),  # moves on each change
     Column("created_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime),
     Column("unsubscribed_at", UTCDateTime),
+    Index("ix_subscribers_identity", "identity", unique=True),
 )
 
+# One row per (address, profile): active, pending (asked, not confirmed) or off.
 subscriptions = Table(
     "subscriptions",
     metadata,
@@ -216,6 +221,30 @@ subscriptions = Table(
         primary_key=True,
     ),
     Column("profile", String(200), primary_key=True),
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("since_gen", Integer, nullable=False, server_default="0"),  # (re)started at
+    Column("changed_at", UTCDateTime),
+)
+
+# Every change of a subscriber's consent, with its time and cause (v10).
+consent_log = Table(
+    "consent_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", UTCDateTime, nullable=False),
+    Column("generation", Integer, nullable=False),  # the subscriber's, after the change
+    Column("cause", String(16), nullable=False),  # web, confirm, cli, import, one-click, ...
+    Column("action", String(32), nullable=False),
+    Column("profiles", Text, nullable=False, server_default=""),  # space-separated
+    Column("status", String(16), nullable=False),  # the subscriber's, after the change
+    Column("detail", Text, nullable=False, server_default=""),
+    Index("ix_consent_subscriber", "subscriber_id", "id"),
 )
 
 # The delivery ledger: one row per (digest, subscriber), created with the digest.
@@ -314,7 +343,7 @@ def _v3(conn: Connection) -> None:
 
 def _v4(conn: Connection) -> None:
     for table in (subscribers, subscriptions, deliveries):
-        table.create(conn)
+        table.create(conn)  # today's columns: v10 then finds them there
 
 
 # Text from sources, of any length: PostgreSQL enforced the old bounds (SQLite never did).
@@ -373,6 +402,12 @@ def _v8(conn: Connection) -> None:
     conn.execute(sources.update().values(last_entries_at=newest.scalar_subquery()))
 
 
+def _v10(conn: Connection) -> None:
+    from digest.store.consent import migrate_v10  # it needs these tables: imported late
+
+    migrate_v10(conn, _add_columns)
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -382,6 +417,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v6,
     _v7,
     _v8,
+    _v10,  # h4's v9 lands before it
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
