@@ -8,7 +8,7 @@ feeds; the MIME bytes of every mail. Pure: no I/O but reading templates, no cloc
     sanitize.py  the one nh3 allow-list, the one `safe_url`, Markdown descriptions
     mime.py      the one MIME builder: digest mails and the web's confirmation mails
     feeds.py     RSS and Atom documents
-    archive.py   the files published for a profile (pages, index, feeds) as bytes
+    archive.py   the files published (site index; a profile's pages, index, feeds) as bytes
 
 Feed text is untrusted: HTML templates autoescape, only http(s) URLs become links,
 Markdown metacharacters are escaped, and HTML built from Markdown goes through nh3.
@@ -18,7 +18,7 @@ Everything public is importable from `digest.render`.
 
 from __future__ import annotations
 
-from digest.render.archive import profile_url, publication
+from digest.render.archive import profile_url, publication, site_index, to_write
 from digest.render.digests import Prepared, Renderer
 from digest.render.env import environment
 from digest.render.mime import (
@@ -76,9 +76,11 @@ __all__ = [
     "safe_url",
     "sender",
     "short_authors",
+    "site_index",
     "snippet",
     "sources_line",
     "subject",
+    "to_write",
     "wrap",
     "zone",
 ]
