@@ -231,8 +231,9 @@ class _Web:
             return self.pages.message(
                 request,
                 "This link has expired",
-                f"Confirmation links work for {CONFIRM_FOR.days} days.",
-                "Subscribe again to get a new one.",
+                f"Confirmation links work for {CONFIRM_FOR.days} days, manage links for"
+                f" {service.MANAGE_FOR.days}.",
+                "Subscribe again, or use the links in your newest digest.",
                 status=400,
             )
         return self.pages.message(
