@@ -10,11 +10,43 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
 
 from digest.addresses import identity
 from digest.mailing import ConsentEvent
 from digest.store import schema
+
+# Every change of a subscriber's consent, with its time and cause (v10).
+consent_log = Table(  # on schema.metadata: created by v10, copied by `store copy`
+    "consent_log",
+    schema.metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", schema.UTCDateTime, nullable=False),
+    Column("generation", Integer, nullable=False),  # the subscriber's, after the change
+    Column("cause", String(16), nullable=False),  # web, confirm, cli, import, one-click, ...
+    Column("action", String(32), nullable=False),
+    Column("profiles", Text, nullable=False, server_default=""),  # space-separated
+    Column("status", String(16), nullable=False),  # the subscriber's, after the change
+    Column("detail", Text, nullable=False, server_default=""),
+    Index("ix_consent_subscriber", "subscriber_id", "id"),
+)
 
 STORE_ID = "store_id"
 # When twins merge, the surviving row keeps the strongest state of each profile.
@@ -41,7 +73,7 @@ def log(
     detail: str = "",
 ) -> None:
     conn.execute(
-        schema.consent_log.insert().values(
+        consent_log.insert().values(
             subscriber_id=subscriber_id,
             at=now,
             generation=generation,
@@ -55,7 +87,7 @@ def log(
 
 
 def history(conn: Connection, subscriber_id: int) -> list[ConsentEvent]:
-    c = schema.consent_log
+    c = consent_log
     rows = conn.execute(
         select(c).where(c.c.subscriber_id == subscriber_id).order_by(c.c.id)
     ).mappings()
@@ -84,7 +116,7 @@ def migrate_v10(
     s, sub = schema.subscribers, schema.subscriptions
     add_columns(conn, s, ["identity", "generation"])
     add_columns(conn, sub, ["state", "since_gen", "changed_at"])
-    schema.consent_log.create(conn, checkfirst=True)
+    consent_log.create(conn, checkfirst=True)
     conn.execute(s.update().where(s.c.generation.is_(None)).values(generation=0))
     conn.execute(sub.update().where(sub.c.since_gen.is_(None)).values(since_gen=0))
     # Runs once, from an older version: each row takes its subscriber's state.
@@ -151,7 +183,7 @@ def _merge(conn: Connection, keep: int, twin: int) -> None:
     # A digest both twins were due: the kept one's row stands for it.
     conn.execute(d.delete().where(d.c.subscriber_id == twin))
     conn.execute(sub.delete().where(sub.c.subscriber_id == twin))
-    conn.execute(schema.consent_log.delete().where(schema.consent_log.c.subscriber_id == twin))
+    conn.execute(consent_log.delete().where(consent_log.c.subscriber_id == twin))
     first = conn.execute(
         select(func.min(s.c.confirmed_at)).where(s.c.id.in_([keep, twin]))
     ).scalar()

@@ -123,6 +123,7 @@ runs = Table(
     Column("finished_at", UTCDateTime),
     Column("status", String(16), nullable=False, server_default="running"),
     Column("report", Text),  # JSON
+    Column("parent_id", Integer),  # the run this one was started inside (a cycle's ingest)
 )
 
 # One row per (item, source, version); seeing it again updates last_seen.
@@ -226,26 +227,7 @@ subscriptions = Table(
     Column("changed_at", UTCDateTime),
 )
 
-# Every change of a subscriber's consent, with its time and cause (v10).
-consent_log = Table(
-    "consent_log",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    Column("at", UTCDateTime, nullable=False),
-    Column("generation", Integer, nullable=False),  # the subscriber's, after the change
-    Column("cause", String(16), nullable=False),  # web, confirm, cli, import, one-click, ...
-    Column("action", String(32), nullable=False),
-    Column("profiles", Text, nullable=False, server_default=""),  # space-separated
-    Column("status", String(16), nullable=False),  # the subscriber's, after the change
-    Column("detail", Text, nullable=False, server_default=""),
-    Index("ix_consent_subscriber", "subscriber_id", "id"),
-)
+# consent_log (every change of a subscriber's consent): in store/consent.py.
 
 # The delivery ledger: one row per (digest, subscriber), created with the digest.
 deliveries = Table(
@@ -402,6 +384,11 @@ def _v8(conn: Connection) -> None:
     conn.execute(sources.update().values(last_entries_at=newest.scalar_subquery()))
 
 
+def _v9(conn: Connection) -> None:
+    """Runs nested in another: a cycle's ingest names its cycle."""
+    _add_columns(conn, runs, ["parent_id"])
+
+
 def _v10(conn: Connection) -> None:
     from digest.store.consent import migrate_v10  # it needs these tables: imported late
 
@@ -417,7 +404,8 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v6,
     _v7,
     _v8,
-    _v10,  # h4's v9 lands before it
+    _v9,
+    _v10,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -429,8 +417,18 @@ def current_version(conn: Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def lock_schema(conn: Connection) -> None:
+    """Hold the schema lock until the caller's transaction ends, so processes that
+    create or migrate one store at once do it one after the other. SQLite: the
+    caller's BEGIN IMMEDIATE already holds the write lock."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242000)")
+
+
 def migrate(conn: Connection) -> int:
-    """Bring the schema to SCHEMA_VERSION inside the caller's transaction."""
+    """Bring the schema to SCHEMA_VERSION inside the caller's transaction, which
+    holds `lock_schema`: the version is read under it."""
+    lock_schema(conn)
     version = current_version(conn)
     if version > SCHEMA_VERSION:
         raise StoreError(
