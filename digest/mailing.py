@@ -8,19 +8,44 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
+SubscriberStatus = Literal["pending", "active", "paused", "unsubscribed", "bounced"]
+SubscriptionState = Literal["active", "pending", "off"]
+# What made a change of consent (the consent log's `cause`).
+Cause = Literal[
+    "web", "confirm", "cli", "import", "one-click", "bounce", "manage", "config", "migration"
+]
 DeliveryStatus = Literal["pending", "sent", "failed-temporary", "failed-permanent"]
 
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
+    """One address (identity: case-insensitive) and its subscriptions. `profiles`:
+    those it is subscribed to now (mailed while `status` is active); `pending`:
+    asked for, awaiting confirmation. `generation` moves on with every change: a
+    signed link names the generation it was made in."""
+
     id: int
-    email: str
+    email: str  # as first given
     status: SubscriberStatus
     secret: str
     profiles: tuple[str, ...]
     created_at: datetime
     confirmed_at: datetime | None = None
+    generation: int = 0
+    pending: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentEvent:
+    """One line of a subscriber's consent log."""
+
+    at: datetime
+    generation: int  # the subscriber's after this change
+    cause: str  # a Cause
+    action: str  # e.g. "request", "confirm", "stop", "add", "leave", "pause"
+    profiles: tuple[str, ...]  # the profiles it concerned
+    status: str  # the subscriber's status after it
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +60,7 @@ class Due:
     attempts: int
     message_id: str = ""  # named at its first claim; a resend reuses it
     profile: str = ""
+    generation: int = 0  # the subscriber's, for the links in the mail
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """What people ask for, for the faces (CLI, web, daemon) to call.
 
 - profiles: the configured ones, one by name;
-- subscriptions: request (the web form, double opt-in), confirm, unsubscribe (by
-  signed token), add, remove, import (a CSV);
+- subscriptions, per (address, profile): request (the web form, double opt-in),
+  confirm, unsubscribe and manage (by signed link), add, remove, show, import (a CSV);
 - status: each source's health (one classification: ok, failing, stale, empty) and the
   summary `digest status` prints;
 - reports: the JSON form of ingest and run reports (stored as the run's record,
@@ -13,20 +13,76 @@ The pipeline uses the profiles, the health notices and the report form from here
 
 from __future__ import annotations
 
-import csv
-import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from digest.addresses import normalize
-from digest.errors import DigestError, TokenError, UsageError
-from digest.mailing import DigestDeliveries, Subscriber
+from digest.errors import UsageError
+from digest.mailing import DigestDeliveries
 from digest.models import Candidate, Digest, IngestReport, Pick, Profile, RunReport, SourceState
 from digest.settings import Settings
+from digest.subscriptions import (
+    MANAGE_FOR as MANAGE_FOR,
+)
+from digest.subscriptions import (
+    Import as Import,
+)
+from digest.subscriptions import (
+    MailTokens as MailTokens,
+)
+from digest.subscriptions import (
+    Purpose as Purpose,
+)
+from digest.subscriptions import (
+    add as add,
+)
+from digest.subscriptions import (
+    address as address,
+)
+from digest.subscriptions import (
+    confirm as confirm,
+)
+from digest.subscriptions import (
+    consent_dict as consent_dict,
+)
+from digest.subscriptions import (
+    holder as holder,
+)
+from digest.subscriptions import (
+    import_subscribers as import_subscribers,
+)
+from digest.subscriptions import (
+    mail_tokens as mail_tokens,
+)
+from digest.subscriptions import (
+    manage as manage,
+)
+from digest.subscriptions import (
+    manage_token as manage_token,
+)
+from digest.subscriptions import (
+    manage_view as manage_view,
+)
+from digest.subscriptions import (
+    read_import as read_import,
+)
+from digest.subscriptions import (
+    remove as remove,
+)
+from digest.subscriptions import (
+    request as request,
+)
+from digest.subscriptions import (
+    show as show,
+)
+from digest.subscriptions import (
+    subscriber_dict as subscriber_dict,
+)
+from digest.subscriptions import (
+    unsubscribe as unsubscribe,
+)
 
 if TYPE_CHECKING:
     from digest.store import Store
@@ -70,136 +126,7 @@ def chosen(settings: Settings, names: Sequence[str] | None) -> list[Profile]:
     return found
 
 
-# -- subscriptions -----------------------------------------------------------
-
-
-def address(raw: str) -> str:
-    """`addresses.normalize`, lower-cased; ValueError when it is not an address."""
-    email = normalize(raw, fold_local=True)
-    if email is None:
-        raise ValueError(f"not an email address: {raw!r}")
-    return email
-
-
-def add(
-    settings: Settings, store: Store, email: str, names: Sequence[str], now: datetime
-) -> Subscriber:
-    """Add (or re-activate) a confirmed subscriber of the named profiles."""
-    email = address(email)
-    chosen(settings, names)
-    return store.add_subscriber(email, names, now=now)
-
-
-def remove(store: Store, email: str, now: datetime) -> Subscriber:
-    """Unsubscribe an address: it is kept, marked, and never mailed again."""
-    email = address(email)
-    sub = store.subscriber(email)
-    if sub is None:
-        raise DigestError(f"no subscriber {email}")
-    store.set_subscriber_status(sub.id, "unsubscribed", now)
-    return sub
-
-
-def request(
-    store: Store, email: str, names: Sequence[str], now: datetime
-) -> tuple[Subscriber, bool]:
-    """A subscription asked for on the web: (the subscriber, whether it needs a
-    confirmation mail). An active subscription never changes from here."""
-    sub = store.subscriber(email)
-    if sub is not None and sub.status == "active":
-        return sub, False
-    # Unsubscribed or bounced: pending again, so only the new link activates.
-    return store.add_subscriber(email, names, now=now, status="pending", reactivate=True), True
-
-
-Purpose = Literal["confirm", "unsubscribe"]
-
-
-def holder(store: Store, key: bytes, token: str, purpose: Purpose, now: datetime) -> Subscriber:
-    """The subscriber a signed link was made for; TokenError when it is not valid."""
-    from digest.tokens import check_token
-
-    def secret(subscriber_id: int) -> str | None:
-        sub = store.subscriber_by_id(subscriber_id)
-        return sub.secret if sub else None
-
-    sub = store.subscriber_by_id(check_token(key, token, purpose, secret, now=now))
-    if sub is None:  # deleted between the two reads
-        raise TokenError("unknown subscriber")
-    return sub
-
-
-def confirm(store: Store, key: bytes, token: str, now: datetime) -> tuple[Subscriber, bool]:
-    """Activate the subscription a confirmation link is for: (it, whether it changed)."""
-    sub = holder(store, key, token, "confirm", now)
-    if sub.status == "active":
-        return sub, False
-    if sub.status != "pending":
-        # Unsubscribed (or bounced) since this link was sent: it may not undo that.
-        raise TokenError("superseded")
-    store.set_subscriber_status(sub.id, "active", now)
-    return sub, True
-
-
-def unsubscribe(store: Store, key: bytes, token: str, now: datetime) -> tuple[Subscriber, bool]:
-    """Unsubscribe whoever an unsubscribe link is for: (them, whether it changed)."""
-    sub = holder(store, key, token, "unsubscribe", now)
-    if sub.status == "unsubscribed":
-        return sub, False
-    store.set_subscriber_status(sub.id, "unsubscribed", now)
-    return sub, True
-
-
-@dataclass(frozen=True, slots=True)
-class Import:
-    """A CSV of subscribers, read and checked: the good rows and why others were not."""
-
-    rows: tuple[tuple[str, tuple[str, ...]], ...]  # (address, profiles)
-    problems: tuple[str, ...]  # "file:line: why", one per rejected row
-
-
-def read_import(settings: Settings, path: Path) -> Import:
-    """Subscribers from a CSV with columns `email` and `profiles` (separated by `;`
-    or spaces). ValueError when it has no `email` column."""
-    known = {p.name for p in profiles(settings)}
-    good: list[tuple[str, tuple[str, ...]]] = []
-    problems: list[str] = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "email" not in reader.fieldnames:
-            raise ValueError(f"{path}: needs a header row with an `email` column")
-        for row in reader:
-            line = reader.line_num
-            try:
-                email = address(row.get("email") or "")
-            except ValueError as exc:
-                problems.append(f"{path}:{line}: {exc}")
-                continue
-            names = [n for n in re.split(r"[;\s]+", (row.get("profiles") or "").strip()) if n]
-            unknown = [n for n in names if n not in known]
-            if not names or unknown:
-                why = f"unknown profile {unknown[0]!r}" if unknown else "no profiles"
-                problems.append(f"{path}:{line}: {email}: {why}")
-                continue
-            good.append((email, tuple(names)))
-    return Import(tuple(good), tuple(problems))
-
-
-def import_subscribers(store: Store, rows: Import, now: datetime) -> int:
-    """Add (or re-activate) the good rows of an import; how many there were."""
-    for email, names in rows.rows:
-        store.add_subscriber(email, names, now=now)
-    return len(rows.rows)
-
-
-def subscriber_dict(s: Subscriber) -> dict[str, Any]:
-    return {
-        "email": s.email,
-        "status": s.status,
-        "profiles": list(s.profiles),
-        "created": s.created_at.isoformat(),
-        "confirmed": s.confirmed_at.isoformat() if s.confirmed_at else None,
-    }
+# -- subscriptions: in digest/subscriptions.py, imported above ----------------
 
 
 def deliveries_dict(d: DigestDeliveries) -> dict[str, Any]:

@@ -1,15 +1,20 @@
-"""Signed tokens for one subscriber and one purpose (unsubscribe links, confirmations).
+"""Signed tokens for one subscriber and one purpose (unsubscribe, confirm, manage links).
 
-A token is urlsafe base64 (no padding, 66 characters) of
+A token is urlsafe base64 (no padding) of
 
-    version (1 byte) | subscriber id (8 bytes) | expiry, Unix seconds, 0 = never (8 bytes)
-    | HMAC-SHA256(server key, purpose, subscriber id, subscriber secret, expiry)
+    version 2 (1 byte) | subscriber id (8 bytes) | generation (4 bytes)
+    | expiry, Unix seconds, 0 = never (8 bytes) | profile (UTF-8, 0-200 bytes)
+    | HMAC-SHA256(server key, purpose, subscriber id, subscriber secret, generation,
+                  profile, expiry)
 
-The MAC covers the purpose, so an unsubscribe token never confirms anything, and the
-subscriber's own secret, so a token is good for that subscriber only and dies when
-the secret is rotated (which is how every outstanding token of one subscriber is
-revoked). The server key signs everything; whoever holds it can mint tokens, so it
-comes from the environment (`DIGEST_SECRET_KEY`), never from a config file.
+The MAC covers the purpose, so an unsubscribe token never confirms anything; the
+subscriber's own secret, so a token is good for that subscriber only; and the
+subscriber's *generation*, a counter every change of their subscriptions moves on
+(the store's consent log names each one), so a token says which state it was issued
+in and the service decides what an older one may still do. An empty profile means
+"every profile". Version 1 tokens (before generations: 66 characters, no profile)
+are still read, as generation None. The server key signs everything; whoever
+holds it can mint tokens, so it comes from the environment (`DIGEST_SECRET_KEY`).
 
 Checking compares MACs with `hmac.compare_digest` and tells the caller why a token
 failed (`TokenError.reason`); the reasons say nothing the token did not already carry.
@@ -23,17 +28,28 @@ import hashlib
 import hmac
 import struct
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from digest.errors import DigestError, TokenError
 
-PURPOSES = frozenset({"unsubscribe", "confirm"})
+PURPOSES = frozenset({"unsubscribe", "confirm", "manage"})
 ENV_KEY = "DIGEST_SECRET_KEY"
 MIN_KEY_BYTES = 16
-_VERSION = 1
-_HEAD = struct.Struct(">BQq")  # version, subscriber id, expiry (0: none)
+MAX_PROFILE_BYTES = 200
+_V1 = struct.Struct(">BQq")  # version, subscriber id, expiry (0: none)
+_V2 = struct.Struct(">BQIq")  # version, subscriber id, generation, expiry
 _MAC_BYTES = hashlib.sha256().digest_size
-_RAW_BYTES = _HEAD.size + _MAC_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """What a valid token says: whose, which state (None: a version 1 token) and
+    which profile ("" for all)."""
+
+    subscriber_id: int
+    generation: int | None
+    profile: str
 
 
 def _aware(when: datetime, name: str) -> datetime:
@@ -49,6 +65,21 @@ def _mac(key: bytes, purpose: str, subscriber_id: int, secret: str, expiry: int)
     return hmac.new(key, msg, hashlib.sha256).digest()
 
 
+def _mac2(
+    key: bytes, purpose: str, sid: int, secret: str, generation: int, profile: str, expiry: int
+) -> bytes:
+    fields = (purpose, str(sid), secret, str(generation), profile, str(expiry))
+    msg = b"digest-token-v2" + b"".join(
+        struct.pack(">I", len(f.encode())) + f.encode() for f in fields
+    )
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def _purpose(purpose: str) -> None:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}; expected one of {sorted(PURPOSES)}")
+
+
 def make_token(
     key: bytes,
     purpose: str,
@@ -56,21 +87,76 @@ def make_token(
     subscriber_secret: str,
     *,
     expires: datetime | None = None,
+    generation: int = 0,
+    profile: str = "",
 ) -> str:
-    """A token for `purpose` ("unsubscribe" or "confirm") good for this subscriber only,
-    until `expires` (aware) when given."""
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown token purpose {purpose!r}; expected one of {sorted(PURPOSES)}")
+    """A token for `purpose` good for this subscriber in this `generation` only, for
+    `profile` ("": all), until `expires` (aware) when given."""
+    _purpose(purpose)
     if not key:
         raise ValueError("the token key is empty")
     if not 0 <= subscriber_id < 2**64:
         raise ValueError(f"subscriber id out of range: {subscriber_id}")
+    if not 0 <= generation < 2**32:
+        raise ValueError(f"generation out of range: {generation}")
+    name = profile.encode()
+    if len(name) > MAX_PROFILE_BYTES:
+        raise ValueError(f"profile name too long for a token: {profile[:40]!r}")
     expiry = 0
     if expires is not None:
         expiry = max(1, int(_aware(expires, "expires").timestamp()))
-    head = _HEAD.pack(_VERSION, subscriber_id, expiry)
-    mac = _mac(key, purpose, subscriber_id, subscriber_secret, expiry)
-    return base64.urlsafe_b64encode(head + mac).rstrip(b"=").decode("ascii")
+    head = _V2.pack(2, subscriber_id, generation, expiry)
+    mac = _mac2(key, purpose, subscriber_id, subscriber_secret, generation, profile, expiry)
+    return base64.urlsafe_b64encode(head + name + mac).rstrip(b"=").decode("ascii")
+
+
+def read_token(
+    key: bytes,
+    token: str,
+    purpose: str,
+    lookup: Callable[[int], str | None],
+    *,
+    now: datetime,
+) -> Signed:
+    """What a token says, or `TokenError(reason)`: malformed, unknown subscriber, bad
+    signature (forged, tampered, other purpose or subscriber, rotated secret or key)
+    or expired. `lookup(id)` gives the subscriber's secret, None when there is none."""
+    _purpose(purpose)
+    _aware(now, "now")
+    token = token.strip()
+    if not 0 < len(token) <= 400 or not token.isascii():
+        raise TokenError("malformed")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise TokenError("malformed") from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
+        raise TokenError("malformed")  # not the one spelling a token has
+    if raw[:1] == b"\x01" and len(raw) == _V1.size + _MAC_BYTES:
+        _, sid, expiry = _V1.unpack_from(raw)
+        generation, profile = None, ""
+    elif raw[:1] == b"\x02" and _V2.size + _MAC_BYTES <= len(raw) <= _V2.size + 232:
+        _, sid, generation, expiry = _V2.unpack_from(raw)
+        try:
+            profile = raw[_V2.size : -_MAC_BYTES].decode()
+        except UnicodeDecodeError:
+            raise TokenError("malformed") from None
+    else:
+        raise TokenError("malformed")
+    if expiry < 0:
+        raise TokenError("malformed")
+    secret = lookup(sid)
+    if secret is None:
+        raise TokenError("unknown subscriber")
+    if generation is None:
+        expected = _mac(key, purpose, sid, secret, expiry)
+    else:
+        expected = _mac2(key, purpose, sid, secret, generation, profile, expiry)
+    if not hmac.compare_digest(expected, raw[-_MAC_BYTES:]):
+        raise TokenError("bad signature")
+    if expiry and now.timestamp() >= expiry:
+        raise TokenError("expired")
+    return Signed(int(sid), generation, profile)
 
 
 def check_token(
@@ -81,34 +167,8 @@ def check_token(
     *,
     now: datetime,
 ) -> int:
-    """The subscriber id the token was made for, or `TokenError(reason)`: malformed,
-    unknown subscriber, bad signature (forged, tampered, other purpose or subscriber,
-    rotated secret or key) or expired. `lookup(id)` gives the subscriber's current
-    secret, None when there is no such subscriber."""
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown token purpose {purpose!r}; expected one of {sorted(PURPOSES)}")
-    _aware(now, "now")
-    token = token.strip()
-    if len(token) != -(-_RAW_BYTES * 4 // 3) or not token.isascii():
-        raise TokenError("malformed")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        raise TokenError("malformed") from None
-    if len(raw) != _RAW_BYTES:
-        raise TokenError("malformed")
-    version, subscriber_id, expiry = _HEAD.unpack_from(raw)
-    if version != _VERSION or expiry < 0:
-        raise TokenError("malformed")
-    secret = lookup(subscriber_id)
-    if secret is None:
-        raise TokenError("unknown subscriber")
-    expected = _mac(key, purpose, subscriber_id, secret, expiry)
-    if not hmac.compare_digest(expected, raw[_HEAD.size :]):
-        raise TokenError("bad signature")
-    if expiry and now.timestamp() >= expiry:
-        raise TokenError("expired")
-    return int(subscriber_id)
+    """The subscriber id the token was made for (see `read_token`)."""
+    return read_token(key, token, purpose, lookup, now=now).subscriber_id
 
 
 def key_from_env(environ: Mapping[str, str], default: bytes | None = None) -> bytes:

@@ -85,9 +85,9 @@ def test_run_sends_each_subscriber_each_digest_once(tmp_path: Path) -> None:
         assert per_profile == {"scaling": (2, 0), "diffusion": (3, 0)}
         # ada gets both digests; the fixed recipients from the profiles get theirs.
         assert Counter(r for m in recorder.received for r in m.rcpt_tos) == Counter(
-            {"ada@example.org": 2, "lab@example.org": 2, "design@example.org": 1}
+            {"Ada@example.org": 2, "lab@example.org": 2, "design@example.org": 1}
         )
-        msg = recorder.to("ada@example.org")[0].message
+        msg = recorder.to("Ada@example.org")[0].message
         assert msg.get_content_type() == "multipart/alternative"
         assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -238,7 +238,7 @@ def test_subscriber_import_reports_bad_rows_and_keeps_good(tmp_path: Path) -> No
     listed = cli_json(cfg, "subscribers", "list", "--json")
     assert {s["email"]: s["profiles"] for s in listed} == {
         "ada@example.org": ["diffusion", "scaling"],
-        "dee@example.org": ["diffusion"],
+        "Dee@example.org": ["diffusion"],  # as first given
     }
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digest.errors import DigestError, TokenError
-from digest.tokens import ENV_KEY, check_token, key_from_env, make_token
+from digest.tokens import ENV_KEY, Signed, check_token, key_from_env, make_token, read_token
 
 KEY = b"k" * 32
 NOW = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
@@ -36,36 +36,36 @@ def _token(raw: bytes | bytearray) -> str:
 def test_round_trip_and_shape() -> None:
     token = make_token(KEY, "unsubscribe", 7, SECRETS[7])
     assert check_token(KEY, token, "unsubscribe", lookup, now=NOW) == 7
-    assert len(token) == 66
+    assert len(token) == 71  # 53 bytes: version 2, id, generation, expiry, MAC
     assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert make_token(KEY, "unsubscribe", 7, SECRETS[7]) == token  # deterministic
     assert make_token(KEY, "unsubscribe", 8, SECRETS[8]) != token
 
 
 def test_forged() -> None:
-    forged = _token(bytes(49))  # right length, version 0
+    forged = _token(bytes(53))  # right length, version 0
     assert reason(forged) == "malformed"
-    forged = _token(_raw(make_token(KEY, "unsubscribe", 7, SECRETS[7]))[:17] + bytes(32))
+    forged = _token(_raw(make_token(KEY, "unsubscribe", 7, SECRETS[7]))[:21] + bytes(32))
     assert reason(forged) == "bad signature"
     assert reason("not a token") == "malformed"
     assert reason("") == "malformed"
-    assert reason("é" * 66) == "malformed"
-    assert reason("!" * 66) == "malformed"
+    assert reason("é" * 71) == "malformed"
+    assert reason("!" * 71) == "malformed"
     other_key = make_token(b"x" * 32, "unsubscribe", 7, SECRETS[7])
     assert reason(other_key) == "bad signature"
 
 
 def test_tampered() -> None:
     token = make_token(KEY, "unsubscribe", 7, SECRETS[7], expires=NOW + timedelta(days=1))
-    for i in range(49):  # every byte, header and MAC alike
+    for i in range(53):  # every byte, header and MAC alike
         raw = _raw(token)
         raw[i] ^= 0x01
         assert reason(_token(raw)) in {"malformed", "bad signature", "unknown subscriber"}
     raw = _raw(token)
-    raw[9:17] = (int.from_bytes(raw[9:17], "big") + 10**6).to_bytes(8, "big")  # later expiry
+    raw[13:21] = (int.from_bytes(raw[13:21], "big") + 10**6).to_bytes(8, "big")  # later expiry
     assert reason(_token(raw)) == "bad signature"
     assert reason(token[:-1]) == "malformed"
-    assert reason(token + "A") == "malformed"
+    assert reason(token + "A") in {"malformed", "bad signature"}  # read as a profile byte
 
 
 def test_other_subscriber() -> None:
@@ -117,3 +117,38 @@ def test_key_from_env() -> None:
         key_from_env({ENV_KEY: ""})
     with pytest.raises(DigestError, match="too short"):
         key_from_env({ENV_KEY: "short"})
+
+
+def test_generation_and_profile_are_signed() -> None:
+    token = make_token(KEY, "unsubscribe", 7, SECRETS[7], generation=3, profile="scaling")
+    signed = read_token(KEY, token, "unsubscribe", lookup, now=NOW)
+    assert signed == Signed(7, 3, "scaling")
+    raw = _raw(token)
+    raw[9:13] = (4).to_bytes(4, "big")  # claims a later generation
+    assert reason(_token(raw)) == "bad signature"
+    raw = _raw(token)
+    raw[21:28] = b"scalinG"  # another profile
+    assert reason(_token(raw)) == "bad signature"
+    assert read_token(KEY, make_token(KEY, "manage", 7, SECRETS[7]), "manage", lookup, now=NOW) == (
+        Signed(7, 0, "")
+    )
+
+
+def test_version_1_tokens_are_still_read() -> None:
+    """Links in mails sent before generations: read as generation None, no profile."""
+    import hashlib
+    import hmac
+    import struct
+
+    fields = (b"unsubscribe", b"7", SECRETS[7].encode(), b"0")
+    msg = b"digest-token-v1" + b"".join(struct.pack(">I", len(f)) + f for f in fields)
+    mac = hmac.new(KEY, msg, hashlib.sha256).digest()
+    old = _token(struct.pack(">BQq", 1, 7, 0) + mac)
+    assert len(old) == 66
+    assert read_token(KEY, old, "unsubscribe", lookup, now=NOW) == Signed(7, None, "")
+    assert reason(old, "confirm") == "bad signature"
+
+
+def test_a_non_canonical_spelling_is_malformed() -> None:
+    token = make_token(KEY, "unsubscribe", 7, SECRETS[7])
+    assert reason(token + "==") == "malformed"

@@ -141,7 +141,7 @@ def test_subscribe_confirm_receive_unsubscribe(browser, stack) -> None:  # noqa:
     sub = s.store.subscriber(VISITOR)
     assert sub is not None
     assert sub.status == "pending"
-    assert sub.profiles == ("scaling",)
+    assert (sub.profiles, sub.pending) == ((), ("scaling",))  # nothing before it is confirmed
 
     # 2) The confirmation mail, through SMTP.
     (confirmation,) = wait_for_mail(recorder, VISITOR, 1)
@@ -176,7 +176,7 @@ def test_subscribe_confirm_receive_unsubscribe(browser, stack) -> None:  # noqa:
     assert unsubscribe.startswith(s.base + "/unsubscribe/")
     assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     page.set_content(text_of(digest, "html"))
-    footer = page.get_by_role("link", name="Unsubscribe")
+    footer = page.get_by_role("link", name="Unsubscribe from this digest")
     assert footer.get_attribute("href") == unsubscribe
     screenshot(page, "web-5-digest")
     page.goto(unsubscribe)

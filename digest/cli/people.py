@@ -38,20 +38,53 @@ def subscribers_add(obj: Context, email: str, profiles: tuple[str, ...]) -> None
 
 @subscribers.command("remove")
 @click.argument("email")
+@click.option("--profile", "profiles", multiple=True, help="Stop only these (repeatable).")
 @click.pass_obj
-def subscribers_remove(obj: Context, email: str) -> None:
-    """Unsubscribe an address: it is kept, marked, and never mailed again.
+def subscribers_remove(obj: Context, email: str, profiles: tuple[str, ...]) -> None:
+    """Unsubscribe an address from the named profiles, or from everything: it is
+    kept, marked, and never mailed those again.
 
     \b
     Example:
-      digest subscribers remove ada@example.org
+      digest subscribers remove ada@example.org --profile diffusion
     """
     from digest import service
 
     email = address(email)
     with obj.open_store() as store:
-        service.remove(store, email, parse_now(None))
-    click.echo(f"{email}: unsubscribed")
+        sub = service.remove(store, email, parse_now(None), profiles)
+    receives = ", ".join(sub.profiles) or "nothing"
+    click.echo(f"{sub.email}: {sub.status}, receives {receives}")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def subscribers_show(obj: Context, email: str, as_json: bool) -> None:
+    """Show one address: what it receives and its consent log, every change with
+    its time and cause (web, confirm, cli, import, one-click, bounce, manage, ...).
+
+    \b
+    Example:
+      digest subscribers show ada@example.org
+    """
+    from digest import service
+
+    address(email)
+    with obj.open_store() as store:
+        sub, events = service.show(store, email)
+    if as_json:
+        out = {**service.subscriber_dict(sub), "log": [service.consent_dict(e) for e in events]}
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(f"{sub.email}: {sub.status}, receives {', '.join(sub.profiles) or 'nothing'}")
+    if sub.pending:
+        click.echo(f"  awaiting confirmation: {', '.join(sub.pending)}")
+    for e in events:
+        what = f"{e.action} {' '.join(e.profiles)}".strip()
+        line = f"  {e.at.isoformat(timespec='seconds')}  {e.cause:<9} {what} -> {e.status}"
+        click.echo(line + (f" ({e.detail})" if e.detail else ""))
 
 
 @subscribers.command("list")

@@ -266,7 +266,7 @@ def ensure_recipients(settings: Settings, store: Store, now: datetime) -> None:
     address that unsubscribed stays unsubscribed: a config file never overrides that."""
     for profile in service.profiles(settings):
         for email in profile.recipients:
-            store.add_subscriber(email, [profile.name], now=now, reactivate=False)
+            store.add_subscriber(email, [profile.name], now=now, reactivate=False, cause="config")
 
 
 def run_profiles(

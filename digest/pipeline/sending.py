@@ -41,21 +41,23 @@ def send(
     import asyncio
 
     from digest.deliver.transport import SendResult
-    from digest.render import DigestMail, Recipient, message_id
+    from digest.render import DigestMail, Recipient, message_id, page_name, profile_url
     from digest.store.deliveries import Mark
-    from digest.tokens import make_token
 
     profiles = {p.name: p for p in service.profiles(settings)}
     counts: dict[str, dict[str, int]] = {}
     rows: dict[int, Due] = {}
     mails: dict[int, DigestMail | None] = {}
     key, render = wiring.secret_key(settings), wiring.renderer(settings)
+    store_id, site = store.store_id(), settings.web.site_url
     claims = store.claims(
         now,
         lease=settings.deliveries.lease_seconds,
         batch=settings.deliveries.batch,
         profiles=names,
-        message_id=lambda digest_id, sub: message_id(digest_id, sub, settings.email.domain),
+        message_id=lambda digest_id, sub: message_id(
+            digest_id, sub, settings.email.domain, store_id
+        ),
     )
 
     def mail(d: Due) -> DigestMail | None:
@@ -63,11 +65,14 @@ def send(
             profile = profiles.get(d.profile)
             digest = store.digest(profile, d.digest_id) if profile else None
             digest = service.with_notices(store, digest) if digest else None
-            mails[d.digest_id] = (
-                DigestMail(digest, render.prepare(digest), render, settings.email, now=now)
-                if digest
-                else None
-            )
+            mails[d.digest_id] = None
+            if digest:  # with links to its archive page, its feed, and manage
+                url = profile_url(site, digest.profile)
+                pages = {"view_url": url + page_name(digest), "feed_url": f"{url}feed.xml"}
+                prepared = render.prepare(digest, links=True, **pages)
+                mails[d.digest_id] = DigestMail(
+                    digest, prepared, render, settings.email, now=now, site_url=site
+                )
         return mails[d.digest_id]
 
     def outgoing() -> Iterator[Outgoing]:
@@ -77,8 +82,16 @@ def send(
             if (built := mail(d)) is None:
                 on_result(SendResult(d.delivery_id, "permanent", "profile was removed"))
                 continue
-            token = make_token(key, "unsubscribe", d.subscriber_id, d.secret)
-            who = Recipient(d.delivery_id, d.subscriber_id, d.email, token, d.message_id)
+            t = service.mail_tokens(key, d, now)  # this profile, every one, manage
+            who = Recipient(
+                d.delivery_id,
+                d.subscriber_id,
+                d.email,
+                t.unsubscribe,
+                d.message_id,
+                t.everything,
+                t.manage,
+            )
             yield built.message(who)
 
     def on_result(result: SendResult) -> None:

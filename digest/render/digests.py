@@ -2,8 +2,9 @@
 templates through the one environment. Pure: no I/O but reading templates, no clock
 (dates come from `Digest.created`).
 
-Email: `prepare` renders a digest once per profile, with a placeholder where the
-unsubscribe URL goes; `personalize` fills it per subscriber by joining strings.
+Email: `prepare` renders a digest once per profile, with a placeholder where each
+subscriber's link goes (unsubscribe; with `links`, also manage and unsubscribe
+from everything); `personalize` fills them per subscriber by joining strings.
 The email HTML is kept under `max_html_bytes` (less a reserve for the URL) by
 showing only the first items that fit, then "N more in the archive"; the text
 part shows the same items, so both parts of one email agree.
@@ -12,6 +13,7 @@ part shows the same items, so both parts of one email agree.
 from __future__ import annotations
 
 import html as _html
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +35,16 @@ from digest.render.views import (
     page_name,
 )
 
-URL_RESERVE = 1024  # bytes of the HTML cap kept free for the unsubscribe URL
+URL_RESERVE = 1024  # bytes of the HTML cap kept free for the subscriber's URLs
 _PLACEHOLDER = "https://unsubscribe.invalid/x-digest-unsubscribe-6b1f0c"
+# The per-subscriber links, each a placeholder until `personalize`.
+_LINKS = {
+    "unsubscribe_url": _PLACEHOLDER,
+    "manage_url": "https://manage.invalid/x-digest-manage-6b1f0c",
+    "unsubscribe_all_url": "https://all.invalid/x-digest-unsubscribe-all-6b1f0c",
+}
+_SPLIT = re.compile("(" + "|".join(map(re.escape, _LINKS.values())) + ")")
+_NAME = {v: k for k, v in _LINKS.items()}
 _FEED_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
 
 
@@ -44,10 +54,12 @@ class Prepared:
     URL goes. `shown` of `total` items fit under the HTML size cap."""
 
     digest: Digest
-    text_parts: tuple[str, ...]
+    text_parts: tuple[str, ...]  # text, placeholder, text, ... (split on the links)
     html_parts: tuple[str, ...]
     shown: int
     total: int
+    pages: tuple[tuple[str, str], ...] = ()  # view_url, feed_url: the same for everyone
+    links: bool = False  # manage and unsubscribe-from-everything links reserved
 
 
 class Renderer:
@@ -87,15 +99,21 @@ class Renderer:
             "items": views,
             "more": 0,
             "unsubscribe_url": "",
+            "manage_url": "",
+            "unsubscribe_all_url": "",
+            "view_url": "",
+            "feed_url": "",
             "feeds": [],
             "notices": digest.notices,
             **extra,
         }
 
-    def _email(self, digest: Digest, url: str, shown: int | None) -> tuple[str, str, int]:
+    def _email(
+        self, digest: Digest, urls: Mapping[str, str], shown: int | None
+    ) -> tuple[str, str, int]:
         """(text, html, shown): at most `shown` items, or as many as fit the cap."""
         views = [item_view(p) for p in digest.picks]
-        ctx = self._context(digest, views, unsubscribe_url=url)
+        ctx = self._context(digest, views, **urls)
 
         def html_of(n: int) -> str:
             raw = self._render("digest.html.j2", ctx, items=views[:n], more=len(views) - n)
@@ -117,19 +135,43 @@ class Renderer:
         text = self._render("digest.txt.j2", ctx, items=views[:n], more=len(views) - n)
         return text, out, n
 
-    def prepare(self, digest: Digest) -> Prepared:
-        text, html, shown = self._email(digest, _PLACEHOLDER, None)
-        parts = (tuple(text.split(_PLACEHOLDER)), tuple(html.split(_PLACEHOLDER)))
-        return Prepared(digest, *parts, shown=shown, total=len(digest.picks))
+    def prepare(
+        self, digest: Digest, *, links: bool = False, view_url: str = "", feed_url: str = ""
+    ) -> Prepared:
+        """Render once. `links`: the mail also carries manage and unsubscribe-from-
+        everything links; `view_url` (its archive page) and `feed_url` are shown."""
+        pages = tuple((k, u) for k, u in (("view_url", view_url), ("feed_url", feed_url)) if u)
+        pages = tuple((k, safe_url(u)) for k, u in pages if safe_url(u))
+        slots = _LINKS if links else {"unsubscribe_url": _PLACEHOLDER}
+        text, html, shown = self._email(digest, {**slots, **dict(pages)}, None)
+        parts = (tuple(_SPLIT.split(text)), tuple(_SPLIT.split(html)))
+        return Prepared(digest, *parts, shown, len(digest.picks), pages, links)
 
-    def personalize(self, prepared: Prepared, *, unsubscribe_url: str) -> tuple[str, str]:
+    def personalize(
+        self,
+        prepared: Prepared,
+        *,
+        unsubscribe_url: str,
+        manage_url: str = "",
+        unsubscribe_all_url: str = "",
+    ) -> tuple[str, str]:
         """(text, html) for one subscriber. A URL that is not http(s) or mailto: is
-        left out, and so is the unsubscribe line."""
-        url = safe_url(unsubscribe_url, mailto=True)
-        if not url:
-            text, html, _ = self._email(prepared.digest, "", prepared.shown)
+        left out, and so is its line."""
+        given = {"unsubscribe_url": unsubscribe_url}
+        if prepared.links:
+            given |= {"manage_url": manage_url, "unsubscribe_all_url": unsubscribe_all_url}
+        urls = {k: safe_url(u, mailto=True) for k, u in given.items()}
+        if not all(urls.values()):
+            kept = {k: u for k, u in urls.items() if u}
+            text, html, _ = self._email(
+                prepared.digest, {**kept, **dict(prepared.pages)}, prepared.shown
+            )
             return text, html
-        return url.join(prepared.text_parts), _html.escape(url).join(prepared.html_parts)
+
+        def join(parts: tuple[str, ...], esc: Callable[[str], str]) -> str:
+            return "".join(esc(urls[_NAME[p]]) if i % 2 else p for i, p in enumerate(parts))
+
+        return join(prepared.text_parts, str), join(prepared.html_parts, _html.escape)
 
     def text(self, digest: Digest, *, unsubscribe_url: str = "") -> str:
         return self.personalize(self.prepare(digest), unsubscribe_url=unsubscribe_url)[0]

@@ -42,7 +42,8 @@ from digest.settings import EmailSettings
 
 # Slots stand for per-message values; nothing escapes or quotes these characters.
 TO, MESSAGE_ID, TOKEN = "Zq7toSLOTx9", "Zq7midSLOTx9", "Zq7tokenSLOTx9"
-_SLOTS = (TO, MESSAGE_ID, TOKEN)
+ALL_TOKEN, MANAGE_TOKEN = "Zq7allSLOTx9", "Zq7manageSLOTx9"
+_SLOTS = (TO, MESSAGE_ID, TOKEN, ALL_TOKEN, MANAGE_TOKEN)
 # C0/C1 controls, line and paragraph separators, and bidi controls (a spoofed Subject)
 _CONTROL = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
@@ -57,8 +58,10 @@ class Recipient:
     delivery_id: int
     subscriber_id: int
     email: str
-    token: str  # the subscriber's unsubscribe token (digest.tokens)
+    token: str  # stops this digest's profile (digest.tokens)
     message_id: str = ""  # the ledger's name for this message; "": `message_id()`
+    all_token: str = ""  # stops every profile
+    manage_token: str = ""  # opens the manage page
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +102,11 @@ def dot_atom(text: str, fallback: str) -> str:
     return ".".join(p for p in parts if p) or fallback
 
 
-def message_id(digest_id: int, subscriber_id: int, domain: str) -> str:
-    """The stable Message-ID of one digest for one subscriber: `<digest-3.7@domain>`."""
-    return f"<digest-{digest_id}.{subscriber_id}@{dot_atom(domain, 'localhost')}>"
+def message_id(digest_id: int, subscriber_id: int, domain: str, store: str = "") -> str:
+    """The stable Message-ID of one digest for one subscriber, `<digest-S.3.7@domain>`:
+    `store` (the store's random id) keeps two stores, or one after a reset, apart."""
+    head = f"digest-{dot_atom(store, '')}." if dot_atom(store, "") else "digest-"
+    return f"<{head}{digest_id}.{subscriber_id}@{dot_atom(domain, 'localhost')}>"
 
 
 def sender(settings: EmailSettings) -> tuple[str, str]:
@@ -207,7 +212,9 @@ class DigestMail:
         settings: EmailSettings,
         *,
         now: datetime,
+        site_url: str = "",
     ) -> None:
+        """`site_url`: where the manage page is (`prepared` was made with `links`)."""
         if digest.id is None:
             raise DigestError("a digest must be recorded (have an id) before it is mailed")
         self._digest_id = digest.id
@@ -237,7 +244,13 @@ class DigestMail:
             f"List-Unsubscribe: <{self.unsubscribe_url(TOKEN)}>,\r\n"
             f" <mailto:{mailto}?subject=unsubscribe>",
         )
-        text, html = renderer.personalize(prepared, unsubscribe_url=self.unsubscribe_url(TOKEN))
+        manage = f"{site_url}manage/{MANAGE_TOKEN}" if site_url and prepared.links else ""
+        text, html = renderer.personalize(
+            prepared,
+            unsubscribe_url=self.unsubscribe_url(TOKEN),
+            manage_url=manage,
+            unsubscribe_all_url=self.unsubscribe_url(ALL_TOKEN) if manage else "",
+        )
         self._chunks = compose(headers, text, html, boundary=boundary)
 
     def unsubscribe_url(self, token: str) -> str:
@@ -248,6 +261,8 @@ class DigestMail:
         `renderer.personalize(prepared, unsubscribe_url=...)`, made in microseconds."""
         mid = r.message_id or message_id(self._digest_id, r.subscriber_id, self._domain)
         slots = {TO: header_value(r.email), MESSAGE_ID: mid, TOKEN: quote(r.token, safe="")}
+        slots[ALL_TOKEN] = quote(r.all_token or r.token, safe="")
+        slots[MANAGE_TOKEN] = quote(r.manage_token, safe="")
         return Outgoing(r.delivery_id, r.email, self.sender, mid, fill(self._chunks, slots))
 
 

@@ -22,7 +22,6 @@ from sqlalchemy.exc import ArgumentError
 
 from digest.errors import StoreError
 from digest.issues import IssueHead
-from digest.mailing import Subscriber, SubscriberStatus
 from digest.models import (
     Candidate,
     Digest,
@@ -77,7 +76,13 @@ def _wal(cur: Any) -> None:
             time.sleep(0.05)
 
 
-class Store(Transactions, deliveries.LedgerMethods, RunMethods, likes.LikeMethods):
+class Store(
+    Transactions,
+    deliveries.LedgerMethods,
+    RunMethods,
+    likes.LikeMethods,
+    subs.SubscriberMethods,
+):
     """A handle on one database. Open with `Store.open(url)`; migrates on open."""
 
     # Seconds an ingest holds the write lock before it commits what it has and lets
@@ -326,37 +331,7 @@ class Store(Transactions, deliveries.LedgerMethods, RunMethods, likes.LikeMethod
             rows = conn.execute(select(d.c.id, d.c.profile).where(d.c.id.in_(list(digest_ids))))
             return {i: p for i, p in rows}
 
-    # -- subscribers (the ledger's methods: deliveries.LedgerMethods) -------------
-
-    def add_subscriber(
-        self,
-        email: str,
-        profiles: Sequence[str],
-        *,
-        now: datetime,
-        status: SubscriberStatus = "active",
-        reactivate: bool = True,
-    ) -> Subscriber:
-        with self._tx() as conn:
-            return subs.upsert(conn, email, profiles, status=status, now=now, reactivate=reactivate)
-
-    def subscriber(self, email: str) -> Subscriber | None:
-        with self._tx() as conn:
-            return subs.get(conn, email)
-
-    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
-        with self._tx() as conn:
-            return subs.get_by_id(conn, subscriber_id)
-
-    def subscribers(self) -> list[Subscriber]:
-        with self._tx() as conn:
-            return subs.all_subscribers(conn)
-
-    def set_subscriber_status(
-        self, subscriber_id: int, status: SubscriberStatus, now: datetime
-    ) -> None:
-        with self._tx() as conn:
-            subs.set_status(conn, subscriber_id, status, now)
+    # -- subscribers: subs.SubscriberMethods; the ledger: deliveries.LedgerMethods --
 
     def item_keys(self, item_id: int) -> list[str]:
         t = schema.item_keys

@@ -66,7 +66,8 @@ def copy_store(source: Engine, target: Engine) -> dict[str, int]:
                     n += len(batch)
                 copied[table.name] = n
             for name, value in src.execute(select(schema.meta.c.key, schema.meta.c.value)):
-                if name != "schema_version":
+                if name != "schema_version":  # the store id too: a copy is the same store
+                    dst.execute(schema.meta.delete().where(schema.meta.c.key == name))
                     dst.execute(schema.meta.insert().values(key=name, value=value))
             for table in _tables():
                 have, got = _count(src, table), _count(dst, table)

@@ -56,7 +56,7 @@ def create(conn: Connection, digest_id: int, profile: str, now: datetime) -> int
         conn.execute(
             select(s.c.id)
             .join(sub, sub.c.subscriber_id == s.c.id)
-            .where(sub.c.profile == profile, s.c.status == "active")
+            .where(sub.c.profile == profile, sub.c.state == "active", s.c.status == "active")
             .order_by(s.c.id)
         )
         .scalars()
@@ -73,13 +73,18 @@ def create(conn: Connection, digest_id: int, profile: str, now: datetime) -> int
     return len(ids)
 
 
-def cancel_open(conn: Connection, subscriber_id: int, reason: str) -> None:
-    """Nothing more goes out to this subscriber, including what was still queued."""
-    d = schema.deliveries
+def cancel_open(
+    conn: Connection, subscriber_id: int, reason: str, profiles: Sequence[str] | None = None
+) -> None:
+    """Nothing more goes out to this subscriber (of these profiles: None, any),
+    including what was still queued."""
+    d, dg = schema.deliveries, schema.digests
+    stmt = d.update().where(d.c.subscriber_id == subscriber_id, d.c.status.in_(OPEN))
+    if profiles is not None:
+        of = select(dg.c.id).where(dg.c.profile.in_(list(profiles))).scalar_subquery()
+        stmt = stmt.where(d.c.digest_id.in_(of))
     conn.execute(
-        d.update()
-        .where(d.c.subscriber_id == subscriber_id, d.c.status.in_(OPEN))
-        .values(status="failed-permanent", last_error=reason, claimed_by=None, lease_until=None)
+        stmt.values(status="failed-permanent", last_error=reason, claimed_by=None, lease_until=None)
     )
 
 
@@ -95,6 +100,7 @@ def _due_query(now: datetime, profiles: Sequence[str] | None) -> Any:
             s.c.email,
             s.c.secret,
             dg.c.profile,
+            s.c.generation,
         )
         .join(s, s.c.id == d.c.subscriber_id)
         .join(dg, dg.c.id == d.c.digest_id)
@@ -122,6 +128,7 @@ def _due(r: Any, message_id: str | None) -> Due:
         r.attempts,
         message_id=message_id or "",
         profile=r.profile,
+        generation=r.generation or 0,
     )
 
 
@@ -306,7 +313,7 @@ class LedgerMethods:
                 mark_many(conn, marks, now)
                 for m in marks:
                     if m.bounced is not None:
-                        subscribers.set_status(conn, m.bounced, "bounced", now)
+                        subscribers.set_status(conn, m.bounced, "bounced", now, cause="bounce")
 
         def beat() -> None:
             with self._tx() as conn:

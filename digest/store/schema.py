@@ -199,14 +199,19 @@ subscribers = Table(
     "subscribers",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("email", String(320), nullable=False, unique=True),  # normalised
-    Column("status", String(16), nullable=False),  # pending, active, unsubscribed, bounced
+    Column("email", String(320), nullable=False, unique=True),  # normalised, as first given
+    Column("identity", String(320)),  # addresses.identity(email): who it is (v10)
+    # pending, active, paused, unsubscribed (left), bounced
+    Column("status", String(16), nullable=False),
     Column("secret", String(64), nullable=False),  # per-subscriber part of every token
+    Column("generation", Integer, nullable=False, server_default="0"),  # moves on each change
     Column("created_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime),
     Column("unsubscribed_at", UTCDateTime),
+    Index("ix_subscribers_identity", "identity", unique=True),
 )
 
+# One row per (address, profile): active, pending (asked, not confirmed) or off.
 subscriptions = Table(
     "subscriptions",
     metadata,
@@ -217,7 +222,12 @@ subscriptions = Table(
         primary_key=True,
     ),
     Column("profile", String(200), primary_key=True),
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("since_gen", Integer, nullable=False, server_default="0"),  # (re)started at
+    Column("changed_at", UTCDateTime),
 )
+
+# consent_log (every change of a subscriber's consent): in store/consent.py.
 
 # The delivery ledger: one row per (digest, subscriber), created with the digest.
 deliveries = Table(
@@ -315,7 +325,7 @@ def _v3(conn: Connection) -> None:
 
 def _v4(conn: Connection) -> None:
     for table in (subscribers, subscriptions, deliveries):
-        table.create(conn)
+        table.create(conn)  # today's columns: v10 then finds them there
 
 
 # Text from sources, of any length: PostgreSQL enforced the old bounds (SQLite never did).
@@ -379,6 +389,12 @@ def _v9(conn: Connection) -> None:
     _add_columns(conn, runs, ["parent_id"])
 
 
+def _v10(conn: Connection) -> None:
+    from digest.store.consent import migrate_v10  # it needs these tables: imported late
+
+    migrate_v10(conn, _add_columns)
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -389,6 +405,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v7,
     _v8,
     _v9,
+    _v10,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -4,7 +4,10 @@
     POST /subscribe             a pending subscriber and a confirmation mail
     GET  /confirm/{token}       activates the subscription
     GET  <unsubscribe path>     a page with an "Unsubscribe" button
-    POST <unsubscribe path>     unsubscribes at once (RFC 8058 one-click, or the button)
+    POST <unsubscribe path>     stops the link's profile (or, made for none, every one)
+                                at once: RFC 8058 one-click, or the button
+    GET  /manage/{token}        the subscriber's profiles, to add, drop, pause or leave
+    POST /manage/{token}        applies the form; answers with the page under a new link
     GET  /feeds/{profile}.xml   the profile's RSS feed (.atom: Atom), conditional GET
     GET  /archive/...           the static archive, conditional GET
     GET  /healthz               {"status": "ok", ...} when the store answers
@@ -20,7 +23,7 @@ background task), so neither content nor timing tells whether it was known.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -39,7 +42,7 @@ from digest.errors import StoreError, TokenError
 from digest.settings import Settings
 from digest.web.files import FEED_TYPES, Archive, feed_response
 from digest.web.mail import CONFIRM_FOR
-from digest.web.pages import NO_STORE, ProfileCache, published, view
+from digest.web.pages import NO_STORE, ProfileCache, published, root_of, view
 from digest.web.security import (
     CSRF,
     CSRF_COOKIE,
@@ -52,6 +55,7 @@ from digest.web.security import (
 from digest.web.urls import unsubscribe_route
 
 if TYPE_CHECKING:
+    from digest.mailing import Cause, Subscriber
     from digest.wiring import Store, Transport
 
 log = logging.getLogger("digest.web")
@@ -218,16 +222,18 @@ class _Web:
             return self.pages.message(
                 request,
                 "This link is no longer valid",
-                "The address was unsubscribed after this link was sent.",
-                "Subscribe again to get a new one.",
+                "The subscription changed after this link was sent, so it no longer"
+                " does anything: each link works only for the state it was sent in.",
+                "The links in your newest digest are current; or subscribe again.",
                 status=400,
             )
         if exc.reason == "expired":
             return self.pages.message(
                 request,
                 "This link has expired",
-                f"Confirmation links work for {CONFIRM_FOR.days} days.",
-                "Subscribe again to get a new one.",
+                f"Confirmation links work for {CONFIRM_FOR.days} days, manage links for"
+                f" {service.MANAGE_FOR.days}.",
+                "Subscribe again, or use the links in your newest digest.",
                 status=400,
             )
         return self.pages.message(
@@ -262,32 +268,98 @@ class _Web:
     async def unsubscribe_page(self, request: Request) -> Response:
         token = self._token(request)
         try:
-            sub = await run_in_threadpool(
+            sub, signed = await run_in_threadpool(
                 service.holder, self.store, self.key, token, "unsubscribe", self.now()
             )
         except TokenError as exc:
             return self._bad_link(request, exc)
-        if sub.status == "unsubscribed":
-            return self._unsubscribed(request)
-        return self.pages.page(request, "unsubscribe", email=sub.email)
+        if (signed.profile and signed.profile not in sub.profiles) or not sub.profiles:
+            return self._unsubscribed(request, signed.profile)
+        title = self._titles([signed.profile])[0] if signed.profile else ""
+        return self.pages.page(request, "unsubscribe", email=sub.email, title=title)
 
     async def unsubscribe(self, request: Request) -> Response:
         """RFC 8058 one-click (`List-Unsubscribe=One-Click`, no cookie, no CSRF: the
-        signed token is the proof) and our own button: both unsubscribe at once."""
+        signed token is the proof) and our own button: both stop at once."""
         token = self._token(request)
-
+        form = await request.form(max_files=0, max_fields=8)
+        one_click = form.get("List-Unsubscribe") == "One-Click"
+        cause: Cause = "one-click" if one_click else "web"
         try:
             sub, changed = await run_in_threadpool(
-                service.unsubscribe, self.store, self.key, token, self.now()
+                lambda: service.unsubscribe(self.store, self.key, token, self.now(), cause=cause)
             )
+            signed = service.holder(self.store, self.key, token, "unsubscribe", self.now())[1]
         except TokenError as exc:
             return self._bad_link(request, exc)
         if changed:
-            log.info("unsubscribe: subscriber %d", sub.id)
-        return self._unsubscribed(request)
+            log.info("unsubscribe: subscriber %d (%s)", sub.id, signed.profile or "all")
+        return self._unsubscribed(request, signed.profile, still=self._titles(sub.profiles))
 
-    def _unsubscribed(self, request: Request) -> Response:
-        return self.pages.page(request, "unsubscribed")
+    def _unsubscribed(
+        self, request: Request, profile: str = "", still: Sequence[str] = ()
+    ) -> Response:
+        title = self._titles([profile])[0] if profile else ""
+        return self.pages.page(request, "unsubscribed", title=title, still=list(still))
+
+    def _titles(self, names: Sequence[str]) -> list[str]:
+        known = self.profiles.get()
+        return [view(known[n]).title if n in known else n for n in names]
+
+    # -- manage ------------------------------------------------------------------
+
+    def _manage_page(self, request: Request, sub: Subscriber, saved: bool = False) -> Response:
+        known = self.profiles.get()
+        token = service.manage_token(self.key, sub, self.now())
+        rows = [(n, view(p).title, n in sub.profiles, n in sub.pending) for n, p in known.items()]
+        return self.pages.page(
+            request,
+            "manage",
+            email=sub.email,
+            rows=rows,
+            paused=sub.status == "paused",
+            left=sub.status in ("unsubscribed", "bounced"),
+            saved=saved,
+            action=f"{root_of(request)}manage/{token}",
+        )
+
+    async def manage_page(self, request: Request) -> Response:
+        token = str(request.path_params["token"])
+        try:
+            sub = await run_in_threadpool(
+                service.manage_view, self.store, self.key, token, self.now()
+            )
+        except TokenError as exc:
+            return self._bad_link(request, exc)
+        return self._manage_page(request, sub)
+
+    async def manage(self, request: Request) -> Response:
+        """No cookie or CSRF token needed: the signed, current link is the proof, and
+        a link works for one state only, so a replayed form changes nothing."""
+        length = request.headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+            return self.pages.message(request, "The form is too large", status=413)
+        token = str(request.path_params["token"])
+        form = await request.form(max_files=0, max_fields=256)
+        want = [p for p in form.getlist("profile") if isinstance(p, str)]
+        known = list(self.profiles.get())
+        try:
+            sub = await run_in_threadpool(
+                lambda: service.manage(
+                    self.store,
+                    self.key,
+                    token,
+                    self.now(),
+                    want=want,
+                    known=known,
+                    paused=form.get("pause") == "yes",
+                    leave=form.get("leave") == "yes",
+                )
+            )
+        except TokenError as exc:
+            return self._bad_link(request, exc)
+        log.info("manage: subscriber %d is %s", sub.id, sub.status)
+        return self._manage_page(request, sub, saved=True)
 
     # -- files and health --------------------------------------------------------
 
@@ -340,6 +412,8 @@ def create_app(
         Route("/confirm/{token}", web.confirm, methods=["GET"]),
         Route(path, web.unsubscribe_page, methods=["GET"]),
         Route(path, web.unsubscribe, methods=["POST"]),
+        Route("/manage/{token}", web.manage_page, methods=["GET"]),
+        Route("/manage/{token}", web.manage, methods=["POST"]),
         Route("/feeds/{file}", web.feed, methods=["GET"]),
         Route("/healthz", web.healthz, methods=["GET"]),
         Mount("/archive", app=Archive(web.archive)),

@@ -36,12 +36,14 @@ class Mailer:
 
     def confirmation(self, sub: Subscriber, titles: Sequence[str], now: datetime) -> Outgoing:
         expires = now + CONFIRM_FOR
-        token = make_token(self.key, "confirm", sub.id, sub.secret, expires=expires)
+        token = make_token(  # good for this request only: any change moves the generation
+            self.key, "confirm", sub.id, sub.secret, expires=expires, generation=sub.generation
+        )
         link = confirm_url(self.settings, token)
         return self._mail("confirm", sub, titles, link, CONFIRM_FOR.days, now)
 
     def already(self, sub: Subscriber, titles: Sequence[str], now: datetime) -> Outgoing:
-        token = make_token(self.key, "unsubscribe", sub.id, sub.secret)
+        token = make_token(self.key, "unsubscribe", sub.id, sub.secret, generation=sub.generation)
         link = unsubscribe_url(self.settings, token)
         return self._mail("already", sub, titles, link, 0, now)
 
