@@ -69,7 +69,9 @@ def ingest(
         except ValueError:
             raise click.BadParameter(f"not a date: {reference_date!r}") from None
     settings = obj.settings
-    sources = pipeline.sources_for(locations) if locations else list(settings.sources)
+    sources = list(settings.sources)
+    if locations:  # a configured source's location keeps its configured name
+        sources = pipeline.sources_for(locations, sources)
     if ref is not None:
         sources = [replace(s, reference_date=ref) for s in sources]
     if not sources:
