@@ -161,3 +161,33 @@ def test_preview_of_an_unknown_profile_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(cfg), "preview", "nope"])
     assert result.exit_code == 2  # a usage error, as the README says
     assert "no profile named 'nope'" in result.stderr
+
+
+def test_sources_given_on_the_command_line_keep_their_configured_names(
+    demo_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = demo_config.parent / "samples"
+    monkeypatch.chdir(demo_config.parent)  # a relative path names the same file
+    args = ["--config", str(demo_config), "ingest", "samples/hf-daily-papers.json"]
+    result = CliRunner().invoke(cli, [*args, str(samples / "arxiv-cs-lg.rss")])
+    assert result.exit_code == 0, result.output
+    odd = tmp_path / "elsewhere.rss"  # not configured: named by its path, shown by its file name
+    odd.write_bytes((samples / "arxiv-cs-lg.rss").read_bytes())
+    result = CliRunner().invoke(cli, ["--config", str(demo_config), "ingest", str(odd)])
+    assert result.exit_code == 0, result.output
+    with Store.open(f"sqlite:///{tmp_path / 'd.db'}") as store:
+        names = {s.name: s.kind for s in store.sources()}
+    assert names == {"hf-daily": "hf", "arxiv-cs-lg": "feed", str(odd): ""}
+    result = CliRunner().invoke(
+        cli, ["--config", str(demo_config), "preview", "scaling", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    picks = json.loads(result.stdout)
+    assert picks
+    seen = {s for p in picks for s in p["sources"]}
+    assert seen == {"hf-daily", "arxiv-cs-lg", str(odd)}
+    text = CliRunner().invoke(cli, ["--config", str(demo_config), "render", "scaling"]).stdout
+    assert "from arxiv-cs-lg (new), hf-daily" in " ".join(text.split())
+    assert ", elsewhere.rss (new)" in text
+    assert str(samples) not in text
+    assert str(tmp_path) not in text

@@ -33,6 +33,7 @@ from digest.render import (
     short_authors,
     snippet,
     sources_line,
+    wrap,
 )
 from digest.render.views import source_label
 from digest.selection.match import Matcher
@@ -626,6 +627,24 @@ def test_each_fact_is_shown_once_and_tags_stay_apart_from_names() -> None:
     assert sources_line(blog) == "from lab-blog · batch size, scaling laws"
 
 
+def test_text_lines_break_between_contributions_and_facts() -> None:
+    why = "Score 13 = batch size 4 (title ×2) + critical batch size 2 (title ×2) + model"
+    why += " size 2 (title ×2) + scaling law 3 (abstract) + learning rate 2 (abstract)"
+    assert wrap(why, indent="    ", sep=" + ").splitlines() == [
+        "    Score 13 = batch size 4 (title ×2) + critical batch size 2 (title ×2) +",
+        "    model size 2 (title ×2) + scaling law 3 (abstract) +",
+        "    learning rate 2 (abstract)",
+    ]
+    line = "from arxiv-api, arxiv-cs-lg (replace), hf-daily, trending-page · ▲ 28, 5 comments"
+    assert wrap(line + " · cs.LG", indent="    ", sep=" · ").splitlines() == [
+        "    from arxiv-api, arxiv-cs-lg (replace), hf-daily, trending-page ·",
+        "    ▲ 28, 5 comments · cs.LG",
+    ]
+    long = wrap("a + " + "b" * 90 + " + c", indent="    ", sep=" + ").splitlines()
+    assert long == ["    a +", "    " + "b" * 74, "    " + "b" * 16 + " + c"]
+    assert all(len(x) <= WIDTH for x in long)
+
+
 def test_sources_named_by_their_location_show_a_short_name() -> None:
     assert source_label("arxiv-cs-lg") == "arxiv-cs-lg"
     assert source_label("<i>evil</i>-feed") == "<i>evil</i>-feed"
@@ -755,6 +774,12 @@ def test_description_is_shown_in_every_format(digest: Digest) -> None:
     # Markdown: as written
     assert f"\n\n{DESCRIPTION}\n" in md
     assert md.index(DESCRIPTION) < md.index("Scaling Laws for Batch Sizes")
+    # A paragraph written over several lines is one paragraph in the text mail too.
+    flowing = replace(
+        d.profile, description="Papers on scaling,\nbatch sizes\nand more.\n\n- a\n- b"
+    )
+    head = r.text(replace(d, profile=flowing)).split("\n\n1.")[0]
+    assert "\n\nPapers on scaling, batch sizes and more.\n\na\n\nb" in head
     plain = r.html(digest)  # no description: nothing added (the golden files hold this)
     assert 'class="description"' not in plain
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import date, datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -34,7 +34,7 @@ def _each(
         return step(obj.settings, store, now, names=[profile] if profile else None)
 
 
-def _adhoc(locations: tuple[str, ...]) -> list[SourceConfig]:
+def _adhoc(locations: tuple[str, ...], configured: Sequence[SourceConfig]) -> list[SourceConfig]:
     """The sources the command line names: a missing path, or a folder with no file
     in it or below it, is a usage error (exit 2) before the store is opened."""
     from pathlib import Path
@@ -49,7 +49,7 @@ def _adhoc(locations: tuple[str, ...]) -> list[SourceConfig]:
             fail(f"{loc}: no such file or folder")
         if path.is_dir() and not pipeline.sources_for([loc]):
             fail(f"{loc}: nothing to ingest: no files in this folder or below it")
-    return pipeline.sources_for(locations)
+    return pipeline.sources_for(locations, configured)  # a configured location keeps its name
 
 
 @cli.command()
@@ -92,7 +92,7 @@ def ingest(
         except ValueError:
             raise click.BadParameter(f"not a date: {reference_date!r}") from None
     settings = obj.settings
-    sources = _adhoc(locations) if locations else list(settings.sources)
+    sources = _adhoc(locations, settings.sources) if locations else list(settings.sources)
     if ref is not None:
         sources = [replace(s, reference_date=ref) for s in sources]
     if not sources:

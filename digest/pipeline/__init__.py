@@ -59,16 +59,33 @@ __all__ = [
 log = logging.getLogger("digest.pipeline")
 
 
-def sources_for(locations: Sequence[str]) -> list[SourceConfig]:
+def _where(location: str) -> str:
+    """A location compared as the config resolves it: a file by its absolute path."""
+    if location.startswith("file://"):
+        location = location[len("file://") :]
+    elif "://" in location:
+        return location
+    return str(Path(location).expanduser().resolve())
+
+
+def sources_for(
+    locations: Sequence[str], configured: Sequence[SourceConfig] = ()
+) -> list[SourceConfig]:
     """Ad-hoc sources from command-line locations; a directory means each file in it
-    and below it (hidden files and folders, and LICENSE files, left out)."""
+    and below it (hidden files and folders, and LICENSE files, left out). A location
+    that is a configured source's is that source (its name and kind: the store and
+    every output know it by the configured name)."""
+    known = {_where(c.location): c for c in configured}
     out: list[SourceConfig] = []
     for loc in locations:
         path = Path(loc)
         if "://" not in loc and path.is_dir():
-            out.extend(SourceConfig(name=str(p), location=str(p)) for p in files_below(path))
+            out.extend(
+                known.get(_where(str(p))) or SourceConfig(name=str(p), location=str(p))
+                for p in files_below(path)
+            )
         else:
-            out.append(SourceConfig(name=loc, location=loc))
+            out.append(known.get(_where(loc)) or SourceConfig(name=loc, location=loc))
     return out
 
 

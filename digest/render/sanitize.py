@@ -28,6 +28,7 @@ SCHEMES = frozenset({"http", "https", "mailto"})
 # separators, and what XML 1.0 forbids (lone surrogates, U+FFFE/F).
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 _URL_QUOTE = str.maketrans({" ": "%20", '"': "%22", "'": "%27", "(": "%28", ")": "%29"})
+_BLOCK_END = re.compile(r"</(?:p|li|h[1-6]|blockquote|pre|ul|ol)>|<br\s*/?>|<hr\s*/?>", re.I)
 _URL_QUOTE.update(str.maketrans({"<": "%3C", ">": "%3E", "\\": "%5C", "`": "%60"}))
 
 
@@ -63,7 +64,9 @@ def markdown_html(text: str) -> str:
 
 
 def markdown_text(text: str) -> str:
-    """Markdown as plain text: the words of `markdown_html`, one paragraph per line."""
-    stripped = nh3.clean(markdown_html(text), tags=set())
+    """Markdown as plain text: the words of `markdown_html`, one paragraph per line
+    (a paragraph's own line breaks are spaces, as a reader of the HTML sees them)."""
+    flowing = _BLOCK_END.sub(r"\g<0>\n", markdown_html(text).replace("\n", " "))
+    stripped = nh3.clean(flowing, tags=set())
     lines = (" ".join(line.split()) for line in html.unescape(stripped).splitlines())
     return "\n".join(line for line in lines if line)

@@ -116,9 +116,13 @@ def md_escape(text: str) -> str:
     return _MD_NUM.sub(r"\1\\\2", _MD_LEAD.sub(r"\1\\\2", text))
 
 
-def wrap(text: str, first: str = "", indent: str = "", width: int = WIDTH) -> str:
+def wrap(text: str, first: str = "", indent: str = "", width: int = WIDTH, sep: str = "") -> str:
     """`text` filled to `width` columns; URLs are never broken (a long one gets its own
-    line), other over-long words are."""
+    line), other over-long words are. With `sep` (" + ", " · "), lines break only
+    between the parts it separates (the separator ends the line), unless one part
+    alone is too long."""
+    if sep and sep in text:
+        return _wrap_parts(text.split(sep), sep.strip(), first, indent, width)
     room = max(width - max(len(first), len(indent)), 20)
     words: list[str] = []
     for w in text.split():
@@ -134,6 +138,26 @@ def wrap(text: str, first: str = "", indent: str = "", width: int = WIDTH) -> st
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def _wrap_parts(parts: list[str], mark: str, first: str, indent: str, width: int) -> str:
+    last = len(parts) - 1
+    pieces = [" ".join(p.split()) + (f" {mark}" if n < last else "") for n, p in enumerate(parts)]
+    lines: list[str] = []  # finished lines, with their lead
+    line = ""  # the line being filled, with its lead
+    for piece in pieces:
+        if line and len(line) + 1 + len(piece) <= width:
+            line += " " + piece
+            continue
+        if line:
+            lines.append(line)
+        lead = indent if lines else (first or indent)
+        if len(lead) + len(piece) <= width:
+            line = lead + piece
+        else:  # one part alone is too long: filled as words, the next part may follow it
+            *done, line = wrap(piece, lead, indent, width).splitlines()
+            lines += done
+    return "\n".join([*lines, line] if line else lines)
 
 
 def zone(name: str) -> tzinfo:
