@@ -192,7 +192,7 @@ def test_the_index_lists_every_issue_with_its_count_and_top_titles(
 # -- feeds as a feed reader reads them (issue 15) --------------------------------
 
 TRICKY = 'Token Budgets < 1T & "Quoted" Scaling Laws 🚀'
-MARKUP = "Sub-<1B Models & \"Why\" They Scale: a scaling law 🧪"
+MARKUP = 'Sub-<1B Models & "Why" They Scale: a scaling law 🧪'
 
 
 def _feed_sources(folder: Path) -> list[str]:
