@@ -243,6 +243,7 @@ _EMAIL = {
 _WEB = {
     "site_url": Key(str, _http_url, lambda v: v.rstrip("/") + "/"),
     "feed_items": Key(int, _at_least_one),
+    "subscribe_url": Key(str, _http_url),
 }
 _DELIVERIES = {"lease_seconds": Key((int, float), _positive, float), "batch": Key(int, _positive)}
 _TOP_KEYS = {"store", "sources", "fetch", "profiles", "output", "templates", "email", *_WEB}

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from digest.reasons import Reason, explain
+
 SourceKind = Literal["listing", "feed", "hf"]
 SOURCE_KINDS: tuple[SourceKind, ...] = ("listing", "feed", "hf")
 
@@ -215,6 +217,7 @@ class Seen:
     num_comments: int | None = None
     announce_type: str = ""
     categories: tuple[str, ...] = ()
+    link: str = ""  # that source's own link to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,28 +246,21 @@ class Candidate:
         """Names of the sources it was seen in."""
         return tuple(sorted({s.source for s in self.seen}))
 
-    @property
-    def hf_url(self) -> str:
-        return f"https://huggingface.co/papers/{self.arxiv_id}" if self.arxiv_id else ""
-
-    @property
-    def pdf(self) -> str:
-        if self.pdf_url:
-            return self.pdf_url
-        return f"https://arxiv.org/pdf/{self.arxiv_id}" if self.arxiv_id else ""
-
 
 @dataclass(frozen=True, slots=True)
 class Pick:
-    """A candidate chosen for a profile, with its score and reasons."""
+    """A candidate chosen for a profile: its score, the hits that counted (one per
+    term) and the `Reason`s that add up to the score (none in old records)."""
 
     candidate: Candidate
     score: float
     matched: tuple[Hit, ...]
+    reasons: tuple[Reason, ...] = ()
 
     def because(self) -> str:
-        """`matched: scaling law (title), batch size (abstract)`."""
-        return "matched: " + ", ".join(f"{h.term} ({h.field})" for h in self.matched)
+        """`reasons.explain`, or "matched: batch size (title), …" without reasons."""
+        words = ", ".join(f"{h.term} ({h.field})" for h in self.matched)
+        return explain(self.reasons) if self.reasons else "matched: " + words
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,10 +310,7 @@ class Digest:
     notices: tuple[str, ...] = ()  # for the admin: e.g. sources gone stale
 
 
-# -- what the store keeps of sources, runs, subscribers and deliveries ---------
-
-SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
-DeliveryStatus = Literal["pending", "sent", "failed-temporary", "failed-permanent"]
+# -- what the store keeps of sources and runs (people and deliveries: digest/mailing.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,76 +365,3 @@ class RunRecord:
     finished_at: datetime | None
     status: str  # running, ok, partial, failed
     report: dict[str, Any] | None  # the report as stored (JSON); None while running
-
-
-@dataclass(frozen=True, slots=True)
-class Subscriber:
-    id: int
-    email: str
-    status: SubscriberStatus
-    secret: str
-    profiles: tuple[str, ...]
-    created_at: datetime
-    confirmed_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Due:
-    """A delivery to attempt now."""
-
-    delivery_id: int
-    digest_id: int
-    subscriber_id: int
-    email: str
-    secret: str
-    attempts: int
-    message_id: str = ""  # named at its first claim; a resend reuses it
-    profile: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One row of the delivery ledger: one digest for one subscriber."""
-
-    id: int
-    digest_id: int
-    subscriber_id: int
-    status: DeliveryStatus
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime | None = None
-    last_error: str | None = None
-    sent_at: datetime | None = None
-    message_id: str | None = None  # set at the first claim
-    claimed_by: str | None = None  # the sender holding it, until lease_until
-    lease_until: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DigestDeliveries:
-    """How the deliveries of one digest stand."""
-
-    digest_id: int
-    profile: str
-    created: datetime
-    papers: int
-    pending: int = 0
-    sent: int = 0
-    failed_temporary: int = 0
-    failed_permanent: int = 0
-
-
-JobKind = Literal["ingest", "digest", "send"]
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One queued run of the daemon's work, claimed by one worker at a time."""
-
-    id: int
-    kind: JobKind
-    profile: str  # "" unless kind is "digest"
-    due_at: datetime
-    status: str  # queued, running, done, failed
-    attempts: int
-    worker: str | None = None

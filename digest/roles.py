@@ -37,7 +37,7 @@ from typing import Any
 from digest import pipeline, service
 from digest.config import load_settings
 from digest.errors import DigestError
-from digest.models import Job, JobKind
+from digest.mailing import Job, JobKind
 from digest.schedule import latest_run
 from digest.settings import Settings
 from digest.wiring import Store

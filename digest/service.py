@@ -24,17 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from digest.addresses import normalize
 from digest.errors import DigestError, TokenError
-from digest.models import (
-    Candidate,
-    Digest,
-    DigestDeliveries,
-    IngestReport,
-    Pick,
-    Profile,
-    RunReport,
-    SourceState,
-    Subscriber,
-)
+from digest.mailing import DigestDeliveries, Subscriber
+from digest.models import Candidate, Digest, IngestReport, Pick, Profile, RunReport, SourceState
 from digest.settings import Settings
 
 if TYPE_CHECKING:
@@ -364,6 +355,9 @@ def preview(profile: Profile, picks: Sequence[Pick], fmt: str) -> str:
                 "title": p.candidate.title,
                 "score": p.score,
                 "matched": [{"term": h.term, "field": h.field} for h in p.matched],
+                "reasons": [
+                    {"term": r.term, "field": r.field, "value": r.value} for r in p.reasons
+                ],
                 "key": p.candidate.key,
                 "url": p.candidate.url,
                 "sources": list(p.candidate.sources),

@@ -66,6 +66,9 @@ class WebSettings:
     output_dir: Path = Path("out")
     site_url: str = "http://localhost:8000/"  # always ends in "/"
     feed_items: int = 50  # entries per feed
+    # The web service's subscribe form, linked from the archive; "": the archive
+    # offers the feeds only (a plain static server has no form).
+    subscribe_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import bindparam
 
 from digest.errors import StoreError
-from digest.models import Delivery, DigestDeliveries, Entry, IngestCounts, Profile, RunRecord
+from digest.mailing import Delivery, DigestDeliveries
+from digest.models import Entry, IngestCounts, Profile, RunRecord
 from digest.store import Store
 from digest.store.schema import SCHEMA_VERSION
 

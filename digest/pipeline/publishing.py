@@ -27,30 +27,47 @@ def publish(
     failed publish, is written again); `rebuild` rewrites every recorded issue, for
     a template change."""
     from digest.deliver.files import write_files
-    from digest.render import page_name, publication
+    from digest.render import publication, site_index, to_write
 
     written: list[Path] = []
     render = wiring.renderer(settings)
+    web = settings.web
     for profile in service.chosen(settings, names):
-        folder = settings.web.output_dir / "archive" / profile.name
-        limit = None if rebuild else max(settings.web.feed_items, RECENT_ISSUES)
-        # Heads for the index and the feed of issues; full digests only for the new
-        # pages and the items feed, so the cost stays flat as the history grows.
-        heads = store.issue_heads(profile, limit=limit)
+        folder = web.output_dir / "archive" / profile.name
+        listed = None if rebuild else max(web.feed_items, RECENT_ISSUES)
+        # Heads for the index and the feed of issues (one more: the neighbour of the
+        # oldest listed); full digests only for the pages to write and the items
+        # feed, so the cost stays flat as the history grows.
+        heads = store.issue_heads(profile, limit=listed and listed + 1)
         done = set() if rebuild else {p.name for p in folder.glob("*.html")}
-        new = [h.id for h in heads if h.id and page_name(h) not in done]
-        digests = store.recent_digests(profile, papers=settings.web.feed_items, also=new)
+        pages = to_write(heads, done, listed)
+        if pages is None:  # many unpublished issues: a page needs an older neighbour
+            heads = store.issue_heads(profile, limit=None)
+            pages = to_write(heads, done) or []
+        also = [h.id for h in pages if h.id]
+        digests = store.recent_digests(profile, papers=web.feed_items, also=also)
         if digests:
             digests[0] = service.with_notices(store, digests[0])
         files = publication(
             profile,
             digests,
             render,
-            site_url=settings.web.site_url,
+            site_url=web.site_url,
             now=now,
-            feed_items=settings.web.feed_items,
+            feed_items=web.feed_items,
             skip=done,
             issues=heads,
+            listed=listed,
+            subscribe_url=web.subscribe_url,
         )
         written += write_files(folder, files)
+    # The site index lists every profile, published in this run or before.
+    every = service.profiles(settings)
+    latest = [(p, next(iter(store.issue_heads(p, limit=1)), None)) for p in every]
+    archive = web.output_dir / "archive"
+    shown = {p.name for p in every if (archive / p.name / "index.html").is_file()}
+    index = site_index(
+        render, latest, site_url=web.site_url, subscribe_url=web.subscribe_url, published=shown
+    )
+    written += write_files(archive, [("index.html", index)])
     return written

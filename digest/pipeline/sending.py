@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from digest import service, wiring
-from digest.models import Due
+from digest.mailing import Due
 from digest.settings import Settings
 from digest.store import Store
 

@@ -151,10 +151,13 @@ class Renderer:
                 out.append((label, href, kind or "application/feed+json"))
         return out
 
-    def archive_page(self, digest: Digest, *, feed_urls: Mapping[str, str] = {}) -> str:
+    def archive_page(
+        self, digest: Digest, *, feed_urls: Mapping[str, str] = {}, **extra: Any
+    ) -> str:
+        """One issue page; `extra` is what `render.archive` adds (abstracts, neighbours)."""
         views = [item_view(p) for p in digest.picks]
         ctx = self._context(digest, views, feeds=self._feeds(feed_urls))
-        return self._render("archive_page.html.j2", ctx)
+        return self._render("archive_page.html.j2", ctx, **extra)
 
     def archive_index(
         self,
@@ -163,6 +166,7 @@ class Renderer:
         *,
         feed_urls: Mapping[str, str] = {},
         href: Callable[[Digest | IssueHead], str] = page_name,
+        **extra: Any,
     ) -> str:
         """Every digest of the profile, newest first, each linking to `href(digest)`
         and showing its date, count and top titles (a head is all it needs)."""
@@ -173,5 +177,5 @@ class Renderer:
         ]
         ctx = self._profile(profile)
         return self._render(
-            "archive_index.html.j2", ctx, issues=issues, feeds=self._feeds(feed_urls)
+            "archive_index.html.j2", ctx, issues=issues, feeds=self._feeds(feed_urls), **extra
         )

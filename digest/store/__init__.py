@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StoreError
 from digest.issues import IssueHead
+from digest.mailing import Subscriber, SubscriberStatus
 from digest.models import (
     Candidate,
     Digest,
@@ -34,8 +35,6 @@ from digest.models import (
     RunRecord,
     Sighting,
     SourceState,
-    Subscriber,
-    SubscriberStatus,
 )
 from digest.store import deliveries, picks, schema
 from digest.store import subscribers as subs

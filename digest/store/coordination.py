@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.models import Job, JobKind
+from digest.mailing import Job, JobKind
 from digest.store.schema import jobs, rate_limits
 
 MAX_ATTEMPTS = 3  # claims of one job before it is given up as failed

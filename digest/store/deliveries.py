@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
-from digest.models import Delivery, DigestDeliveries, Due
+from digest.mailing import Delivery, DigestDeliveries, Due
 from digest.store import schema, subscribers
 
 MAX_ATTEMPTS = 8  # temporary failures are retried across runs this many times

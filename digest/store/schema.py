@@ -190,7 +190,7 @@ digest_items = Table(
     Column("position", Integer, primary_key=True),
     Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
     Column("score", Float, nullable=False),
-    Column("matched", Text, nullable=False),  # JSON [[term, field], ...]
+    Column("matched", Text, nullable=False),  # JSON [[term, field], ...] or {matched, reasons}
 )
 
 

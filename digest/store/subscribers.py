@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from digest.models import Subscriber, SubscriberStatus
+from digest.mailing import Subscriber, SubscriberStatus
 from digest.store import deliveries, schema
 from digest.store.statements import insert_for
 

@@ -122,7 +122,10 @@ class _Web:
 
     async def index(self, request: Request) -> Response:
         cookie, new = CSRF.cookie(request.cookies.get(CSRF_COOKIE))
-        response = self._form(request, cookie)
+        # ?profile=<name>, from the archive's "Subscribe" links: that box ticked
+        known = self.profiles.get()
+        asked = tuple(n for n in request.query_params.getlist("profile") if n in known)
+        response = self._form(request, cookie, chosen=asked)
         if new:
             response.set_cookie(
                 CSRF_COOKIE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-from digest.models import Subscriber
+from digest.mailing import Subscriber
 from digest.render import Outgoing, confirmation_mail, sender
 from digest.settings import Settings
 from digest.tokens import make_token
