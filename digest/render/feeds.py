@@ -53,6 +53,7 @@ from urllib.parse import quote, urljoin
 
 from digest.issues import IssueHead
 from digest.models import Candidate, Digest, Pick, Profile
+from digest.render.links import paper_links
 from digest.render.sanitize import safe_url
 from digest.render.views import issue_head, papers, zone
 
@@ -142,14 +143,6 @@ def digest_uri(profile: Profile, digest: Digest | IssueHead) -> str:
 def terms_scheme(profile: Profile) -> str:
     """The category scheme of a profile's matched terms."""
     return _tag(profile, "terms")
-
-
-def paper_link(c: Candidate) -> str:
-    """The paper's own page: arXiv abs without a version when the id is known,
-    else the source's link if it is http(s); "" when it has none."""
-    if c.arxiv_id:
-        return f"https://arxiv.org/abs/{quote(c.arxiv_id, safe='/.')}"
-    return safe_url(c.url)
 
 
 def _feed_title(profile: Profile) -> str:
@@ -277,7 +270,7 @@ def _item_entries(
             break
         if c.key not in seen:  # picked again: one entry, at its newest pick
             seen.add(c.key)
-            link = paper_link(c) or safe_url(places.get(c.key, "")) or site
+            link = paper_links(c).url or safe_url(places.get(c.key, "")) or site
             title = _text(c.title) or _text(c.key) or "(untitled)"
             entries.append(
                 _Entry(
@@ -335,7 +328,8 @@ def _summary(head: IssueHead, page: str) -> str:
     """An issue's entry content: its top titles, each linked to its anchor on the
     page, then how many more the page holds. Escaped text and a safe URL only."""
     rows = "".join(
-        f'<li><a href="{html.escape(page)}#item-{n}" rel="{_REL}">{_esc(t) or "(untitled)"}</a></li>'
+        f'<li><a href="{html.escape(page)}#item-{n}" rel="{_REL}">{_esc(t) or "(untitled)"}</a>'
+        "</li>"
         if page
         else f"<li>{_esc(t) or '(untitled)'}</li>"
         for n, t in enumerate(head.titles, 1)
