@@ -6,7 +6,7 @@
     ├── SourceError             .source: the source's name
     │   ├── FetchError          the bytes did not arrive (HTTP, timeout, size, file)
     │   └── ParseError          they arrived but are not the expected kind
-    ├── StoreError              the store cannot be opened, migrated or written
+    ├── StoreError              .store: the store cannot be opened, migrated or written
     └── TokenError              .reason: why a signed token was refused
 
 A face turns any DigestError into a message and an exit code (or an HTTP status);
@@ -46,7 +46,12 @@ class ParseError(SourceError):
 
 
 class StoreError(DigestError):
-    """The store cannot be opened or migrated."""
+    """The store cannot be opened, migrated or written. `store` names it (a
+    SQLite file's path, or the URL without its password) when known."""
+
+    def __init__(self, message: str, *, store: str = "") -> None:
+        self.store = store
+        super().__init__(message)
 
 
 class TokenError(DigestError):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from digest.reasons import Reason, explain
+
 SourceKind = Literal["listing", "feed", "hf"]
 SOURCE_KINDS: tuple[SourceKind, ...] = ("listing", "feed", "hf")
 
@@ -215,6 +217,7 @@ class Seen:
     num_comments: int | None = None
     announce_type: str = ""
     categories: tuple[str, ...] = ()
+    link: str = ""  # that source's own link to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,28 +246,21 @@ class Candidate:
         """Names of the sources it was seen in."""
         return tuple(sorted({s.source for s in self.seen}))
 
-    @property
-    def hf_url(self) -> str:
-        return f"https://huggingface.co/papers/{self.arxiv_id}" if self.arxiv_id else ""
-
-    @property
-    def pdf(self) -> str:
-        if self.pdf_url:
-            return self.pdf_url
-        return f"https://arxiv.org/pdf/{self.arxiv_id}" if self.arxiv_id else ""
-
 
 @dataclass(frozen=True, slots=True)
 class Pick:
-    """A candidate chosen for a profile, with its score and reasons."""
+    """A candidate chosen for a profile: its score, the hits that counted (one per
+    term) and the `Reason`s that add up to the score (none in old records)."""
 
     candidate: Candidate
     score: float
     matched: tuple[Hit, ...]
+    reasons: tuple[Reason, ...] = ()
 
     def because(self) -> str:
-        """`matched: scaling law (title), batch size (abstract)`."""
-        return "matched: " + ", ".join(f"{h.term} ({h.field})" for h in self.matched)
+        """`reasons.explain`, or "matched: batch size (title), …" without reasons."""
+        words = ", ".join(f"{h.term} ({h.field})" for h in self.matched)
+        return explain(self.reasons) if self.reasons else "matched: " + words
 
 
 @dataclass(frozen=True, slots=True)

@@ -355,6 +355,9 @@ def preview(profile: Profile, picks: Sequence[Pick], fmt: str) -> str:
                 "title": p.candidate.title,
                 "score": p.score,
                 "matched": [{"term": h.term, "field": h.field} for h in p.matched],
+                "reasons": [
+                    {"term": r.term, "field": r.field, "value": r.value} for r in p.reasons
+                ],
                 "key": p.candidate.key,
                 "url": p.candidate.url,
                 "sources": list(p.candidate.sources),

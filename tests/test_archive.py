@@ -306,3 +306,63 @@ def test_the_web_serves_the_site_index_under_its_csp(
     finally:
         site.client.close()
         site.store.close()
+
+
+def test_feed_anchors_land_on_the_paper_they_name(demo_config: Path) -> None:
+    """Every feed link into an issue page (`#item-N`, for papers without a link of
+    their own) names an article there that shows that paper's title."""
+    import feedparser
+
+    run(demo_config, "--now", MONDAY.isoformat())
+    base = load_settings(demo_config).web.output_dir / "archive" / "scaling"
+    site_url = load_settings(demo_config).web.site_url
+    seen = 0
+    for feed in ("feed.xml", "feed.atom"):
+        for entry in feedparser.parse((base / feed).read_bytes()).entries:
+            if "#item-" not in entry.link:
+                continue
+            seen += 1
+            page_url, anchor = entry.link.split("#")
+            page = (base / page_url.removeprefix(f"{site_url}archive/scaling/")).read_text()
+            article = page.split(f'<article class="item" id="{anchor}">')[1].split("</article>")[0]
+            title = re.search(r'<h2 class="title" dir="auto">(.*?)</h2>', article, re.S)
+            assert title is not None
+            assert html.unescape(re.sub(r"<[^>]+>", "", title[1])) == entry.title
+    assert seen >= 2  # the demo's listing-only paper, in both feeds
+
+
+def test_rebuild_writes_every_page_with_both_links(demo_config: Path) -> None:
+    run(demo_config, "--now", MONDAY.isoformat())
+    settings = load_settings(demo_config)
+    profile = scaling(settings)
+    base = settings.web.output_dir / "archive" / "scaling"
+    with wiring.open_store(settings.store_url) as store:
+        for day in (1, 2):
+            add_issue(store, profile, day, 1)
+            pipeline.publish(settings, store, MONDAY + timedelta(days=day))
+        names = [page_name(h) for h in store.issue_heads(profile)]  # newest first
+        (base / names[2]).write_bytes(b"published by an older template")
+        pipeline.publish(settings, store, MONDAY + timedelta(days=3), rebuild=True)
+    assert nav((base / names[2]).read_text()) == (None, names[1])
+    assert nav((base / names[1]).read_text()) == (names[2], names[0])
+    assert nav((base / names[0]).read_text()) == (names[1], None)
+
+
+def test_hostile_profile_text_is_inert_in_the_site_index() -> None:
+    from digest.render import Renderer, site_index
+
+    p = Profile(
+        name="x",
+        title='<img src=x onerror="alert(1)"> & co',
+        description="[a](javascript:alert(2)) <script>alert(3)</script>",
+        schedule="daily 07:00",
+    )
+    page = site_index(
+        Renderer(), [(p, None)], site_url="https://x.org/", subscribe_url="javascript:alert(4)"
+    ).decode()
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; co" in page
+    assert "<script" not in page
+    assert "<img" not in page
+    assert "javascript:" not in page
+    assert "Subscribe by email" not in page  # an unsafe form URL is no form
+    assert "No issue published yet." in page

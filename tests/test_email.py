@@ -33,6 +33,7 @@ from digest.deliver.transport import (
 )
 from digest.errors import DigestError
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen
+from digest.reasons import Reason
 from digest.render import (
     DigestMail,
     Outgoing,
@@ -55,6 +56,7 @@ SETTINGS = EmailSettings(
 PROFILE = Profile(
     name="scaling", title="Scaling laws & training dynamics", timezone="Europe/Berlin"
 )
+HF = "https://huggingface.co/papers/"
 TITLES = ("Größe matters: scaling laws for batch sizes", "Ünïcödé tokenizers — 日本語 too")
 
 
@@ -69,10 +71,11 @@ def _digest(profile: Profile = PROFILE, titles: Iterable[str] = TITLES, id: int 
             authors=("Ada Lovelace", "Alan Turing"),
             url=f"https://arxiv.org/abs/2611.{n:05d}",
             first_seen=NOW - timedelta(hours=n),
-            seen=(Seen("hf-daily", upvotes=10 * n),),
+            seen=(Seen("hf-daily", upvotes=10 * n, link=f"{HF}2611.{n:05d}"),),
             arxiv_id=f"2611.{n:05d}",
         )
-        picks.append(Pick(cand, 5.0 - n, (Hit("scaling law", "title"),)))
+        why = (Reason("scaling law", "title", 5.0 - n, 2),)
+        picks.append(Pick(cand, 5.0 - n, (Hit("scaling law", "title"),), why))
     return Digest(profile, tuple(picks), NOW - timedelta(minutes=30), id=id)
 
 

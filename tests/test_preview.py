@@ -66,6 +66,15 @@ def test_size_profile_picks_every_variant_and_explains(setup: Path) -> None:
     assert scores == sorted(scores, reverse=True)
     bellman = next(p for p in picks if p["title"].startswith("Bellman"))
     assert {"term": "step size", "field": "title"} in bellman["matched"]
+    # What is listed is what counted: each term once, and the values add up to the score.
+    for p in picks:
+        terms = [m["term"] for m in p["matched"]]
+        assert len(terms) == len(set(terms)), p
+        reasons = p["reasons"]
+        assert [(r["term"], r["field"]) for r in reasons] == [
+            (m["term"], m["field"]) for m in p["matched"]
+        ]
+        assert round(sum(r["value"] for r in reasons), 9) == p["score"]
 
 
 @pytest.mark.shared
@@ -110,15 +119,17 @@ def test_text_and_markdown_show_the_same_picks_as_json(setup: Path) -> None:
     # per pick: "<score>  <title>", then its reasons indented
     assert [line.strip().split("  ", 1)[1] for line in text[1::2]] == [p["title"] for p in picks]
     assert [float(line.split()[0]) for line in text[1::2]] == [p["score"] for p in picks]
-    assert [line for line in text[2::2]] == [
-        "        matched: " + ", ".join(f"{m['term']} ({m['field']})" for m in p["matched"])
-        for p in picks
-    ]
+    # then the contributions that make the score, each "term value (field ...)"
+    for line, p in zip(text[2::2], picks, strict=True):
+        parts = line.strip().split(" + ")
+        assert len(parts) == len(p["reasons"])
+        for part, r in zip(parts, p["reasons"], strict=True):
+            assert part.startswith(f"{r['term']} {r['value']:g} ({r['field']}"), (part, r)
     assert markdown[:3] == ["# Sizes in training", "", f"{len(picks)} papers"]
     items = [line for line in markdown if line.startswith("- [")]
     assert len(items) == len(picks)
     for line, p in zip(items, picks, strict=True):
-        assert f"]({p['url']}) — score {p['score']:g}; matched: " in line
+        assert f"]({p['url']}) — score {p['score']:g}; {p['matched'][0]['term']} " in line
 
 
 def test_profiles_check_reports_every_problem(tmp_path: Path) -> None:

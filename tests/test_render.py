@@ -6,6 +6,7 @@ Regenerate the golden files with `UPDATE_GOLDEN=1 pytest tests/test_render.py`.
 
 from __future__ import annotations
 
+import html as _html
 import importlib
 import os
 import re
@@ -18,18 +19,24 @@ from typing import Any
 import pytest
 
 from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen, Term
+from digest.reasons import number, total
 from digest.render import (
     WIDTH,
+    Links,
     Renderer,
     clean,
     highlight,
     local_date,
     md_escape,
+    paper_links,
     safe_url,
     short_authors,
     snippet,
     sources_line,
 )
+from digest.render.views import source_label
+from digest.selection.match import Matcher
+from digest.selection.rank import select
 from digest.sources.feed import parse_feed
 
 _markdown: Any = importlib.import_module("markdown")  # no type stubs installed
@@ -39,11 +46,19 @@ UNSUB = "https://digest.example.org/unsubscribe?token=abc123&profile=scaling"
 CREATED = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
 RTL_AR = "نماذج اللغة الكبيرة"
 RTL_HE = "מודלים של שפה"
+HF = "https://huggingface.co/papers/"
 
 PROFILE = Profile(
     name="scaling",
     title="Scaling laws & training dynamics",
-    keywords=(Term("scaling law", 3), Term("batch size", 2), Term("/\\bmu-?P\\b/", 2)),
+    keywords=(
+        Term("scaling law", 3),
+        Term("batch size", 2),
+        Term("/\\bmu-?P\\b/", 2),
+        Term("attention", 0.75),
+        Term("learning rate", 1),
+    ),
+    authors=("Ada Lovelace", "<b>Mallory</b>"),
     timezone="Europe/Berlin",
 )
 
@@ -74,12 +89,14 @@ def _picks() -> tuple[Pick, ...]:
             "release code at https://github.com/example/batch-scaling-laws-with-a-long-name."
         ),
         authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger W. Dijkstra", "Liskov"),
-        url="https://arxiv.org/abs/2611.01234",
+        url="https://arxiv.org/abs/2611.01234v2",
+        pdf_url="https://arxiv.org/pdf/2611.01234v2",
         arxiv_id="2611.01234",
         seen=(
             Seen("arxiv-cs-lg", announce_type="new", categories=("cs.LG", "cs.CL")),
-            Seen("hf-daily", upvotes=12, num_comments=1),
-            Seen("hf-daily", upvotes=42, num_comments=3),
+            Seen("hf-daily", upvotes=12, num_comments=1, link=f"{HF}2611.01234"),
+            Seen("hf-daily", upvotes=42, num_comments=3, link=f"{HF}2611.01234"),
+            Seen("trending-page", upvotes=42),  # the same votes, shown once
         ),
     )
     listing = _cand(
@@ -107,12 +124,16 @@ def _picks() -> tuple[Pick, ...]:
         pdf_url="data:text/html,<script>alert(1)</script>",
         seen=(Seen("<i>evil</i>-feed"),),
     )
-    return (
-        Pick(rich, 7.0, (Hit("scaling law", "title"), Hit("batch size", "abstract"))),
-        Pick(listing, 4.0, (Hit("/\\bmu-?P\\b/", "title"),)),
-        Pick(intl, 1.5, (Hit("batch size", "abstract"),)),
-        Pick(hostile, 1.0, (Hit("Mallory", "author"),)),
-    )
+    # Picked as a cycle picks them: the real matcher and ranking make scores and reasons.
+    cands = (rich, listing, intl, hostile)
+    matcher = Matcher([PROFILE])
+    results = {}
+    for c in cands:
+        found = matcher.match(c.title, c.summary, c.authors)
+        results[c.item_id] = (found.for_profile(PROFILE.name), False)
+    picks = tuple(select(PROFILE, cands, results))
+    assert [p.candidate for p in picks] == list(cands)
+    return picks
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +210,80 @@ def test_golden_html(renderer: Renderer, digest: Digest) -> None:
     _check_golden("digest.html", renderer.html(digest, unsubscribe_url=UNSUB))
 
 
+_PART = re.compile(r"^(?P<term>.+) (?P<value>\d+(?:\.\d+)?) \((?P<field>title|abstract|author)")
+
+
+def _explanations(text: str) -> list[tuple[float, list[tuple[str, str, float]]]]:
+    """Each "Score N = term v (field) + ..." line of a text or Markdown digest,
+    unwrapped: (N, [(term, field, v), ...])."""
+    out = []
+    lines = text.splitlines()
+    for n, line in enumerate(lines):
+        if not line.strip().startswith("Score "):
+            continue
+        whole = line.strip()
+        for more in lines[n + 1 :]:  # a wrapped line goes on, indented, until a blank one
+            if not more.strip():
+                break
+            whole += " " + more.strip()
+        score, _, parts = whole.removeprefix("Score ").partition(" = ")
+        found = []
+        for part in parts.split(" + "):
+            m = _PART.match(part)
+            assert m, (part, whole)
+            found.append((m["term"], m["field"], float(m["value"])))
+        out.append((float(score), found))
+    return out
+
+
+@pytest.mark.parametrize("name", ["digest.txt", "digest.md"])
+def test_golden_explanations_add_up_to_the_score(name: str) -> None:
+    """The golden files' explanation lines: what is shown adds up to the score shown,
+    for keyword (title, abstract) and author contributions, each term once."""
+    lines = _explanations((GOLDEN / name).read_text(encoding="utf-8"))
+    assert len(lines) == 4  # one per pick
+    fields = set()
+    for score, parts in lines:
+        assert parts, score
+        assert round(sum(v for _, _, v in parts), 2) == score
+        terms = [t.casefold() for t, _, _ in parts]
+        assert len(terms) == len(set(terms)), parts  # each term once
+        fields |= {f for _, f, _ in parts}
+    assert fields == {"title", "abstract", "author"}
+    # The first pick: "scaling law" is in its title and abstract and counts once, from the title.
+    assert lines[0] == (
+        12.0,
+        [
+            ("scaling law", "title", 6.0),
+            ("batch size", "title", 4.0),
+            ("learning rate", "abstract", 1.0),
+            ("Ada Lovelace", "author", 1.0),
+        ],
+    )
+
+
+def test_every_pick_in_every_output_is_explained(renderer: Renderer, digest: Digest) -> None:
+    for p in digest.picks:
+        assert p.reasons
+        assert total(p.reasons) == p.score
+    why = [f"Score {number(p.score)} = {p.because()}" for p in digest.picks]
+    text = " ".join(renderer.text(digest).split())
+    md = renderer.markdown(digest)
+    html = renderer.html(digest)
+    page = renderer.archive_page(digest)
+    for line in why:
+        assert line in text
+        assert md_escape(line) in md
+        for out in (html, page):
+            assert _html.escape(line, quote=False).replace(" = ", "</span> = ", 1) in out
+
+
+def test_a_recorded_pick_without_reasons_still_says_what_matched(renderer: Renderer) -> None:
+    old = Pick(_cand(1), 7.0, (Hit("scaling law", "title"), Hit("batch size", "abstract")))
+    text = renderer.text(Digest(PROFILE, (old,), CREATED))
+    assert "Score 7 · matched: scaling law (title), batch size (abstract)" in text
+
+
 def test_outputs_agree_on_content(renderer: Renderer, digest: Digest) -> None:
     text = renderer.text(digest, unsubscribe_url=UNSUB)
     html = renderer.html(digest, unsubscribe_url=UNSUB)
@@ -197,11 +292,14 @@ def test_outputs_agree_on_content(renderer: Renderer, digest: Digest) -> None:
         assert "Monday, 23 November 2026" in out
         assert "4 new papers" in out
         assert "Ada Lovelace, Alan Turing, Grace Hopper and 2 others" in out
-        assert "arxiv-cs-lg cs.LG cs.CL (new) · hf-daily ▲ 42, 3 comments" in out
-        assert "matched: scaling law (title), batch size (abstract)" in out
+        flat = " ".join(out.split())  # the text part is wrapped
+        assert "from arxiv-cs-lg (new), hf-daily, trending-page · ▲ 42, 3 comments" in flat
+        assert flat.count("▲ 42") == 1  # two sources said 42: one fact, shown once
+        assert "scaling law 6 (title ×2) + batch size 4 (title ×2)" in flat
         assert "https://arxiv.org/pdf/2611.01234" in out
         assert "https://huggingface.co/papers/2611.01234" in out
-        assert "Score 7" in out
+        assert "v2" not in out  # versioned arXiv links are not shown
+        assert "Score 12" in out
         assert "Score 1.5" in out
         assert "“scaling” digest" in out
     assert '<mark class="hit"' in html
@@ -509,8 +607,33 @@ def test_sources_line_merges_sightings() -> None:
         Seen("hf", upvotes=9, num_comments=1),
         Seen("arxiv", announce_type="replace", categories=("cs.LG", "stat.ML")),
     )
-    assert sources_line(seen) == "hf ▲ 9, 1 comment · arxiv cs.LG stat.ML (replace)"
+    assert sources_line(seen) == "from hf, arxiv (replace) · ▲ 9, 1 comment · cs.LG, stat.ML"
     assert sources_line(()) == ""
+    assert sources_line((), upvotes=4) == "▲ 4"
+
+
+def test_each_fact_is_shown_once_and_tags_stay_apart_from_names() -> None:
+    # Two sources reporting the same votes (a listing copies the daily page's count).
+    seen = (Seen("hf-daily", upvotes=41, num_comments=3), Seen("trending-page", upvotes=41))
+    assert sources_line(seen) == "from hf-daily, trending-page · ▲ 41, 3 comments"
+    # The same arXiv categories from two feeds; a blog's tags that contain spaces.
+    arxiv = (
+        Seen("arxiv-api", categories=("cs.LG", "cs.AI")),
+        Seen("arxiv-cs-lg", categories=("cs.LG", "cs.AI"), announce_type="replace"),
+    )
+    assert sources_line(arxiv) == "from arxiv-api, arxiv-cs-lg (replace) · cs.LG, cs.AI"
+    blog = (Seen("lab-blog", categories=("batch size", "scaling laws")),)
+    assert sources_line(blog) == "from lab-blog · batch size, scaling laws"
+
+
+def test_sources_named_by_their_location_show_a_short_name() -> None:
+    assert source_label("arxiv-cs-lg") == "arxiv-cs-lg"
+    assert source_label("<i>evil</i>-feed") == "<i>evil</i>-feed"
+    assert source_label("/home/me/listings/2025-06-01.txt") == "2025-06-01.txt"
+    assert source_label("listings/trending.txt") == "trending.txt"
+    assert source_label("https://rss.arxiv.org/rss/cs.LG?x=1") == "rss.arxiv.org/rss/cs.LG"
+    seen = (Seen("/srv/feeds/cs-lg.rss", announce_type="new"),)
+    assert sources_line(seen) == "from cs-lg.rss (new)"
 
 
 def test_md_escape() -> None:
@@ -702,3 +825,43 @@ def test_one_environment_for_every_template(tmp_path: Path) -> None:
     bundled = env.get_template("web/mail.txt.j2").filename or ""
     assert Path(bundled).parent.parent.name == "templates"
     assert Path(bundled).parent.parent.parent.name == "digest"
+
+
+# -- links: the one rule ---------------------------------------------------------
+
+
+def test_links_of_an_arxiv_paper_carry_no_version_and_hf_only_when_seen_there() -> None:
+    c = _cand(
+        1,
+        url="https://arxiv.org/abs/2511.00642v2",
+        pdf_url="https://arxiv.org/pdf/2511.00642v2",
+        arxiv_id="2511.00642",
+        seen=(Seen("arxiv-api", link="https://arxiv.org/abs/2511.00642v2"), Seen("listing")),
+    )
+    links = paper_links(c)
+    assert links == Links("https://arxiv.org/abs/2511.00642", "https://arxiv.org/pdf/2511.00642")
+    assert links.labelled() == (
+        ("Abstract", "https://arxiv.org/abs/2511.00642"),
+        ("PDF", "https://arxiv.org/pdf/2511.00642"),
+    )
+    seen_on_hf = replace(c, seen=(*c.seen, Seen("hf", link=f"{HF}2511.00642")))
+    assert paper_links(seen_on_hf).hugging_face == f"{HF}2511.00642"
+    # First seen on Hugging Face: the arXiv id still gives the abstract.
+    from_hf = replace(c, url=f"{HF}2511.00642", pdf_url="", seen=(Seen("hf", link=c.url),))
+    assert paper_links(from_hf) == Links(
+        "https://arxiv.org/abs/2511.00642", "https://arxiv.org/pdf/2511.00642", f"{HF}2511.00642"
+    )
+
+
+def test_links_without_an_arxiv_id_are_the_sources_own() -> None:
+    blog = _cand(1, url="https://lab.example.org/notes/x", seen=(Seen("lab-blog"),))
+    assert paper_links(blog).labelled() == (("Link", "https://lab.example.org/notes/x"),)
+    with_pdf = replace(blog, pdf_url="https://lab.example.org/x.pdf")
+    assert paper_links(with_pdf).pdf == "https://lab.example.org/x.pdf"
+    hf_only = _cand(2, url=f"{HF}abc", seen=(Seen("hf", link=f"{HF}abc"),))
+    assert paper_links(hf_only).labelled() == (("Hugging Face", f"{HF}abc"),)
+    doi = _cand(3, url="", doi="10.1000/xyz-1")
+    assert paper_links(doi).labelled() == (("DOI", "https://doi.org/10.1000/xyz-1"),)
+    hostile = _cand(4, url="javascript:alert(1)", pdf_url="data:text/html,x")
+    assert paper_links(hostile).labelled() == ()
+    assert paper_links(_cand(5, url="")).url == ""

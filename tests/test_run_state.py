@@ -18,7 +18,6 @@ from digest.config import load_settings
 from digest.errors import DigestError
 from digest.models import SourceConfig
 from digest.settings import Settings
-from digest.store import schema
 from tests.httpserver import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,10 +158,39 @@ def test_the_migration_backfills_last_entries_from_sightings(
         conn.execute(text("ALTER TABLE sources DROP COLUMN last_entries_at"))
         conn.execute(
             text("UPDATE meta SET value = :v WHERE key = 'schema_version'"),
-            {"v": str(schema.SCHEMA_VERSION - 1)},
+            {"v": "7"},  # before v8 added them
         )
     engine.dispose()
     with wiring.open_store(settings.store_url) as store:
         (state,) = store.sources()
     assert state.empty_fetches == 0
     assert state.last_entries_at == MONDAY
+
+
+def test_status_shows_the_failed_cycle_not_the_ingest_inside_it(settings: Settings) -> None:
+    from digest.errors import StoreError
+
+    def store_fails(source: str, location: str, **_kw: object) -> object:
+        raise StoreError("the disk went away")
+
+    with wiring.open_store(settings.store_url) as store:
+        with pytest.raises(StoreError, match="the disk went away"):
+            pipeline.run_once(settings, store, MONDAY, fetcher=store_fails)  # type: ignore[arg-type]
+        last = service.status(store)["last_run"]
+        nested = store.last_run("ingest")
+    assert (last["kind"], last["status"]) == ("cycle", "failed")
+    assert nested is not None
+    assert nested.status == "failed"  # still there, when asked for by kind
+    assert nested.id > last["id"]
+
+
+def test_status_shows_a_finished_cycle_and_a_lone_ingest(
+    settings: Settings, loopback_server: LoopbackServer
+) -> None:
+    url = loopback_server.add("/f.rss", channel("Alpha"))
+    settings = replace(settings, sources=(SourceConfig(name="s", location=url, kind="feed"),))
+    with wiring.open_store(settings.store_url) as store:
+        pipeline.run_once(settings, store, MONDAY)
+        assert service.status(store)["last_run"]["kind"] == "cycle"
+        pipeline.ingest(settings, store, MONDAY + timedelta(hours=1))
+        assert service.status(store)["last_run"]["kind"] == "ingest"

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from digest.models import Candidate, Hit, Profile, Seen, Term
+from digest.reasons import Reason, total
 from digest.selection.rank import score, select
 
 T0 = datetime(2025, 1, 10, 8, 0, tzinfo=UTC)
@@ -154,24 +155,67 @@ def test_hits_are_ordered_for_display_and_because() -> None:
     p = profile()
     hits = (BATCH, AUTHOR, Hit("learning rate", "abstract"), ABSTRACT, LR_TITLE, TITLE, BATCH)
     (pick,) = select(p, [cand(1)], {1: (hits, False)})
+    # Only what counted, once per term: abstract hits of terms also in the title add nothing.
     assert pick.matched == (
         TITLE,  # title first, heavier terms first
         LR_TITLE,
-        ABSTRACT,
         BATCH,  # once, though reported twice
-        Hit("learning rate", "abstract"),
         AUTHOR,
     )
     assert pick.score == 6 + 2 + 2 + 1
+    assert pick.reasons == (
+        Reason("scaling law", "title", 6, 2),
+        Reason("learning rate", "title", 2, 2),
+        Reason("batch size", "abstract", 2),
+        Reason("Jared Kaplan", "author", 1),
+    )
+    assert total(pick.reasons) == pick.score
     assert pick.because() == (
-        "matched: scaling law (title), learning rate (title), scaling law (abstract),"
-        " batch size (abstract), learning rate (abstract), Jared Kaplan (author)"
+        "scaling law 6 (title ×2) + learning rate 2 (title ×2) + batch size 2 (abstract)"
+        " + Jared Kaplan 1 (author)"
     )
 
 
 def test_because_for_the_simple_case() -> None:
     (pick,) = select(profile(), [cand(1)], {1: ((BATCH, TITLE), False)})
-    assert pick.because() == "matched: scaling law (title), batch size (abstract)"
+    assert pick.because() == "scaling law 6 (title ×2) + batch size 2 (abstract)"
+    assert pick.score == 8
+
+
+def test_an_author_counts_once_however_often_it_is_reported() -> None:
+    p = profile(authors=("Jared Kaplan", "jared kaplan", "Sam McCandlish"))
+    hits = (AUTHOR, Hit("jared kaplan", "author"), AUTHOR, Hit("Sam McCandlish", "author"))
+    (pick,) = select(p, [cand(1)], {1: (hits, False)})
+    assert pick.score == 2
+    assert [(r.term, r.field, r.value) for r in pick.reasons] == [
+        ("Jared Kaplan", "author", 1),
+        ("Sam McCandlish", "author", 1),
+    ]
+    assert pick.because() == "Jared Kaplan 1 (author) + Sam McCandlish 1 (author)"
+
+
+def test_the_field_shown_is_the_field_that_counted() -> None:
+    # Below 1 a title hit counts less than the abstract: the abstract is what counted.
+    p = profile(title_weight=0.5)
+    (pick,) = select(p, [cand(1)], {1: ((TITLE, ABSTRACT, LR_TITLE), False)})
+    assert pick.reasons == (
+        Reason("learning rate", "title", 0.5, 0.5),
+        Reason("scaling law", "abstract", 3),
+    )
+    assert total(pick.reasons) == pick.score == 3.5
+    assert pick.because() == "learning rate 0.5 (title ×0.5) + scaling law 3 (abstract)"
+    # With a title weight of 1 the two fields tie and the title is named.
+    (pick,) = select(profile(title_weight=1), [cand(1)], {1: ((ABSTRACT, TITLE), False)})
+    assert pick.reasons == (Reason("scaling law", "title", 3),)
+    assert pick.because() == "scaling law 3 (title)"
+
+
+def test_fractional_reasons_add_up_to_the_score() -> None:
+    p = profile(keywords=(Term("a", 0.1), Term("b", 0.2), Term("c", 0.25)), min_score=0)
+    hits = (Hit("a", "abstract"), Hit("b", "abstract"), Hit("c", "title"))
+    (pick,) = select(p, [cand(1)], {1: (hits, False)})
+    assert total(pick.reasons) == pick.score == 0.8
+    assert pick.because() == "c 0.5 (title ×2) + b 0.2 (abstract) + a 0.1 (abstract)"
 
 
 def test_equal_weights_keep_the_profile_order() -> None:

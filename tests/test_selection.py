@@ -13,6 +13,7 @@ import pytest
 
 from digest import pipeline
 from digest.models import Candidate, Entry, Pick, Profile, Selection, Term
+from digest.reasons import total
 from digest.selection.match import Matcher
 from digest.selection.rank import select
 from digest.store import Store
@@ -205,6 +206,31 @@ def test_one_pass_picks_what_each_profile_picked_alone(mixed: tuple[Store, Path]
     assert windows["scaling"] == 240  # after its digest of 10 days ago
     # `rl` has a window from id 0 (given by hand, nothing recorded): all but those 6
     assert windows["rl"] == 360 - 6
+
+
+def test_every_pick_is_explained_and_its_reasons_add_up(mixed: tuple[Store, Path]) -> None:
+    """Both paths (the one-pass tally and `select`) give each pick the reasons
+    that make its score, each term and author once; the store keeps them."""
+    store, _ = mixed
+    together = pipeline.select_due(store, PROFILES)
+    fields: set[str] = set()
+    for p in PROFILES:
+        for pick in together[p.name].picks:
+            assert pick.reasons, (p.name, pick)
+            assert total(pick.reasons) == pick.score, (p.name, pick)
+            keys = [(r.field == "author", r.term.casefold()) for r in pick.reasons]
+            assert len(keys) == len(set(keys)), pick.reasons
+            assert [(h.term, h.field) for h in pick.matched] == [
+                (r.term, r.field) for r in pick.reasons
+            ]
+            fields |= {r.field for r in pick.reasons}
+    assert fields == {"title", "abstract", "author"}
+    scaling = next(p for p in PROFILES if p.name == "scaling")
+    sel = together["scaling"]
+    recorded = store.record_digest(scaling, sel.picks, upto_item_id=sel.upto_item_id, now=NOW)
+    assert recorded is not None
+    (back,) = [d for d in store.digests(scaling) if d.id == recorded.id]
+    assert back.picks == tuple(sel.picks)  # reasons, factors and values survive the store
 
 
 def test_one_pass_with_since_matches_the_per_profile_path(mixed: tuple[Store, Path]) -> None:

@@ -4,6 +4,7 @@ feeds; the MIME bytes of every mail. Pure: no I/O but reading templates, no cloc
 
     digests.py   Renderer: digests (Markdown, text, email HTML) and archive pages
     views.py     what every format shows of a pick (ItemView), text helpers
+    links.py     paper_links: the one rule for a paper's links (arXiv, Hugging Face, own)
     env.py       the one Jinja environment (bundled templates, optional override folder)
     sanitize.py  the one nh3 allow-list, the one `safe_url`, Markdown descriptions
     mime.py      the one MIME builder: digest mails and the web's confirmation mails
@@ -21,6 +22,7 @@ from __future__ import annotations
 from digest.render.archive import profile_url, publication, site_index, to_write
 from digest.render.digests import Prepared, Renderer
 from digest.render.env import environment
+from digest.render.links import Links, paper_links
 from digest.render.mime import (
     DigestMail,
     Outgoing,
@@ -44,6 +46,7 @@ from digest.render.views import (
     papers,
     short_authors,
     snippet,
+    source_label,
     sources_line,
     wrap,
     zone,
@@ -53,6 +56,7 @@ __all__ = [
     "WIDTH",
     "DigestMail",
     "ItemView",
+    "Links",
     "Outgoing",
     "Prepared",
     "Recipient",
@@ -70,6 +74,7 @@ __all__ = [
     "md_escape",
     "message_id",
     "page_name",
+    "paper_links",
     "papers",
     "profile_url",
     "publication",
@@ -78,6 +83,7 @@ __all__ = [
     "short_authors",
     "site_index",
     "snippet",
+    "source_label",
     "sources_line",
     "subject",
     "to_write",

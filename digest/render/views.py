@@ -1,9 +1,10 @@
 """What every format shows of a pick, and the small text helpers the templates use.
 
 Every format is rendered from the same item views, built once per digest: title,
-safe links, short author list, sources line, score, "matched: ..." and a snippet
-with the matched terms marked. Text stays plain here; templates escape it (HTML),
-`md_escape` it (Markdown) or `wrap` it (plain text).
+safe links (`links.paper_links`), short author list, sources line, the score and
+the reasons that make it, and a snippet with the matched terms marked. Text stays
+plain here; templates escape it (HTML), `md_escape` it (Markdown) or `wrap` it
+(plain text).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.issues import IssueHead
 from digest.models import Digest, Pick, Seen, Term
-from digest.render.sanitize import safe_url
+from digest.reasons import number
+from digest.render.links import paper_links
 from digest.selection.match import normalize_text
 
 WIDTH = 78  # plain-text columns
@@ -33,6 +35,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~{}])")
 _MD_LEAD = re.compile(r"^(\s*)([-+=])")  # list items, setext underlines
 _MD_NUM = re.compile(r"^(\s*\d+)([.)])")
 _MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+# A location, not a name: absolute, relative with ./ ../ ~, or a/b.ext
+_PATH = re.compile(r"^(?:[/~]|\.{1,2}[/\\]|[A-Za-z]:[/\\]|[^<>\s]*[/\\][^/\\<>\s]*\.\w{1,5}$)")
 
 
 def short_authors(authors: Sequence[str], n: int = 3) -> str:
@@ -171,24 +175,50 @@ def page_name(digest: Digest | IssueHead) -> str:
     return f"{local:%Y-%m-%d}-{digest.id}.html"
 
 
-def sources_line(seen: Sequence[Seen]) -> str:
-    """ "hf-daily ▲ 42, 3 comments · arxiv-cs-lg cs.LG (new)": one part per source."""
-    merged: dict[str, tuple[int | None, int | None, str, list[str]]] = {}
+def source_label(name: str) -> str:
+    """A source as a reader sees it: its configured name; for one named by its
+    location (a path or URL given on the command line), the host and path or
+    the file name, not the whole location."""
+    name = " ".join(name.split())
+    if "://" in name:
+        rest = name.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0]
+        return rest.rstrip("/") or name
+    if _PATH.match(name):
+        return re.split(r"[/\\]", name.rstrip("/\\"))[-1] or name
+    return name
+
+
+def sources_line(seen: Sequence[Seen], upvotes: int | None = None, most: int = 4) -> str:
+    """ "from arxiv-cs-lg (new), hf-daily · ▲ 42, 3 comments · cs.LG, cs.CL": each fact
+    once. The sources by name (with arXiv's announcement type), then the votes and
+    comments (the most any source reported; `upvotes` when none did), then up to
+    `most` categories or tags, kept apart from the names."""
+    names: dict[str, str] = {}  # label -> announcement type
+    cats: dict[str, str] = {}  # folded -> as first written
+    votes: int | None = None
+    comments: int | None = None
     for s in seen:
-        up, com, ann, cats = merged.get(s.source, (None, None, "", []))
+        label = source_label(s.source)
+        names[label] = s.announce_type or names.get(label, "")
         if s.upvotes is not None:
-            up = max(up or 0, s.upvotes)
+            votes = max(votes or 0, s.upvotes)
         if s.num_comments is not None:
-            com = max(com or 0, s.num_comments)
-        cats += [c for c in s.categories if c not in cats]
-        merged[s.source] = (up, com, s.announce_type or ann, cats)
+            comments = max(comments or 0, s.num_comments)
+        for c in s.categories:
+            if c := " ".join(c.split()):
+                cats.setdefault(c.casefold(), c)
+    if votes is None:
+        votes = upvotes
     parts = []
-    for name, (up, com, ann, cats) in merged.items():
-        part = " ".join([name, *cats[:3]])
-        part += f" ({ann})" if ann else ""
-        part += f" ▲ {up}" if up is not None else ""
-        part += f", {com} comment{'s' * (com != 1)}" if com else ""
-        parts.append(" ".join(part.split()))
+    if names:
+        parts.append("from " + ", ".join(f"{n} ({a})" if a else n for n, a in names.items()))
+    if votes is not None:
+        tail = f", {comments} comment{'s' * (comments != 1)}" if comments else ""
+        parts.append(f"▲ {votes}{tail}")
+    elif comments:
+        parts.append(f"{comments} comment{'s' * (comments != 1)}")
+    if cats:
+        parts.append(", ".join(list(cats.values())[:most]))
     return " · ".join(parts)
 
 
@@ -203,31 +233,36 @@ class ItemView:
     authors: str
     sources: str
     score: str
-    because: str
+    because: str  # "batch size 4 (title ×2) + …", the reasons that make `score`
     snippet: tuple[tuple[str, bool], ...]  # (text, matched) segments
     links: tuple[tuple[str, str], ...]  # (label, url): Abstract, PDF, Hugging Face
+    adds_up: bool = True  # `because` is a sum ("Score 7 = …"); an old record's list is not
 
     @property
     def snippet_text(self) -> str:
         return "".join(s for s, _ in self.snippet)
 
+    @property
+    def why(self) -> str:
+        """The explanation line: "Score 7 = scaling law 6 (title ×2) + …"."""
+        if not self.because:
+            return f"Score {self.score}"
+        return f"Score {self.score} {'=' if self.adds_up else '·'} {self.because}"
+
 
 def item_view(pick: Pick) -> ItemView:
     c = pick.candidate
-    url = safe_url(c.url)
-    links: dict[str, str] = {}
-    for label, href in (("Abstract", url), ("PDF", safe_url(c.pdf)), ("Hugging Face", c.hf_url)):
-        if href and href not in links.values():
-            links[label] = href
+    links = paper_links(c)
     terms = [h.term for h in pick.matched if h.field != "author"]
     return ItemView(
         key=c.key,
         title=" ".join(c.title.split()) or "(untitled)",
-        url=url,
+        url=links.url,
         authors=short_authors(c.authors),
-        sources=sources_line(c.seen),
-        score=f"{round(pick.score, 2):g}",
-        because=" ".join(pick.because().split()) if pick.matched else "",
+        sources=sources_line(c.seen, c.upvotes),
+        score=number(pick.score),
+        because=" ".join(pick.because().split()) if pick.matched or pick.reasons else "",
         snippet=highlight(snippet(c.summary), list(dict.fromkeys(terms))),
-        links=tuple(links.items()),
+        links=links.labelled(),
+        adds_up=bool(pick.reasons),
     )

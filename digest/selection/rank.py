@@ -9,6 +9,9 @@ matched only in the abstract. Each distinct author hit counts 1 (an author's
 weight is 1; there is no per-author weight). Hits name a term as the profile
 writes it (`Term.text`, a regex with its slashes); terms and authors are
 compared case-insensitively, and a term the profile does not know counts 1.
+
+A pick keeps only the hits that counted (one per term and author) and a
+`Reason` for each, whose values add up to its score (`_explain`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from digest.models import Candidate, Hit, Pick, Pool, Profile, Selection, Window
+from digest.reasons import Reason
 from digest.selection.match import Matcher, Owners
 
 _FIELD_ORDER = {"title": 0, "abstract": 1, "author": 2}
@@ -66,16 +70,30 @@ def score(profile: Profile, hits: Sequence[Hit]) -> float:
     return _score(hits, _Weights(profile))
 
 
-def _ordered(hits: Sequence[Hit], weights: _Weights) -> tuple[Hit, ...]:
-    """One hit per (term, field): title first, then abstract, then author; within
-    a field by term weight (higher first), then the order of the profile."""
-    unique = list(dict.fromkeys(hits))
+def _explain(hits: Sequence[Hit], weights: _Weights) -> tuple[tuple[Hit, ...], tuple[Reason, ...]]:
+    """The hits that count, one per term or author (the highest value, as in
+    `_score`; of equals, the title), and what each adds. Shown title first, then
+    abstract, then author; within a field by term weight (higher first), then
+    the order of the profile."""
+    best: dict[tuple[bool, str], tuple[Hit, float]] = {}
+    for hit in hits:
+        key, value = weights.value(hit)
+        if (was := best.get(key)) is None or (value, was[0].field != "title") > (was[1], False):
+            best[key] = (hit, value)
 
-    def key(hit: Hit) -> tuple[int, float, int, str]:
+    def order(chosen: tuple[Hit, float]) -> tuple[int, float, int, str]:
+        hit = chosen[0]
         weight, position = weights.of(hit)
         return _FIELD_ORDER.get(hit.field, 3), -weight, position, hit.term
 
-    return tuple(sorted(unique, key=key))
+    counted = sorted(best.values(), key=order)
+    title = weights.title_weight
+    reasons = (Reason(h.term, h.field, v, title if h.field == "title" else 1.0) for h, v in counted)
+    return tuple(h for h, _ in counted), tuple(reasons)
+
+
+def _pick(candidate: Candidate, value: float, hits: Sequence[Hit], weights: _Weights) -> Pick:
+    return Pick(candidate, value, *_explain(hits, weights))
 
 
 def _timestamp(moment: datetime) -> float:
@@ -124,7 +142,7 @@ def select(
         cut = sorted([s[0] for s in scored])[-keep]
         scored = [s for s in scored if s[0] >= cut]
     scored.sort(key=_rank)
-    return [Pick(c, value, _ordered(hits, weights)) for value, c, hits in scored[:keep]]
+    return [_pick(c, value, hits, weights) for value, c, hits in scored[:keep]]
 
 
 def _extent(pool: Pool, ids: Sequence[int], known: set[int], window: Window) -> tuple[int, int]:
@@ -275,7 +293,7 @@ def pick_all(profiles: Sequence[Profile], pool: Pool) -> dict[str, Selection]:
         mine.sort(key=lambda m: (-m[0], order[m[1]]))
         weights = _Weights(p)
         picks = [
-            Pick(cands[i], value, _ordered(matcher.hits_of(found[i], p.name), weights))
+            _pick(cands[i], value, matcher.hits_of(found[i], p.name), weights)
             for value, i in mine[:keep]
         ]
         out[p.name] = Selection(picks, count, upto)

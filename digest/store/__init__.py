@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
+import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError
 
 from digest.errors import StoreError
 from digest.issues import IssueHead
@@ -32,41 +31,42 @@ from digest.models import (
     Pick,
     Pool,
     Profile,
-    RunRecord,
     Sighting,
     SourceState,
 )
-from digest.store import deliveries, picks, schema
+from digest.store import deliveries, picks, resolve, schema
 from digest.store import subscribers as subs
 from digest.store.coordination import Coordination
-from digest.store.resolve import ingest_entries
+from digest.store.failures import sqlite_path
+from digest.store.runs import RunMethods
 from digest.store.statements import insert_for
+from digest.store.transactions import Transactions
 
 __all__ = ["Store"]
 
 log = logging.getLogger(__name__)
-_AUTOCHECKPOINT = 1000  # pages: SQLite's default
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=10000")  # first: turning WAL on may wait for another
     # Only a new, empty file takes it. Big pages suit rows that carry an abstract:
     # 16 KiB ones make a large ingest's inserts and checkpoint about a third cheaper.
     cur.execute("PRAGMA page_size=16384")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: big ingests stay in memory
     cur.close()
 
 
-class Store(deliveries.LedgerMethods):
+class Store(Transactions, deliveries.LedgerMethods, RunMethods):
     """A handle on one database. Open with `Store.open(url)`; migrates on open."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._checkpoints: list[threading.Thread] = []
+    # Seconds an ingest holds the write lock before it commits what it has and lets
+    # a waiting process in: well within the busy timeout (10 s) of the others.
+    lock_budget = 2.0
+    lock_pause = 0.15  # SQLite's waiters retry every 100 ms: one of them gets the lock
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -75,7 +75,7 @@ class Store(deliveries.LedgerMethods):
         except ArgumentError as exc:
             raise StoreError(f"bad store URL {url!r}: {exc}") from exc
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            parsed = parsed.set(database=str(sqlite_path(parsed.database or "")))
         try:
             engine = create_engine(parsed)
         except (ArgumentError, ImportError) as exc:
@@ -88,9 +88,7 @@ class Store(deliveries.LedgerMethods):
         return store
 
     def close(self) -> None:
-        for thread in self._checkpoints:
-            thread.join()
-        self._checkpoints.clear()
+        self._wait_for_checkpoints()
         self.engine.dispose()
 
     def copy_to(self, path: Path) -> None:
@@ -124,60 +122,11 @@ class Store(deliveries.LedgerMethods):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"store error: {exc}") from exc
-
-    @contextmanager
-    def _write_tx(self) -> Iterator[Connection]:
-        """A transaction that writes what it read: on SQLite it takes the one write
-        lock first (BEGIN IMMEDIATE), so processes' read-then-write never interleave."""
-        with self._tx() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            yield conn
-
-    @contextmanager
-    def _big_tx(self) -> Iterator[Connection]:
-        """A transaction that may write a lot: on SQLite its commit leaves the WAL
-        checkpoint (copying every page it wrote into the database file) to a
-        thread of its own, as SQLite's WAL notes suggest, instead of doing it
-        inside the commit. `close()` waits for it."""
-        if self.engine.dialect.name != "sqlite":
-            with self._tx() as conn:
-                yield conn
-            return
-        try:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
-                conn.commit()
-                try:
-                    with conn.begin():
-                        yield conn
-                finally:
-                    conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT}")
-                    conn.commit()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"store error: {exc}") from exc
-        self._checkpoints = [t for t in self._checkpoints if t.is_alive()]
-        thread = threading.Thread(target=self._checkpoint, name="digest-checkpoint", daemon=True)
-        self._checkpoints.append(thread)
-        thread.start()
-
-    def _checkpoint(self) -> None:
-        try:  # PASSIVE: never waits for readers or writers; SQLite releases the GIL throughout
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                conn.commit()
-        except SQLAlchemyError as exc:  # not fatal: the next checkpoint copies these pages
-            log.warning("WAL checkpoint failed: %s", exc)
-
     def migrate(self) -> int:
-        with self._tx() as conn:
+        """Bring the schema forward; several processes may open a new store at once."""
+        if self.schema_version() == schema.SCHEMA_VERSION:  # the usual case: no write lock
+            return schema.SCHEMA_VERSION
+        with self._write_tx() as conn:
             return schema.migrate(conn)
 
     def schema_version(self) -> int:
@@ -255,56 +204,27 @@ class Store(deliveries.LedgerMethods):
         now: datetime,
         run_id: int | None = None,
     ) -> IngestCounts:
-        """Store entries from one source in one transaction: each paper once.
-        `entries` may be lazy: they are read a chunk at a time, and an error
-        raised while reading them rolls the whole source back."""
+        """Store entries from one source: each paper once. `entries` may be lazy:
+        they are read a chunk at a time. A transaction commits once it has held
+        the write lock `lock_budget` seconds, so no other process waits past its
+        busy timeout; an error raised while reading them rolls back the entries
+        since the last commit (a small source: all of them)."""
         if now.tzinfo is None:
             raise StoreError("naive datetime passed to the store")
-        with self._big_tx() as conn:
-            return ingest_entries(conn, source_id, entries, rank=rank, now=now, run_id=run_id)
+        it, new, duplicates = iter(entries), 0, 0
+        with self._big_connection() as conn:
+            while True:
+                gate = _Budget(it, self.lock_budget)
+                with conn.begin():
+                    counts = resolve.ingest_entries(
+                        conn, source_id, gate, rank=rank, now=now, run_id=run_id
+                    )
+                new, duplicates = new + counts.new, duplicates + counts.duplicates
+                if gate.exhausted:
+                    return IngestCounts(new, duplicates)
+                time.sleep(self.lock_pause)
 
-    # -- runs --------------------------------------------------------------
-
-    def start_run(self, kind: str, now: datetime) -> int:
-        with self._tx() as conn:
-            result = conn.execute(schema.runs.insert().values(kind=kind, started_at=now))
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-    @contextmanager
-    def run(self, kind: str, now: datetime) -> Iterator[int]:
-        """A run row that always ends: an exception records it `failed`, then goes on."""
-        run_id = self.start_run(kind, now)
-        try:
-            yield run_id
-        except BaseException as exc:
-            try:
-                self.finish_run(run_id, now, "failed", {"error": f"{type(exc).__name__}: {exc}"})
-            except StoreError:  # the store itself failing: the original error says more
-                log.exception("could not record run %d as failed", run_id)
-            raise
-
-    def finish_run(self, run_id: int, now: datetime, status: str, report: dict[str, Any]) -> None:
-        t = schema.runs
-        with self._tx() as conn:
-            conn.execute(
-                t.update()
-                .where(t.c.id == run_id)
-                .values(finished_at=now, status=status, report=json.dumps(report, sort_keys=True))
-            )
-
-    def last_run(self, kind: str | None = None) -> RunRecord | None:
-        t = schema.runs
-        stmt = select(t).order_by(t.c.id.desc()).limit(1)
-        if kind:
-            stmt = stmt.where(t.c.kind == kind)
-        with self._tx() as conn:
-            row = conn.execute(stmt).mappings().first()
-        if row is None:
-            return None
-        report = json.loads(row["report"]) if row["report"] else None
-        return RunRecord(
-            row["id"], row["kind"], row["started_at"], row["finished_at"], row["status"], report
-        )
+    # -- runs: RunMethods (store/runs.py) ---------------------------------
 
     # -- items -------------------------------------------------------------
 
@@ -442,6 +362,34 @@ class Store(deliveries.LedgerMethods):
             Sighting(**{k: r[k] for k in fields if k != "categories"}, categories=_tags(r))
             for r in rows
         ]
+
+
+class _Budget:
+    """The entries one ingest transaction takes: up to a chunk boundary past
+    `seconds` of work (timed from its first entry, after the lock was taken)."""
+
+    def __init__(self, entries: Iterator[Entry], seconds: float) -> None:
+        self.entries = entries
+        self.seconds = seconds
+        self.started = 0.0
+        self.taken = 0
+        self.exhausted = False
+
+    def __iter__(self) -> Iterator[Entry]:
+        return self
+
+    def __next__(self) -> Entry:
+        if self.taken == 0:
+            self.started = time.monotonic()
+        elif self.taken % resolve.CHUNK == 0 and time.monotonic() - self.started > self.seconds:
+            raise StopIteration
+        try:
+            entry = next(self.entries)
+        except StopIteration:
+            self.exhausted = True
+            raise
+        self.taken += 1
+        return entry
 
 
 def _tags(r: Any) -> tuple[str, ...]:

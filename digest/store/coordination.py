@@ -30,8 +30,8 @@ from sqlalchemy import Connection, Engine, and_, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.errors import StoreError
 from digest.mailing import Job, JobKind
+from digest.store.failures import store_error
 from digest.store.schema import jobs, rate_limits
 
 MAX_ATTEMPTS = 3  # claims of one job before it is given up as failed
@@ -59,7 +59,7 @@ class Leader:
                 return self._acquire_pg()
             return self._acquire_file()
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"cannot take the scheduler lock: {exc}") from exc
+            raise store_error(exc, self._engine.url, "taking the scheduler lock") from exc
 
     def _acquire_pg(self) -> bool:
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")

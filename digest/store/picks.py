@@ -23,6 +23,7 @@ from digest.models import (
     Seen,
     Window,
 )
+from digest.reasons import Reason
 from digest.store import deliveries, schema
 from digest.store.statements import insert_for
 
@@ -55,6 +56,7 @@ def _seen(conn: Connection, ids: list[int]) -> dict[int, list[Seen]]:
                     num_comments=row["num_comments"],
                     announce_type=row["announce_type"],
                     categories=tuple(json.loads(row["categories"])),
+                    link=row["link"],
                 )
             )
     return out
@@ -226,7 +228,7 @@ def record_digest(
                     "position": n,
                     "item_id": p.candidate.item_id,
                     "score": p.score,
-                    "matched": json.dumps([[h.term, h.field] for h in p.matched]),
+                    "matched": _why_json(p),
                 }
                 for n, p in enumerate(chosen)
             ],
@@ -240,6 +242,22 @@ def record_digest(
     )
     deliveries.create(conn, digest_id, profile.name, now)
     return Digest(profile=profile, picks=tuple(chosen), created=now, id=digest_id)
+
+
+def _why_json(p: Pick) -> str:
+    """A pick's hits, and its reasons when it has them (older rows: hits only)."""
+    hits = [[h.term, h.field] for h in p.matched]
+    if not p.reasons:
+        return json.dumps(hits)
+    reasons = [[r.term, r.field, r.value, r.factor] for r in p.reasons]
+    return json.dumps({"matched": hits, "reasons": reasons})
+
+
+def _why(got: Any) -> tuple[tuple[Hit, ...], tuple[Reason, ...]]:
+    if isinstance(got, list):
+        return tuple(Hit(term, field) for term, field in got), ()
+    hits = tuple(Hit(term, field) for term, field in got["matched"])
+    return hits, tuple(Reason(*r) for r in got["reasons"])
 
 
 def digests(
@@ -265,8 +283,8 @@ def digests(
     by_item = {c.item_id: c for c in _candidates(conn, rows)}
     chosen: dict[int, list[Pick]] = {}
     for r in rows:
-        hits = tuple(Hit(term, field) for term, field in json.loads(r["matched"]))
-        chosen.setdefault(r["digest_id"], []).append(Pick(by_item[r["id"]], r["score"], hits))
+        pick = Pick(by_item[r["id"]], r["score"], *_why(json.loads(r["matched"])))
+        chosen.setdefault(r["digest_id"], []).append(pick)
     return [
         Digest(
             profile=profile,

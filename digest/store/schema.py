@@ -123,6 +123,7 @@ runs = Table(
     Column("finished_at", UTCDateTime),
     Column("status", String(16), nullable=False, server_default="running"),
     Column("report", Text),  # JSON
+    Column("parent_id", Integer),  # the run this one was started inside (a cycle's ingest)
 )
 
 # One row per (item, source, version); seeing it again updates last_seen.
@@ -190,7 +191,7 @@ digest_items = Table(
     Column("position", Integer, primary_key=True),
     Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
     Column("score", Float, nullable=False),
-    Column("matched", Text, nullable=False),  # JSON [[term, field], ...]
+    Column("matched", Text, nullable=False),  # JSON [[term, field], ...] or {matched, reasons}
 )
 
 
@@ -373,6 +374,11 @@ def _v8(conn: Connection) -> None:
     conn.execute(sources.update().values(last_entries_at=newest.scalar_subquery()))
 
 
+def _v9(conn: Connection) -> None:
+    """Runs nested in another: a cycle's ingest names its cycle."""
+    _add_columns(conn, runs, ["parent_id"])
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -382,6 +388,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v6,
     _v7,
     _v8,
+    _v9,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -393,8 +400,18 @@ def current_version(conn: Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def lock_schema(conn: Connection) -> None:
+    """Hold the schema lock until the caller's transaction ends, so processes that
+    create or migrate one store at once do it one after the other. SQLite: the
+    caller's BEGIN IMMEDIATE already holds the write lock."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242000)")
+
+
 def migrate(conn: Connection) -> int:
-    """Bring the schema to SCHEMA_VERSION inside the caller's transaction."""
+    """Bring the schema to SCHEMA_VERSION inside the caller's transaction, which
+    holds `lock_schema`: the version is read under it."""
+    lock_schema(conn)
     version = current_version(conn)
     if version > SCHEMA_VERSION:
         raise StoreError(

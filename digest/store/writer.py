@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from digest.errors import StoreError
+from digest.store.failures import store_error
 
 
 class Statement(Protocol):
@@ -130,7 +130,7 @@ class PostgresWriter(InlineWriter):
             try:
                 self._copy(plan, rows)
             except self.conn.dialect.loaded_dbapi.Error as exc:
-                raise StoreError(f"store error: {exc}") from exc
+                raise store_error(exc, self.conn.engine.url) from exc
         self._maybe_analyse(plan.table if plan else None, len(rows))
 
     def _copy(self, plan: _Copy, rows: list[tuple[Any, ...]]) -> None:
@@ -208,6 +208,7 @@ class ThreadWriter:
         raw = conn.connection.driver_connection
         assert isinstance(raw, sqlite3.Connection)
         self.raw = raw
+        self.url = conn.engine.url
         self.reader = conn.engine.connect()
         self.max_params = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self.jobs: queue.Queue[tuple[Statement, list[tuple[Any, ...]]] | None] = queue.Queue()
@@ -238,7 +239,7 @@ class ThreadWriter:
     def _raise(self) -> None:
         if self.error is not None and not self.reported:
             self.reported = True
-            raise StoreError(f"store error: {self.error}") from self.error
+            raise store_error(self.error, self.url) from self.error
 
     def _work(self) -> None:
         cursor = self.raw.cursor()
