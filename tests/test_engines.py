@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,3 +188,53 @@ def test_a_big_first_ingest_analyses_what_it_grew(pg_url: str) -> None:
             )
     # Without ANALYZE inside the ingest they would still be -1 (never analysed).
     assert counted == {"items": CHUNK, "item_keys": CHUNK, "sightings": CHUNK}  # the first chunk
+
+
+def test_nul_characters_are_taken_out_of_an_entrys_text(store_url: str) -> None:
+    """PostgreSQL refuses NUL in text (a JSON feed's \\u0000 gives one): it is taken
+    out on both engines, so the ingest goes on and the same paper is found again."""
+    nul = Entry(
+        title="Scaling\x00 laws",
+        summary="An \x00abstract",
+        authors=("A. Okafor\x00",),
+        guid="urn:\x00x",
+        doi="10.1234/\x00nul",
+        link="https://example.org/\x00p",
+        categories=("cs.\x00LG",),
+    )
+    with Store.open(store_url) as store:
+        assert add(store, [nul, Entry(title="Clean", summary="plain")]).new == 2
+        items = {i.summary: i for i in store.items()}
+        item = items["An abstract"]
+        assert (item.title, item.authors, item.doi) == (
+            "Scaling laws",
+            ("A. Okafor",),
+            "10.1234/nul",
+        )
+        assert item.url == "https://example.org/p"
+        assert item.categories == ("cs.LG",)
+        assert all("\x00" not in k for k in store.item_keys(item.item_id))
+        again = add(store, [nul], source="other")
+        assert (again.new, again.duplicates) == (0, 1)
+
+
+def test_a_json_feed_with_u0000_ingests(store_url: str, tmp_path: Path) -> None:
+    import json
+
+    from digest import pipeline
+    from digest.models import SourceConfig
+    from digest.settings import Settings
+    from digest.wiring import fetcher
+
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "nul",
+        "items": [{"id": "a\u0000", "title": "Null\u0000 title", "content_text": "x\u0000y"}],
+    }
+    path = tmp_path / "nul.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    src = SourceConfig(name="nul", location=str(path), kind="feed")
+    with Store.open(store_url) as store:
+        report = pipeline.ingest_source(store, src, NOW, fetcher(Settings()), None)
+        assert (report.error, report.new) == (None, 1)
+        assert [(i.title, i.summary) for i in store.items()] == [("Null title", "xy")]

@@ -137,3 +137,17 @@ def test_a_source_failing_three_times_is_stale_and_the_admin_hears_of_it(
         run = store.last_run("ingest")
         assert run is not None
         assert run.status == "partial"
+
+
+def test_a_profile_edited_between_two_reads_is_read_again(settings: Settings) -> None:
+    """The profiles a cycle reads several times are parsed once; an edit, even one of
+    the same size within the same clock tick, is seen at the next read."""
+    assert settings.profiles_dir is not None
+    path = settings.profiles_dir / "scaling.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "\nmin_score: 3\n" in text
+    first = service.profiles(settings)
+    assert service.profiles(settings) == first  # the same, from the cache
+    for score in (9, 8):  # the same size each time
+        path.write_text(text.replace("\nmin_score: 3\n", f"\nmin_score: {score}\n"), "utf-8")
+        assert service.profile(settings, "scaling").min_score == score

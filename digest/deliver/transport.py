@@ -22,9 +22,11 @@ import contextlib
 import os
 import re
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -54,34 +56,60 @@ class Transport(Protocol):
 
 class OutboxTransport:
     """Writes each message to `<outbox>/<message-id>.eml`, atomically (temporary file,
-    then rename); "sent" once the file is in place. `fsync` makes it durable too."""
+    then rename); "sent" once the file is in place. `fsync` makes it durable too.
+    The files are written by `writers` threads while the next messages are built:
+    creating a file can wait milliseconds on a busy disk."""
 
-    def __init__(self, outbox: str | os.PathLike[str], *, fsync: bool = False) -> None:
+    def __init__(
+        self, outbox: str | os.PathLike[str], *, fsync: bool = False, writers: int = 4
+    ) -> None:
         self.outbox = Path(outbox)
         self.fsync = fsync
+        self.writers = max(1, writers)
+
+    def _write(self, msg: Outgoing) -> SendResult:
+        name = _FILE.sub("_", msg.message_id.strip("<> "))[:200].lstrip(".") or "message"
+        path = self.outbox / f"{name}.eml"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(msg.data)
+                if self.fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            return SendResult(msg.delivery_id, "temporary", f"cannot write {path}: {exc}")
+        return SendResult(msg.delivery_id, "sent")
 
     async def send(
         self, messages: Iterable[Outgoing], on_result: Callable[[SendResult], None]
     ) -> None:
-        for msg in messages:
-            name = _FILE.sub("_", msg.message_id.strip("<> "))[:200].lstrip(".") or "message"
-            path = self.outbox / f"{name}.eml"
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(OSError):  # if it fails, each write says why
+            self.outbox.mkdir(parents=True, exist_ok=True)
+        pending: set[asyncio.Future[SendResult]] = set()
+
+        async def settle(until: int) -> None:
+            nonlocal pending
+            while len(pending) > until:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for fut in done:
+                    on_result(fut.result())
+
+        with ThreadPoolExecutor(self.writers, thread_name_prefix="outbox") as pool:
             try:
-                self.outbox.mkdir(parents=True, exist_ok=True)
-                with open(tmp, "wb") as f:
-                    f.write(msg.data)
-                    if self.fsync:
-                        f.flush()
-                        os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except OSError as exc:
-                with contextlib.suppress(OSError):
-                    tmp.unlink(missing_ok=True)
-                on_result(SendResult(msg.delivery_id, "temporary", f"cannot write {path}: {exc}"))
-            else:
-                on_result(SendResult(msg.delivery_id, "sent"))
-            await asyncio.sleep(0)
+                for msg in messages:
+                    pending.add(loop.run_in_executor(pool, self._write, msg))
+                    await settle(2 * self.writers - 1)  # a bounded number in flight
+                await settle(0)
+            finally:
+                if pending:  # the messages failed mid-way: still one result each
+                    await asyncio.wait(pending)
+                    for fut in pending:
+                        on_result(fut.result())
 
 
 class _Bucket:

@@ -30,6 +30,7 @@ _EMAIL_RE = re.compile(r"[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _WORD_RE = re.compile(r"[^\W_]")  # what digest.selection.match makes tokens of
 _MAX_WEIGHT = 1e6  # a score is a sum of weights: it stays finite
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_LOADED: dict[tuple[Any, ...], tuple[Profile, ...]] = {}  # see load_profiles
 
 
 def parse_schedule(text: str) -> tuple[tuple[int, ...], int, int]:
@@ -285,6 +286,19 @@ def load_profiles(folder: Path, sources: Collection[str] | None = None) -> list[
         for p in folder.iterdir()
         if p.suffix.lower() in _SUFFIXES and not p.name.startswith(".") and p.is_file()
     )
+    # A cycle asks for the profiles several times; parsing the YAML again is most
+    # of the cost. Keyed on every file's bytes, so an edit is always seen.
+    try:
+        key = (
+            folder,
+            frozenset(sources or ()),
+            sources is None,
+            tuple((p, p.read_bytes()) for p in paths),
+        )
+    except OSError:
+        key = None
+    if key is not None and (hit := _LOADED.get(key)) is not None:
+        return list(hit)
     problems: list[str] = []
     profiles: list[Profile] = []
     seen: dict[str, Path] = {}
@@ -308,4 +322,9 @@ def load_profiles(folder: Path, sources: Collection[str] | None = None) -> list[
         problems.extend(chk.problems)
     if problems:
         raise ConfigError(problems)
-    return sorted(profiles, key=lambda p: p.name)
+    found = sorted(profiles, key=lambda p: p.name)
+    if key is not None:
+        if len(_LOADED) >= 8:
+            _LOADED.clear()
+        _LOADED[key] = tuple(found)
+    return found

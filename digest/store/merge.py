@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from functools import lru_cache
 from operator import attrgetter
@@ -43,6 +43,29 @@ class ItemState:
 
 FIELDS: tuple[str, ...] = tuple(ItemState.__dataclass_fields__)  # = their columns
 _VALUES = attrgetter(*FIELDS)  # a state as a tuple; ItemState(*t) rebuilds it
+
+
+_TEXT = tuple(f.name for f in fields(Entry) if f.type in ("str", str))  # its text fields
+_TEXTS = tuple(f.name for f in fields(Entry) if f.type in ("tuple[str, ...]", tuple[str, ...]))
+_TEXT_OF = attrgetter(*_TEXT)
+
+
+def has_nul(entry: Entry) -> bool:
+    """Whether any text of `entry` holds a NUL, which PostgreSQL refuses in text.
+    One C scan per entry: every entry of every ingest passes here."""
+    return (
+        "\x00" in "".join(_TEXT_OF(entry))
+        or "\x00" in "".join(entry.authors)
+        or "\x00" in "".join(entry.categories)
+    )
+
+
+def without_nul(entry: Entry) -> Entry:
+    """`entry` with every NUL character taken out of its text (none can matter)."""
+    changes: dict[str, Any] = {n: getattr(entry, n).replace("\x00", "") for n in _TEXT}
+    for n in _TEXTS:
+        changes[n] = tuple(t.replace("\x00", "") for t in getattr(entry, n))
+    return replace(entry, **changes)
 
 
 def abs_link(entry: Entry) -> str:

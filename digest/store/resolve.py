@@ -22,11 +22,13 @@ from digest.store.merge import (
     ItemState,
     first_values,
     from_row,
+    has_nul,
     json_text,
     merge,
     new_state,
     stored_row,
     values_of,
+    without_nul,
 )
 from digest.store.schema import KEY_CHARS
 from digest.store.statements import in_batches, lock_items, statements_for
@@ -134,6 +136,8 @@ class Resolver:
         kept_keys: list[tuple[str, ...]] = []
         wanted: set[str] = set()
         for e in entries:
+            if has_nul(e):  # PostgreSQL refuses NUL in text; on both engines, taken out
+                e = without_nul(e)
             keys = entry_keys(e, scope)
             if keys and max(map(len, keys)) > KEY_CHARS:  # rare: cut and hashed, as stored
                 keys = schema.stored_keys(keys)
