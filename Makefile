@@ -19,6 +19,7 @@ demo: $(STAMP)
 ## test: lint, type-check and the whole test suite.
 test: $(STAMP)
 	$(BIN)/ruff check digest tests bench
+	$(BIN)/ruff format --check digest tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
