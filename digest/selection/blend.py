@@ -45,9 +45,10 @@ class Blend:
         matcher: Matcher,
         liked: Mapping[str, Sequence[Candidate]],
         scorer: Scorer,
+        disliked: Mapping[str, Sequence[Candidate]] | None = None,
     ) -> None:
         self.cands, self.found, self.matcher, self.scorer = cands, found, matcher, scorer
-        self.model = Model(cands, liked)
+        self.model = Model(cands, liked, disliked)
         owner_name = [name for name, _ in matcher.keyword_owners]
         self.touched: dict[str, list[int]] = {}
         for i, f in enumerate(found):

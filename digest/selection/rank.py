@@ -255,13 +255,16 @@ class _Tally:
 
 
 def pick_all(
-    profiles: Sequence[Profile], pool: Pool, liked: Mapping[str, Sequence[Candidate]] | None = None
+    profiles: Sequence[Profile],
+    pool: Pool,
+    liked: Mapping[str, Sequence[Candidate]] | None = None,
+    disliked: Mapping[str, Sequence[Candidate]] | None = None,
 ) -> dict[str, Selection]:
     """Each profile's next digest from the shared pool: every candidate is
     matched once against all profiles (one `Matcher`), then each profile
     selects among the matches its window holds, as `select` does. A profile
-    with papers in `liked` (its resolved `like:`) selects by `blend`. Records
-    nothing."""
+    with papers in `liked` (its resolved `like:`) selects by `blend`, where its
+    papers in `disliked` count against. Records nothing."""
     matcher = Matcher(profiles)
     cands = pool.candidates
     found = [matcher.owners(c.title, c.summary, c.authors) for c in cands]
@@ -279,7 +282,7 @@ def pick_all(
     for place, i in enumerate(by_rank):
         order[i] = place
     out: dict[str, Selection] = {}
-    blended = blend.Blend(cands, found, matcher, liked, explainer) if liked else None
+    blended = blend.Blend(cands, found, matcher, liked, explainer, disliked) if liked else None
     for p in profiles:
         window = pool.windows[p.name]
         count, upto = _extent(pool, ids, known, window)

@@ -31,6 +31,7 @@ from digest.models import Candidate
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 _STOP = ENGLISH_STOP_WORDS
+DISLIKE = 0.5  # how much the cosine to the disliked papers' centroid counts against
 
 
 def text_of(c: Candidate) -> str:
@@ -77,31 +78,44 @@ class Likeness:
 
 
 class Model:
-    """One cycle's vectors: the candidates and every profile's liked papers,
-    weighted together, so the cosines of all profiles come from one product."""
+    """One cycle's vectors: the candidates and every profile's liked (and disliked)
+    papers, weighted together, so the cosines of all profiles come from one product."""
 
     def __init__(
-        self, candidates: Sequence[Candidate], liked: Mapping[str, Sequence[Candidate]]
+        self,
+        candidates: Sequence[Candidate],
+        liked: Mapping[str, Sequence[Candidate]],
+        disliked: Mapping[str, Sequence[Candidate]] | None = None,
     ) -> None:
         self.liked = {name: tuple(papers) for name, papers in liked.items() if papers}
-        unique = {c.item_id: c for papers in self.liked.values() for c in papers}
-        self.extra = list(unique)  # liked papers' item ids, rows after the candidates
-        matrix = tfidf([text_of(c) for c in chain(candidates, unique.values())])
+        against = {n: tuple(p) for n, p in (disliked or {}).items() if p and n in self.liked}
         self.size = len(candidates)
-        row = {item_id: self.size + k for k, item_id in enumerate(self.extra)}
-        self.columns: dict[str, list[int]] = {}  # profile -> its columns in `cosines`
+        row = {c.item_id: i for i, c in enumerate(candidates)}
+        extra = {
+            c.item_id: c
+            for ps in chain(self.liked.values(), against.values())
+            for c in ps
+            if c.item_id not in row
+        }  # papers outside the cycle get rows after the candidates, each once
+        row.update((item_id, self.size + k) for k, item_id in enumerate(extra))
+        matrix = tfidf([text_of(c) for c in chain(candidates, extra.values())])
+        self.columns: dict[str, list[int]] = {}  # profile -> its liked papers' columns
         picked: list[int] = []
         for name, papers in self.liked.items():
             self.columns[name] = list(range(len(picked), len(picked) + len(papers)))
             picked += [row[c.item_id] for c in papers]
         self.cosines = np.zeros((self.size, len(picked)))
+        if picked and self.size:
+            self.cosines = np.asarray((matrix[: self.size] @ matrix[picked].T).todense())
         self.centroid_norm: dict[str, float] = {}  # |mean of the liked rows|
         for name, papers in self.liked.items():
             centroid = matrix[[row[c.item_id] for c in papers]].mean(axis=0)
             self.centroid_norm[name] = max(float(np.sqrt(np.square(centroid).sum())), 1e-12)
-        if picked and self.size:
-            liked_rows = matrix[picked]
-            self.cosines = np.asarray((matrix[: self.size] @ liked_rows.T).todense())
+        self.against: dict[str, npt.NDArray[np.float64]] = {}  # cosine to the disliked centroid
+        for name, papers in against.items():
+            centroid = np.asarray(matrix[[row[c.item_id] for c in papers]].mean(axis=0)).ravel()
+            norm = max(float(np.sqrt(np.square(centroid).sum())), 1e-12)
+            self.against[name] = np.asarray(matrix[: self.size] @ centroid).ravel() / norm
 
     def likeness(self, profile: str) -> Likeness | None:
         """`profile`'s likeness, or None when it has no liked papers."""
@@ -110,11 +124,12 @@ class Model:
             return None
         block = self.cosines[:, cols]
         nearest = np.argmax(block, axis=1) if self.size else np.zeros(0, dtype=np.int64)
+        similarity = block.mean(axis=1) / self.centroid_norm[profile]
+        if profile in self.against:  # Rocchio's negative part: what is like the dislikes drops
+            similarity = similarity - DISLIKE * self.against[profile]
         return Likeness(
-            similarity=block.mean(axis=1) / self.centroid_norm[profile]
-            if self.size
-            else np.zeros(0),
+            similarity=similarity,
             nearest=nearest.astype(np.int64),
-            nearest_cosine=block[np.arange(self.size), nearest] if self.size else np.zeros(0),
+            nearest_cosine=block[np.arange(self.size), nearest],
             liked=self.liked[profile],
         )
