@@ -135,8 +135,8 @@ def test_disliked_papers_count_against() -> None:
 
     when = datetime(2025, 1, 1, tzinfo=UTC)
     papers = [
-        Candidate(1, "a", "Large batch vision", "Large batch training of image models.", (), "u1", when),
-        Candidate(2, "b", "Large batch language", "Large batch training of language models.", (), "u2", when),
+        Candidate(1, "a", "Large batch vision", "Large batch of image nets.", (), "u1", when),
+        Candidate(2, "b", "Large batch text", "Large batch of text models.", (), "u2", when),
         Candidate(3, "c", "Large batch training", "Training with a large batch.", (), "u3", when),
         Candidate(4, "d", "Image pixels", "Vision image pixels.", (), "u4", when),
     ]  # fmt: skip
@@ -148,5 +148,5 @@ def test_disliked_papers_count_against() -> None:
     less = {x.candidate.item_id: x.score for x in against}
     assert less[1] < sim[1]  # like the disliked image paper: lower
     assert less[2] == sim[2]  # nothing in common with it: unchanged
-    assert [x.candidate.item_id for x in against][0] == 2
+    assert against[0].candidate.item_id == 2
     assert all(total(x.reasons) == x.score for x in against)
