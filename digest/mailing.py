@@ -109,3 +109,19 @@ class Job:
     status: str  # queued, running, done, failed
     attempts: int
     worker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A subscriber's word on one item of one profile: "more" (like it), "less"
+    or "" (undone or removed). `generation` moves on with every change: a signed
+    feedback link acts only in the generation it was made in."""
+
+    id: int
+    subscriber_id: int
+    profile: str
+    item_id: int
+    direction: str
+    generation: int
+    at: datetime  # the last change
+    title: str = ""  # the item's, for the manage page

@@ -16,6 +16,16 @@ in and the service decides what an older one may still do. An empty profile mean
 are still read, as generation None. The server key signs everything; whoever
 holds it can mint tokens, so it comes from the environment (`DIGEST_SECRET_KEY`).
 
+Feedback links ("more like this", "less like this" and the undo page's link) are
+version 3, a purpose of their own that names the item and the action:
+
+    version 3 | subscriber id (8) | item id (8) | feedback generation (4) | action (1)
+    | profile (UTF-8) | HMAC-SHA256(server key, "feedback", subscriber id, secret,
+                                   profile, item id, generation, action)
+
+The generation is the feedback's own (`digest.feedback`), not the subscriber's: a
+change of subscriptions leaves feedback links working. They never expire.
+
 Checking compares MACs with `hmac.compare_digest` and tells the caller why a token
 failed (`TokenError.reason`); the reasons say nothing the token did not already carry.
 """
@@ -39,7 +49,9 @@ MIN_KEY_BYTES = 16
 MAX_PROFILE_BYTES = 200
 _V1 = struct.Struct(">BQq")  # version, subscriber id, expiry (0: none)
 _V2 = struct.Struct(">BQIq")  # version, subscriber id, generation, expiry
+_V3 = struct.Struct(">BQQIB")  # version, subscriber id, item id, generation, action
 _MAC_BYTES = hashlib.sha256().digest_size
+FEEDBACK_ACTIONS = ("more", "less", "undo")  # stored as 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +135,7 @@ def read_token(
     or expired. `lookup(id)` gives the subscriber's secret, None when there is none."""
     _purpose(purpose)
     _aware(now, "now")
-    token = token.strip()
-    if not 0 < len(token) <= 400 or not token.isascii():
-        raise TokenError("malformed")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        raise TokenError("malformed") from None
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
-        raise TokenError("malformed")  # not the one spelling a token has
+    raw = _decode(token)
     if raw[:1] == b"\x01" and len(raw) == _V1.size + _MAC_BYTES:
         _, sid, expiry = _V1.unpack_from(raw)
         generation, profile = None, ""
@@ -157,6 +161,88 @@ def read_token(
     if expiry and now.timestamp() >= expiry:
         raise TokenError("expired")
     return Signed(int(sid), generation, profile)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackLink:
+    """What a valid feedback token says."""
+
+    subscriber_id: int
+    profile: str
+    item_id: int
+    generation: int  # of the (subscriber, profile, item) feedback it was made in
+    action: str  # one of FEEDBACK_ACTIONS
+
+
+def _mac3(key: bytes, secret: str, link: FeedbackLink) -> bytes:
+    fields = (
+        str(link.subscriber_id),
+        secret,
+        link.profile,
+        str(link.item_id),
+        str(link.generation),
+        link.action,
+    )
+    msg = b"digest-token-v3" + b"".join(
+        struct.pack(">I", len(f.encode())) + f.encode() for f in ("feedback", *fields)
+    )
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def make_feedback_token(key: bytes, secret: str, link: FeedbackLink) -> str:
+    """A feedback link's token for `link`, good for that subscriber's `secret` only."""
+    if not key:
+        raise ValueError("the token key is empty")
+    if link.action not in FEEDBACK_ACTIONS:
+        raise ValueError(f"unknown feedback action {link.action!r}")
+    if not (0 <= link.subscriber_id < 2**64 and 0 <= link.item_id < 2**64):
+        raise ValueError("subscriber or item id out of range")
+    if not 0 <= link.generation < 2**32:
+        raise ValueError(f"generation out of range: {link.generation}")
+    name = link.profile.encode()
+    if len(name) > MAX_PROFILE_BYTES:
+        raise ValueError(f"profile name too long for a token: {link.profile[:40]!r}")
+    code = FEEDBACK_ACTIONS.index(link.action) + 1
+    head = _V3.pack(3, link.subscriber_id, link.item_id, link.generation, code)
+    raw = head + name + _mac3(key, secret, link)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def read_feedback_token(
+    key: bytes, token: str, lookup: Callable[[int], str | None]
+) -> FeedbackLink:
+    """What a feedback token says, or `TokenError(reason)` as `read_token`."""
+    raw = _decode(token)
+    if raw[:1] != b"\x03" or not _V3.size + _MAC_BYTES <= len(raw) <= _V3.size + 232:
+        raise TokenError("malformed")
+    _, sid, item, generation, code = _V3.unpack_from(raw)
+    if not 1 <= code <= len(FEEDBACK_ACTIONS):
+        raise TokenError("malformed")
+    try:
+        profile = raw[_V3.size : -_MAC_BYTES].decode()
+    except UnicodeDecodeError:
+        raise TokenError("malformed") from None
+    link = FeedbackLink(int(sid), profile, int(item), int(generation), FEEDBACK_ACTIONS[code - 1])
+    secret = lookup(link.subscriber_id)
+    if secret is None:
+        raise TokenError("unknown subscriber")
+    if not hmac.compare_digest(_mac3(key, secret, link), raw[-_MAC_BYTES:]):
+        raise TokenError("bad signature")
+    return link
+
+
+def _decode(token: str) -> bytes:
+    """A token's bytes, or TokenError("malformed") when it is not one spelling of them."""
+    token = token.strip()
+    if not 0 < len(token) <= 400 or not token.isascii():
+        raise TokenError("malformed")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise TokenError("malformed") from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
+        raise TokenError("malformed")  # not the one spelling a token has
+    return raw
 
 
 def check_token(

@@ -62,7 +62,7 @@ def _seen(conn: Connection, ids: list[int]) -> dict[int, list[Seen]]:
     return out
 
 
-def _candidates(conn: Connection, rows: Sequence[Any]) -> list[Candidate]:
+def candidates_of(conn: Connection, rows: Sequence[Any]) -> list[Candidate]:
     seen = _seen(conn, [r["id"] for r in rows])
     return [
         Candidate(
@@ -96,7 +96,7 @@ def newest(
         stmt = stmt.where(t.c.first_seen >= since)
     if limit is not None:
         stmt = stmt.limit(limit)
-    return _candidates(conn, conn.execute(stmt).mappings().all())
+    return candidates_of(conn, conn.execute(stmt).mappings().all())
 
 
 def _lookback_start(conn: Connection, days: int) -> int:
@@ -152,7 +152,7 @@ def pool(conn: Connection, profiles: Sequence[Profile], *, since: datetime | Non
         stmt = stmt.where(t.c.first_seen >= since)
     else:
         stmt = stmt.where(t.c.id > min(after.values()))
-    found = _candidates(conn, conn.execute(stmt).mappings().all())
+    found = candidates_of(conn, conn.execute(stmt).mappings().all())
     given: dict[str, set[int]] = {n: set() for n in names}
     if found:
         for start in range(0, len(names), _PAGE):
@@ -228,7 +228,7 @@ def record_digest(
                     "position": n,
                     "item_id": p.candidate.item_id,
                     "score": p.score,
-                    "matched": _why_json(p),
+                    "matched": why_json(p),
                 }
                 for n, p in enumerate(chosen)
             ],
@@ -244,7 +244,7 @@ def record_digest(
     return Digest(profile=profile, picks=tuple(chosen), created=now, id=digest_id)
 
 
-def _why_json(p: Pick) -> str:
+def why_json(p: Pick) -> str:
     """A pick's hits, and its reasons when it has them (older rows: hits only)."""
     hits = [[h.term, h.field] for h in p.matched]
     if not p.reasons:
@@ -253,7 +253,7 @@ def _why_json(p: Pick) -> str:
     return json.dumps({"matched": hits, "reasons": reasons})
 
 
-def _why(got: Any) -> tuple[tuple[Hit, ...], tuple[Reason, ...]]:
+def why(got: Any) -> tuple[tuple[Hit, ...], tuple[Reason, ...]]:
     if isinstance(got, list):
         return tuple(Hit(term, field) for term, field in got), ()
     hits = tuple(Hit(term, field) for term, field in got["matched"])
@@ -280,10 +280,10 @@ def digests(
         .mappings()
         .all()
     )
-    by_item = {c.item_id: c for c in _candidates(conn, rows)}
+    by_item = {c.item_id: c for c in candidates_of(conn, rows)}
     chosen: dict[int, list[Pick]] = {}
     for r in rows:
-        pick = Pick(by_item[r["id"]], r["score"], *_why(json.loads(r["matched"])))
+        pick = Pick(by_item[r["id"]], r["score"], *why(json.loads(r["matched"])))
         chosen.setdefault(r["digest_id"], []).append(pick)
     return [
         Digest(
@@ -361,5 +361,5 @@ def by_keys(conn: Connection, keys: Collection[str]) -> dict[str, Candidate]:
     for start in range(0, len(names), _PAGE):
         q = select(k.c.key, t).join(t, t.c.id == k.c.item_id)
         rows += conn.execute(q.where(k.c.key.in_(names[start : start + _PAGE]))).mappings().all()
-    found = {c.item_id: c for c in _candidates(conn, rows)}
+    found = {c.item_id: c for c in candidates_of(conn, rows)}
     return {stored[r["key"]]: found[r["id"]] for r in rows}

@@ -149,7 +149,6 @@ sightings = Table(
     sqlite_with_rowid=False,
 )
 
-
 # What each profile has been given, so no digest repeats a paper.
 profile_items = Table(
     "profile_items",
@@ -168,7 +167,6 @@ profile_state = Table(
     Column("last_item_id", Integer, nullable=False, server_default="0"),
     Column("last_success_at", UTCDateTime),
 )
-
 
 # Each digest issue of a profile, and its picks in order.
 digests = Table(
@@ -227,7 +225,7 @@ subscriptions = Table(
     Column("changed_at", UTCDateTime),
 )
 
-# consent_log (every change of a subscriber's consent): in store/consent.py.
+# consent_log: in store/consent.py; feedback and personal_picks: in store/feedback.py.
 
 # The delivery ledger: one row per (digest, subscriber), created with the digest.
 deliveries = Table(
@@ -395,6 +393,12 @@ def _v10(conn: Connection) -> None:
     migrate_v10(conn, _add_columns)
 
 
+def _v11(conn: Connection) -> None:
+    from digest.store.feedback import migrate_v11  # as v10: imported late
+
+    migrate_v11(conn)
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -406,6 +410,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v8,
     _v9,
     _v10,
+    _v11,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -11,6 +11,8 @@
     GET  /feeds/{profile}.xml   the profile's RSS feed (.atom: Atom), conditional GET
     GET  /archive/...           the static archive, conditional GET
     GET  /healthz               {"status": "ok", ...} when the store answers
+    GET  /feedback/{token}      more or less like this, or its undo (digest/web/feedback.py)
+    POST /manage/{token}/feedback   removes one feedback
 
 The unsubscribe path is that of `email.unsubscribe_url` (less the path of `site_url`,
 when it starts with it), so the links in sent digests land here.
@@ -40,6 +42,7 @@ from digest import service, wiring
 from digest.addresses import normalize
 from digest.errors import StoreError, TokenError
 from digest.settings import Settings
+from digest.web.feedback import FeedbackPages
 from digest.web.files import FEED_TYPES, Archive, feed_response
 from digest.web.mail import CONFIRM_FOR
 from digest.web.pages import NO_STORE, ProfileCache, published, root_of, view
@@ -321,6 +324,7 @@ class _Web:
             left=sub.status in ("unsubscribed", "bounced"),
             saved=saved,
             action=f"{root_of(request)}manage/{token}",
+            feedback=[(f, self._titles([f.profile])[0]) for f in service.listing(self.store, sub)],
         )
 
     async def manage_page(self, request: Request) -> Response:
@@ -416,6 +420,15 @@ def create_app(
         Route("/manage/{token}", web.manage, methods=["POST"]),
         Route("/feeds/{file}", web.feed, methods=["GET"]),
         Route("/healthz", web.healthz, methods=["GET"]),
+        *FeedbackPages(
+            store,
+            web.key,
+            now,
+            web.pages,
+            web.profiles,
+            bad_link=web._bad_link,
+            manage=web._manage_page,
+        ).routes(),
         Mount("/archive", app=Archive(web.archive)),
     ]
     return Starlette(
