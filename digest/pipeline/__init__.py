@@ -21,8 +21,10 @@ from pathlib import Path
 from digest import service, wiring
 from digest.errors import DigestError, OutputError, ParseError, SourceError, StoreError
 from digest.models import (
+    Candidate,
     Entry,
     IngestReport,
+    Pool,
     Profile,
     ProfileReport,
     RunReport,
@@ -31,6 +33,7 @@ from digest.models import (
     SourceReport,
 )
 from digest.pipeline.liking import suggest
+from digest.pipeline.personal import personalise
 from digest.pipeline.publishing import publish
 from digest.pipeline.sending import send, total
 from digest.settings import Settings
@@ -236,11 +239,19 @@ def select_due(
     """What each profile's next digest would hold, in one pass: the candidates
     read once for all of them, one matcher. `run`, `render` and `preview` all
     select here. Records nothing."""
+    return _selected(store, profiles, since)[2]
+
+
+def _selected(
+    store: Store, profiles: Sequence[Profile], since: datetime | None = None
+) -> tuple[Pool, dict[str, list[Candidate]], dict[str, Selection]]:
+    """`select_due`, with the pool and the liked papers it selected from."""
     from digest.pipeline.liking import liked_papers
     from digest.selection.rank import pick_all
 
     liked, _ = liked_papers(store, profiles)  # missing ones are logged there
-    return pick_all(profiles, store.pool(profiles, since=since), liked)
+    pool = store.pool(profiles, since=since)
+    return pool, liked, pick_all(profiles, pool, liked)
 
 
 def pick(store: Store, profile: Profile, *, since: datetime | None = None) -> Selection:
@@ -258,7 +269,7 @@ def create_digests(
     # Read before selecting: the key of each window, so a second process that
     # selected the same window records nothing.
     marks = store.window_marks([p.name for p in profiles])
-    selections = select_due(store, profiles)
+    pool, liked, selections = _selected(store, profiles)
     for profile in profiles:
         sel = selections[profile.name]
         digest, elsewhere = None, False
@@ -267,6 +278,8 @@ def create_digests(
             digest = store.record_digest(profile, sel.picks, now=now, **window)
             if elsewhere := digest is None:
                 log.info("profile %s: digest already recorded by another process", profile.name)
+            else:  # subscribers with feedback get their own ranking of the same window
+                personalise(store, digest, pool, liked.get(profile.name, []))
         else:
             store.record_given(profile.name, [], upto_item_id=sel.upto_item_id, now=now)
         made = digest.id if digest else None

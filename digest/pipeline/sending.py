@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from digest import service, wiring
 from digest.mailing import Due
+from digest.models import Pick
 from digest.settings import Settings
 from digest.store import Store
 
@@ -47,7 +48,10 @@ def send(
     profiles = {p.name: p for p in service.profiles(settings)}
     counts: dict[str, dict[str, int]] = {}
     rows: dict[int, Due] = {}
-    mails: dict[int, DigestMail | None] = {}
+    # (digest, subscriber with a personal ranking, else 0) -> its mail, made once
+    mails: dict[tuple[int, int], DigestMail | None] = {}
+    personal: dict[int, dict[int, list[Pick]]] = {}  # digest -> subscriber -> picks
+    generations: dict[str, dict[int, dict[int, int]]] = {}  # of feedback, per profile
     key, render = wiring.secret_key(settings), wiring.renderer(settings)
     store_id, site = store.store_id(), settings.web.site_url
     claims = store.claims(
@@ -61,19 +65,35 @@ def send(
     )
 
     def mail(d: Due) -> DigestMail | None:
-        if d.digest_id not in mails:
+        if d.digest_id not in personal:
+            personal[d.digest_id] = store.personal_picks(d.digest_id)
+        mine = personal[d.digest_id].get(d.subscriber_id)
+        at = (d.digest_id, d.subscriber_id if mine is not None else 0)
+        if at not in mails:
             profile = profiles.get(d.profile)
             digest = store.digest(profile, d.digest_id) if profile else None
             digest = service.with_notices(store, digest) if digest else None
-            mails[d.digest_id] = None
+            if digest and mine is not None:
+                digest = replace(digest, picks=tuple(mine))
+            mails[at] = None
             if digest:  # with links to its archive page, its feed, and manage
                 url = profile_url(site, digest.profile)
                 pages = {"view_url": url + page_name(digest), "feed_url": f"{url}feed.xml"}
                 prepared = render.prepare(digest, links=True, **pages)
-                mails[d.digest_id] = DigestMail(
+                mails[at] = DigestMail(
                     digest, prepared, render, settings.email, now=now, site_url=site
                 )
-        return mails[d.digest_id]
+        return mails[at]
+
+    def feedback(d: Due, built: DigestMail) -> dict[int, tuple[str, str]]:
+        """The tokens of the mail's "more / less like this" links for this subscriber."""
+        if not site:
+            return {}
+        if d.profile not in generations:
+            generations[d.profile] = store.feedback_generations(d.profile)
+        gens = generations[d.profile].get(d.subscriber_id, {})
+        items = [p.candidate.item_id for p in built.digest.picks]
+        return service.link_tokens(key, d.subscriber_id, d.secret, d.profile, items, gens)
 
     def outgoing() -> Iterator[Outgoing]:
         # Built lazily, as the claims come: sending starts at once, memory stays flat.
@@ -91,6 +111,7 @@ def send(
                 d.message_id,
                 t.everything,
                 t.manage,
+                feedback(d, built),
             )
             yield built.message(who)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import html as _html
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,13 @@ _LINKS = {
     "manage_url": "https://manage.invalid/x-digest-manage-6b1f0c",
     "unsubscribe_all_url": "https://all.invalid/x-digest-unsubscribe-all-6b1f0c",
 }
-_SPLIT = re.compile("(" + "|".join(map(re.escape, _LINKS.values())) + ")")
+# Each item's "more like this" / "less like this" link in a mail with `links`.
+_FEEDBACK = "https://feedback.invalid/x-digest-feedback-6b1f0c/"
+_FEEDBACK_LINK = re.compile(re.escape(_FEEDBACK) + r"\d+-(?:more|less)")
+_SPLIT = re.compile(
+    "(" + "|".join(map(re.escape, _LINKS.values())) + "|" + _FEEDBACK_LINK.pattern + ")"
+)
+FEEDBACK_LABELS = {"more": "More like this", "less": "Less like this"}
 _NAME = {v: k for k, v in _LINKS.items()}
 _FEED_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
 
@@ -60,6 +66,10 @@ class Prepared:
     total: int
     pages: tuple[tuple[str, str], ...] = ()  # view_url, feed_url: the same for everyone
     links: bool = False  # manage and unsubscribe-from-everything links reserved
+
+
+def _feedback(base: str, item_id: int) -> tuple[tuple[str, str], ...]:
+    return tuple((label, f"{base}{item_id}-{d}") for d, label in FEEDBACK_LABELS.items())
 
 
 class Renderer:
@@ -113,6 +123,8 @@ class Renderer:
     ) -> tuple[str, str, int]:
         """(text, html, shown): at most `shown` items, or as many as fit the cap."""
         views = [item_view(p) for p in digest.picks]
+        if base := urls.get("feedback_url"):
+            views = [replace(v, feedback=_feedback(base, v.item_id)) for v in views]
         ctx = self._context(digest, views, **urls)
 
         def html_of(n: int) -> str:
@@ -142,7 +154,9 @@ class Renderer:
         everything links; `view_url` (its archive page) and `feed_url` are shown."""
         pages = tuple((k, u) for k, u in (("view_url", view_url), ("feed_url", feed_url)) if u)
         pages = tuple((k, safe_url(u)) for k, u in pages if safe_url(u))
-        slots = _LINKS if links else {"unsubscribe_url": _PLACEHOLDER}
+        slots = (
+            {**_LINKS, "feedback_url": _FEEDBACK} if links else {"unsubscribe_url": _PLACEHOLDER}
+        )
         text, html, shown = self._email(digest, {**slots, **dict(pages)}, None)
         parts = (tuple(_SPLIT.split(text)), tuple(_SPLIT.split(html)))
         return Prepared(digest, *parts, shown, len(digest.picks), pages, links)
@@ -154,13 +168,16 @@ class Renderer:
         unsubscribe_url: str,
         manage_url: str = "",
         unsubscribe_all_url: str = "",
+        feedback_url: str = "",
     ) -> tuple[str, str]:
         """(text, html) for one subscriber. A URL that is not http(s) or mailto: is
-        left out, and so is its line."""
+        left out, and so is its line. `feedback_url`: each item's feedback links are
+        it + "<item id>-more" (more like this) or "-less"."""
         given = {"unsubscribe_url": unsubscribe_url}
         if prepared.links:
             given |= {"manage_url": manage_url, "unsubscribe_all_url": unsubscribe_all_url}
-        urls = {k: safe_url(u, mailto=True) for k, u in given.items()}
+            given["feedback_url"] = feedback_url if safe_url(feedback_url + "0-more") else ""
+        urls = {k: safe_url(u, mailto=k != "feedback_url") for k, u in given.items()}
         if not all(urls.values()):
             kept = {k: u for k, u in urls.items() if u}
             text, html, _ = self._email(
@@ -168,8 +185,13 @@ class Renderer:
             )
             return text, html
 
+        def url(part: str) -> str:
+            if part in _NAME:
+                return urls[_NAME[part]]
+            return urls["feedback_url"] + part[len(_FEEDBACK) :]  # "<item id>-more"
+
         def join(parts: tuple[str, ...], esc: Callable[[str], str]) -> str:
-            return "".join(esc(urls[_NAME[p]]) if i % 2 else p for i, p in enumerate(parts))
+            return "".join(esc(url(p)) if i % 2 else p for i, p in enumerate(parts))
 
         return join(prepared.text_parts, str), join(prepared.html_parts, _html.escape)
 

@@ -25,7 +25,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, parseaddr
@@ -43,7 +43,9 @@ from digest.settings import EmailSettings
 # Slots stand for per-message values; nothing escapes or quotes these characters.
 TO, MESSAGE_ID, TOKEN = "Zq7toSLOTx9", "Zq7midSLOTx9", "Zq7tokenSLOTx9"
 ALL_TOKEN, MANAGE_TOKEN = "Zq7allSLOTx9", "Zq7manageSLOTx9"
-_SLOTS = (TO, MESSAGE_ID, TOKEN, ALL_TOKEN, MANAGE_TOKEN)
+FEEDBACK = "Zq7fbSLOTx9"  # followed by "<item id>-more" or "-less": one per item and choice
+_SLOTS = (TO, MESSAGE_ID, TOKEN, ALL_TOKEN, MANAGE_TOKEN, FEEDBACK)
+_FEEDBACK_SLOT = re.compile(FEEDBACK + r"(\d+)-(more|less)")
 # C0/C1 controls, line and paragraph separators, and bidi controls (a spoofed Subject)
 _CONTROL = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
@@ -62,6 +64,8 @@ class Recipient:
     message_id: str = ""  # the ledger's name for this message; "": `message_id()`
     all_token: str = ""  # stops every profile
     manage_token: str = ""  # opens the manage page
+    # item id -> the tokens of its "more like this" and "less like this" links
+    feedback: Mapping[int, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +172,18 @@ def compose(headers: Sequence[str], text: str, html: str, *, boundary: str) -> t
     return tuple(merged)
 
 
-def fill(chunks: Sequence[Chunk], slots: Mapping[str, str]) -> bytes:
-    """The message's bytes: each slot replaced by its value (values ASCII-safe already)."""
+def fill(
+    chunks: Sequence[Chunk],
+    slots: Mapping[str, str],
+    feedback: Mapping[int, tuple[str, str]] | None = None,
+) -> bytes:
+    """The message's bytes: each slot replaced by its value (values ASCII-safe already);
+    each feedback slot by its item's token from `feedback` (see `Recipient`)."""
+
+    def token(m: re.Match[str]) -> str:
+        pair = (feedback or {}).get(int(m[1]), ("", ""))
+        return quote(pair[0] if m[2] == "more" else pair[1], safe="")
+
     out = []
     for c in chunks:
         if isinstance(c, bytes):
@@ -178,6 +192,8 @@ def fill(chunks: Sequence[Chunk], slots: Mapping[str, str]) -> bytes:
         text, body = c
         for slot, value in slots.items():
             text = text.replace(slot, value)
+        if FEEDBACK in text:
+            text = _FEEDBACK_SLOT.sub(token, text)
         out.append(_qp(text) if body else text.encode())
     return b"".join(out)
 
@@ -218,6 +234,7 @@ class DigestMail:
         if digest.id is None:
             raise DigestError("a digest must be recorded (have an id) before it is mailed")
         self._digest_id = digest.id
+        self.digest = digest
         self._domain = dot_atom(settings.domain, "localhost")
         profile = digest.profile
         self.sender, from_ = sender(settings)
@@ -250,6 +267,7 @@ class DigestMail:
             unsubscribe_url=self.unsubscribe_url(TOKEN),
             manage_url=manage,
             unsubscribe_all_url=self.unsubscribe_url(ALL_TOKEN) if manage else "",
+            feedback_url=f"{site_url}feedback/{FEEDBACK}" if manage else "",
         )
         self._chunks = compose(headers, text, html, boundary=boundary)
 
@@ -263,7 +281,8 @@ class DigestMail:
         slots = {TO: header_value(r.email), MESSAGE_ID: mid, TOKEN: quote(r.token, safe="")}
         slots[ALL_TOKEN] = quote(r.all_token or r.token, safe="")
         slots[MANAGE_TOKEN] = quote(r.manage_token, safe="")
-        return Outgoing(r.delivery_id, r.email, self.sender, mid, fill(self._chunks, slots))
+        data = fill(self._chunks, slots, r.feedback)
+        return Outgoing(r.delivery_id, r.email, self.sender, mid, data)
 
 
 # -- the web's small mails ---------------------------------------------------------------

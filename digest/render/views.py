@@ -261,6 +261,8 @@ class ItemView:
     snippet: tuple[tuple[str, bool], ...]  # (text, matched) segments
     links: tuple[tuple[str, str], ...]  # (label, url): Abstract, PDF, Hugging Face
     adds_up: bool = True  # `because` is a sum ("Score 7 = …"); an old record's list is not
+    item_id: int = 0
+    feedback: tuple[tuple[str, str], ...] = ()  # (label, url): more / less like this, in mail
 
     @property
     def snippet_text(self) -> str:
@@ -289,4 +291,5 @@ def item_view(pick: Pick) -> ItemView:
         snippet=highlight(snippet(c.summary), list(dict.fromkeys(terms))),
         links=links.labelled(),
         adds_up=bool(pick.reasons),
+        item_id=c.item_id,
     )

@@ -11,7 +11,7 @@ its own replay (nothing changes). So an undo is never undone by the old link aga
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -140,15 +140,17 @@ def entries(conn: Connection, subscriber_id: int) -> list[Feedback]:
     return [_entry(r, r["title"]) for r in rows]
 
 
-def generations(conn: Connection, subscriber_id: int, profile: str) -> dict[int, int]:
-    """item id -> the generation of the subscriber's feedback on it (none: 0)."""
+def generations(conn: Connection, profile: str) -> dict[int, dict[int, int]]:
+    """subscriber id -> item id -> the generation of their feedback on it, for those
+    with any on `profile` (none: 0, what a mail's link is made in)."""
     f = feedback
     rows = conn.execute(
-        select(f.c.item_id, f.c.generation).where(
-            f.c.subscriber_id == subscriber_id, f.c.profile == profile
-        )
+        select(f.c.subscriber_id, f.c.item_id, f.c.generation).where(f.c.profile == profile)
     )
-    return {int(i): int(g) for i, g in rows}
+    out: dict[int, dict[int, int]] = {}
+    for sid, item, gen in rows:
+        out.setdefault(int(sid), {})[int(item)] = int(gen)
+    return out
 
 
 def standing(conn: Connection, profile: str) -> dict[int, dict[str, list[int]]]:
@@ -166,7 +168,7 @@ def standing(conn: Connection, profile: str) -> dict[int, dict[str, list[int]]]:
     return out
 
 
-def record_personal(conn: Connection, digest_id: int, chosen: dict[int, Sequence[Pick]]) -> None:
+def record_personal(conn: Connection, digest_id: int, chosen: Mapping[int, Sequence[Pick]]) -> None:
     rows = [
         {
             "digest_id": digest_id,
@@ -248,15 +250,15 @@ class FeedbackMethods:
         with self._tx() as conn:
             return entries(conn, subscriber_id)
 
-    def feedback_generations(self, subscriber_id: int, profile: str) -> dict[int, int]:
+    def feedback_generations(self, profile: str) -> dict[int, dict[int, int]]:
         with self._tx() as conn:
-            return generations(conn, subscriber_id, profile)
+            return generations(conn, profile)
 
     def standing_feedback(self, profile: str) -> dict[int, dict[str, list[int]]]:
         with self._tx() as conn:
             return standing(conn, profile)
 
-    def record_personal(self, digest_id: int, chosen: dict[int, Sequence[Pick]]) -> None:
+    def record_personal(self, digest_id: int, chosen: Mapping[int, Sequence[Pick]]) -> None:
         with self._write_tx() as conn:
             record_personal(conn, digest_id, chosen)
 
