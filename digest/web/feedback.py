@@ -101,4 +101,4 @@ class FeedbackPages:
             )
         except TokenError as exc:
             return self.bad_link(request, exc)
-        return self.manage(request, sub, True)
+        return self.manage(request, sub, False)
