@@ -157,7 +157,8 @@ def test_more_like_this_undo_and_the_next_digest(browser, site) -> None:  # noqa
     assert page.goto(forged).status == 400  # type: ignore[union-attr]
     assert page.get_by_role("heading", name="This link is not valid").is_visible()
     other = store.subscriber(OTHER)
-    assert other is not None and store.feedback_of(other.id) == []
+    assert other is not None
+    assert store.feedback_of(other.id) == []
     assert standing(store) == [(DIFFUSION[0], "more")]
 
     # Undo; the old link cannot undo the undo; the undo page's own link says it again.
