@@ -11,6 +11,15 @@ The baseline, measured in the same run on a subsample and extrapolated, renders
 every subscriber's email from scratch with `html()` + `text()`. Target: >= 1,000
 digests/s on the 2-core machine.
 
+Feedback (issue 14), the second part: what 10% personalised subscribers cost. Each
+profile has a window of 200 candidates; its digest mails (`DigestMail.message`,
+what `pipeline.send` builds, with every item's two signed feedback links) go to
+all its subscribers. With 0% (the baseline, same run) all share the profile's
+ranking and one render; with 10%, each of those gets a personal ranking
+(`pipeline.personal.personal_picks`, one `pick_all` pass per profile: two "more
+like this" and one "less like this" each) and their own render. Left out: the
+store (reading feedback, writing personal picks) and SMTP.
+
     python bench/render.py            # 100 profiles x 100 subscribers
     python bench/render.py --quick    # 20 profiles x 50 subscribers
 """
@@ -23,8 +32,11 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from digest.models import Candidate, Digest, Hit, Pick, Profile, Seen, Term
-from digest.render import Renderer
+from digest import service
+from digest.models import Candidate, Digest, Hit, Pick, Pool, Profile, Seen, Term, Window
+from digest.pipeline.personal import personal_picks
+from digest.render import DigestMail, Recipient, Renderer
+from digest.settings import EmailSettings
 
 TARGET = 1_000  # digests per second
 TOPICS = (
@@ -160,7 +172,88 @@ def main() -> int:
     print(f"speedup: {rate / naive_rate:,.0f}x")
     verdict = "PASS" if rate >= TARGET else "MISS"
     print(f"{verdict}: {rate:,.0f} digests/s (target >= {TARGET:,})")
+    feedback(renderer, n_profiles, per_profile, rng)
     return 0 if rate >= TARGET else 1
+
+
+KEY = b"bench-key-0123456789abcdef"
+SITE = "https://digest.example.org/"
+MAIL = EmailSettings(
+    sender="Digest <digest@example.org>",
+    domain="example.org",
+    unsubscribe_url=SITE + "unsubscribe/{token}",
+)
+
+
+def mails(
+    renderer: Renderer,
+    digest: Digest,
+    per_profile: int,
+    personal: dict[int, list[Pick]],
+    now: datetime,
+) -> tuple[int, float, float]:
+    """Every subscriber's mail of one digest, as `pipeline.send` builds them:
+    (bytes, seconds rendering, seconds filling in per subscriber)."""
+    t0 = time.perf_counter()
+    built = {
+        0: DigestMail(
+            digest, renderer.prepare(digest, links=True), renderer, MAIL, now=now, site_url=SITE
+        )
+    }
+    for sid, picks in personal.items():
+        mine = Digest(digest.profile, tuple(picks), digest.created, id=digest.id)
+        built[sid] = DigestMail(
+            mine, renderer.prepare(mine, links=True), renderer, MAIL, now=now, site_url=SITE
+        )
+    t1 = time.perf_counter()
+    size = 0
+    for sid in range(1, per_profile + 1):
+        mail = built.get(sid, built[0])
+        items = [p.candidate.item_id for p in mail.digest.picks]
+        links = service.link_tokens(KEY, sid, "secret", digest.profile.name, items, {})
+        who = Recipient(sid, sid, f"r{sid}@example.org", "t", "", "a", "m", links)
+        size += len(mail.message(who).data)
+    return size, t1 - t0, time.perf_counter() - t1
+
+
+def feedback(renderer: Renderer, n_profiles: int, per_profile: int, rng: random.Random) -> None:
+    now = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    profiles = make_digests(n_profiles, rng)
+    windows = []
+    for d in profiles:
+        terms = [t.text for t in d.profile.keywords]
+        base = 1_000_000 + (d.id or 0) * 1000
+        windows.append([_pick(rng, base + j, terms, now).candidate for j in range(200)])
+    personal_picks(profiles[0].profile, Pool((), {}), [], {})  # imports done before timing
+    import digest.selection.rank  # noqa: F401  (numpy, scipy: imported before timing)
+
+    print("\nfeedback: every item with two signed links; personalised subscribers ranked alone")
+    times: dict[int, list[float]] = {}
+    for share in (0, 10):
+        ranking = render = fill = 0.0
+        personalised = per_profile * share // 100
+        for d, cands in zip(profiles, windows, strict=True):
+            t0 = time.perf_counter()
+            fb = {
+                sid: (rng.sample(cands, 2), rng.sample(cands, 1))
+                for sid in range(1, personalised + 1)
+            }
+            pool = Pool(tuple(cands), {d.profile.name: Window()})
+            mine = personal_picks(d.profile, pool, [], fb)
+            ranking += time.perf_counter() - t0
+            shared = Digest(d.profile, d.picks, now, id=d.id)
+            _, r, f = mails(renderer, shared, per_profile, mine, now)
+            render, fill = render + r, fill + f
+        times[share] = [ranking, render, fill]
+        total = ranking + render + fill
+        print(
+            f"  {share:>2}% personalised"
+            f" ({personalised * n_profiles} of {per_profile * n_profiles}):"
+            f" ranking {ranking:.2f} s, render {render:.2f} s, per-subscriber fill {fill:.2f} s"
+            f" = {total:.2f} s ({per_profile * n_profiles / total:,.0f} mails/s)"
+        )
+    ratio = sum(times[10]) / sum(times[0])
+    print(f"  10% personalised costs {ratio:.2f}x the 0% baseline of the same run")
 
 
 if __name__ == "__main__":

@@ -42,13 +42,10 @@ def link_tokens(
 ) -> dict[int, tuple[str, str]]:
     """item id -> ("more like this", "less like this") tokens of one subscriber's
     mail; `gens`: the generation of their feedback on each item (none: 0)."""
-    from digest.tokens import FeedbackLink, make_feedback_token
+    from digest.tokens import FeedbackSigner
 
-    def token(item: int, action: str) -> str:
-        link = FeedbackLink(sid, profile, item, gens.get(item, 0), action)
-        return make_feedback_token(key, secret, link)
-
-    return {i: (token(i, "more"), token(i, "less")) for i in items}
+    sign = FeedbackSigner(key, sid, secret, profile).token
+    return {i: (sign(i, gens.get(i, 0), "more"), sign(i, gens.get(i, 0), "less")) for i in items}
 
 
 def follow(store: Store, key: bytes, token: str, now: datetime) -> Followed:

@@ -174,38 +174,47 @@ class FeedbackLink:
     action: str  # one of FEEDBACK_ACTIONS
 
 
-def _mac3(key: bytes, secret: str, link: FeedbackLink) -> bytes:
-    fields = (
-        str(link.subscriber_id),
-        secret,
-        link.profile,
-        str(link.item_id),
-        str(link.generation),
-        link.action,
-    )
-    msg = b"digest-token-v3" + b"".join(
-        struct.pack(">I", len(f.encode())) + f.encode() for f in ("feedback", *fields)
-    )
-    return hmac.new(key, msg, hashlib.sha256).digest()
+def _fields(*fields: str) -> bytes:
+    """Each field length-prefixed, so no two different tuples give the same input."""
+    return b"".join(struct.pack(">I", len(f.encode())) + f.encode() for f in fields)
+
+
+class FeedbackSigner:
+    """Makes the feedback tokens of one subscriber and profile; the MAC of what they
+    share is worked out once (a mail holds two links per item)."""
+
+    def __init__(self, key: bytes, subscriber_id: int, secret: str, profile: str) -> None:
+        if not key:
+            raise ValueError("the token key is empty")
+        if not 0 <= subscriber_id < 2**64:
+            raise ValueError(f"subscriber id out of range: {subscriber_id}")
+        if len(profile.encode()) > MAX_PROFILE_BYTES:
+            raise ValueError(f"profile name too long for a token: {profile[:40]!r}")
+        self.subscriber_id, self.profile, self._name = subscriber_id, profile, profile.encode()
+        head = b"digest-token-v3" + _fields("feedback", str(subscriber_id), secret, profile)
+        self._mac = hmac.new(key, head, hashlib.sha256)
+
+    def mac(self, item_id: int, generation: int, action: str) -> bytes:
+        h = self._mac.copy()
+        h.update(_fields(str(item_id), str(generation), action))
+        return h.digest()
+
+    def token(self, item_id: int, generation: int, action: str) -> str:
+        """The token of a link to `action` on the item, made in its `generation`."""
+        if action not in FEEDBACK_ACTIONS:
+            raise ValueError(f"unknown feedback action {action!r}")
+        if not (0 <= item_id < 2**64 and 0 <= generation < 2**32):
+            raise ValueError("item id or generation out of range")
+        code = FEEDBACK_ACTIONS.index(action) + 1
+        head = _V3.pack(3, self.subscriber_id, item_id, generation, code)
+        raw = head + self._name + self.mac(item_id, generation, action)
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def make_feedback_token(key: bytes, secret: str, link: FeedbackLink) -> str:
     """A feedback link's token for `link`, good for that subscriber's `secret` only."""
-    if not key:
-        raise ValueError("the token key is empty")
-    if link.action not in FEEDBACK_ACTIONS:
-        raise ValueError(f"unknown feedback action {link.action!r}")
-    if not (0 <= link.subscriber_id < 2**64 and 0 <= link.item_id < 2**64):
-        raise ValueError("subscriber or item id out of range")
-    if not 0 <= link.generation < 2**32:
-        raise ValueError(f"generation out of range: {link.generation}")
-    name = link.profile.encode()
-    if len(name) > MAX_PROFILE_BYTES:
-        raise ValueError(f"profile name too long for a token: {link.profile[:40]!r}")
-    code = FEEDBACK_ACTIONS.index(link.action) + 1
-    head = _V3.pack(3, link.subscriber_id, link.item_id, link.generation, code)
-    raw = head + name + _mac3(key, secret, link)
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    signer = FeedbackSigner(key, link.subscriber_id, secret, link.profile)
+    return signer.token(link.item_id, link.generation, link.action)
 
 
 def read_feedback_token(
@@ -226,7 +235,10 @@ def read_feedback_token(
     secret = lookup(link.subscriber_id)
     if secret is None:
         raise TokenError("unknown subscriber")
-    if not hmac.compare_digest(_mac3(key, secret, link), raw[-_MAC_BYTES:]):
+    expected = FeedbackSigner(key, link.subscriber_id, secret, profile)
+    if not hmac.compare_digest(
+        expected.mac(link.item_id, link.generation, link.action), raw[-_MAC_BYTES:]
+    ):
         raise TokenError("bad signature")
     return link
 

@@ -180,9 +180,9 @@ def fill(
     """The message's bytes: each slot replaced by its value (values ASCII-safe already);
     each feedback slot by its item's token from `feedback` (see `Recipient`)."""
 
-    def token(m: re.Match[str]) -> str:
+    def token(m: re.Match[str]) -> str:  # tokens are URL-safe base64: nothing to quote
         pair = (feedback or {}).get(int(m[1]), ("", ""))
-        return quote(pair[0] if m[2] == "more" else pair[1], safe="")
+        return pair[0] if m[2] == "more" else pair[1]
 
     out = []
     for c in chunks:
