@@ -224,7 +224,6 @@ def feedback(renderer: Renderer, n_profiles: int, per_profile: int, rng: random.
         terms = [t.text for t in d.profile.keywords]
         base = 1_000_000 + (d.id or 0) * 1000
         windows.append([_pick(rng, base + j, terms, now).candidate for j in range(200)])
-    personal_picks(profiles[0].profile, Pool((), {}), [], {})  # imports done before timing
     import digest.selection.rank  # noqa: F401  (numpy, scipy: imported before timing)
 
     print("\nfeedback: every item with two signed links; personalised subscribers ranked alone")
