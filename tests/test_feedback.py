@@ -3,6 +3,7 @@ its replay changes nothing), and personal rankings, on a real SQLite file."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,15 +52,16 @@ def test_feedback_tokens_round_trip_and_refuse_every_change() -> None:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> tuple[Settings, Store]:
+def site(tmp_path: Path, store_url: str) -> Iterator[tuple[Settings, Store]]:
+    """On each engine in turn."""
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     (profiles / "papers.yaml").write_text(PROFILE, encoding="utf-8")
-    settings = Settings(store_url=f"sqlite:///{tmp_path / 'd.db'}", profiles_dir=profiles)
-    store = Store.open(settings.store_url)
-    for who in ("reader@example.org", "other@example.org"):
-        store.add_subscriber(who, ["papers"], now=NOW, status="active")
-    return settings, store
+    settings = Settings(store_url=store_url, profiles_dir=profiles)
+    with Store.open(settings.store_url) as store:
+        for who in ("reader@example.org", "other@example.org"):
+            store.add_subscriber(who, ["papers"], now=NOW, status="active")
+        yield settings, store
 
 
 def ingest(settings: Settings, store: Store, day: int, papers: list[tuple[str, str]]) -> None:

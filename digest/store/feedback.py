@@ -33,6 +33,7 @@ from sqlalchemy import (
 from digest.mailing import Feedback
 from digest.models import Candidate, Pick
 from digest.store import picks, schema
+from digest.store.statements import insert_for
 
 feedback = Table(  # on schema.metadata: created by v11, copied by `store copy`
     "feedback",
@@ -103,18 +104,19 @@ def act(
     if have != generation or (row is None and not target):
         return None
     values = {"direction": target, "generation": generation + 1, "at": now}
+    # A concurrent first click inserts nothing here; a concurrent change, with the
+    # generation in the WHERE, updates nothing: then the row says what happened.
     if row is None:
-        conn.execute(
-            f.insert().values(
-                subscriber_id=subscriber_id, profile=profile, item_id=item_id, **values
-            )
-        )
-    else:  # the generation in the WHERE: a concurrent change makes this one a no-op
+        new = {"subscriber_id": subscriber_id, "profile": profile, "item_id": item_id}
+        stmt = insert_for(conn, f).values(**new, **values).on_conflict_do_nothing()
+        done = conn.execute(stmt)
+    else:
         done = conn.execute(f.update().where(where & (f.c.generation == have)).values(**values))
-        if not done.rowcount:
-            return None
     found = conn.execute(select(f).where(where)).mappings().one()
-    return _entry(found), True
+    if done.rowcount:
+        return _entry(found), True
+    same = (found["generation"], found["direction"]) == (generation + 1, target)
+    return (_entry(found), False) if same else None
 
 
 def remove(conn: Connection, subscriber_id: int, feedback_id: int, now: datetime) -> bool:
