@@ -13,7 +13,7 @@ so subscription changes leave feedback links working, and theirs it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -24,34 +24,39 @@ if TYPE_CHECKING:
     from digest.store import Store
 
 
+ACTIONS = ("more", "less", "undo")  # what a link does: the last part of its URL
+
+
 @dataclass(frozen=True, slots=True)
 class Followed:
-    """What following a feedback link did, and the links the answer page offers."""
+    """What following a feedback link did, and the token the answer page's links
+    (undo, or say it again) carry: made in the generation the feedback is now in."""
 
     subscriber: Subscriber
     feedback: Feedback
     title: str  # the item's
     changed: bool  # False: the same link again
-    undo: str  # token: undo it ("" when it was an undo)
-    more: str  # tokens for saying it again, in the generation it is now in
-    less: str
+    token: str
 
 
 def link_tokens(
     key: bytes, sid: int, secret: str, profile: str, items: Sequence[int], gens: Mapping[int, int]
-) -> dict[int, tuple[str, str]]:
-    """item id -> ("more like this", "less like this") tokens of one subscriber's
-    mail; `gens`: the generation of their feedback on each item (none: 0)."""
+) -> dict[int, str]:
+    """item id -> the token of its feedback links in one subscriber's mail; `gens`:
+    the generation of their feedback on each item (none: 0)."""
     from digest.tokens import FeedbackSigner
 
     sign = FeedbackSigner(key, sid, secret, profile).token
-    return {i: (sign(i, gens.get(i, 0), "more"), sign(i, gens.get(i, 0), "less")) for i in items}
+    return {i: sign(i, gens.get(i, 0)) for i in items}
 
 
-def follow(store: Store, key: bytes, token: str, now: datetime) -> Followed:
-    """Apply a feedback link; TokenError when it is forged ("bad signature"),
-    malformed, or superseded by a later change."""
-    from digest.tokens import FeedbackLink, make_feedback_token, read_feedback_token
+def follow(store: Store, key: bytes, token: str, action: str, now: datetime) -> Followed:
+    """Apply a feedback link's `action` (one of ACTIONS); TokenError when it is
+    forged ("bad signature"), malformed, or superseded by a later change."""
+    from digest.tokens import make_feedback_token, read_feedback_token
+
+    if action not in ACTIONS:
+        raise TokenError("malformed")
 
     def secret(subscriber_id: int) -> str | None:
         sub = store.subscriber_by_id(subscriber_id)
@@ -65,24 +70,15 @@ def follow(store: Store, key: bytes, token: str, now: datetime) -> Followed:
     if link.item_id not in items:
         raise TokenError("unknown item")
     done = store.feedback_act(
-        sub.id,
-        link.profile,
-        link.item_id,
-        generation=link.generation,
-        action=link.action,
-        now=now,
+        sub.id, link.profile, link.item_id, generation=link.generation, action=action, now=now
     )
     if done is None:
         raise TokenError("superseded")
     fb, changed = done
-
-    def again(action: str) -> str:
-        return make_feedback_token(
-            key, sub.secret, FeedbackLink(sub.id, fb.profile, fb.item_id, fb.generation, action)
-        )
-
-    undo = again("undo") if fb.direction else ""
-    return Followed(sub, fb, items[link.item_id].title, changed, undo, again("more"), again("less"))
+    now_link = replace(link, generation=fb.generation)
+    return Followed(
+        sub, fb, items[link.item_id].title, changed, make_feedback_token(key, sub.secret, now_link)
+    )
 
 
 def listing(store: Store, sub: Subscriber) -> list[Feedback]:

@@ -16,15 +16,16 @@ in and the service decides what an older one may still do. An empty profile mean
 are still read, as generation None. The server key signs everything; whoever
 holds it can mint tokens, so it comes from the environment (`DIGEST_SECRET_KEY`).
 
-Feedback links ("more like this", "less like this" and the undo page's link) are
-version 3, a purpose of their own that names the item and the action:
+Feedback links ("more like this", "less like this", undo: the action is in the
+URL, as whoever has one of them has the others) are version 3, of their own kind:
 
-    version 3 | subscriber id (8) | item id (8) | feedback generation (4) | action (1)
+    version 3 | subscriber id (8) | item id (8) | feedback generation (4)
     | profile (UTF-8) | HMAC-SHA256(server key, "feedback", subscriber id, secret,
-                                   profile, item id, generation, action)
+                                   profile, item id, generation), first 16 bytes
 
-The generation is the feedback's own (`digest.feedback`), not the subscriber's: a
-change of subscriptions leaves feedback links working. They never expire.
+The generation is the feedback's own (`digest.store.feedback`), not the
+subscriber's: a change of subscriptions leaves feedback links working. They never
+expire.
 
 Checking compares MACs with `hmac.compare_digest` and tells the caller why a token
 failed (`TokenError.reason`); the reasons say nothing the token did not already carry.
@@ -49,9 +50,9 @@ MIN_KEY_BYTES = 16
 MAX_PROFILE_BYTES = 200
 _V1 = struct.Struct(">BQq")  # version, subscriber id, expiry (0: none)
 _V2 = struct.Struct(">BQIq")  # version, subscriber id, generation, expiry
-_V3 = struct.Struct(">BQQIB")  # version, subscriber id, item id, generation, action
+_V3 = struct.Struct(">BQQI")  # version, subscriber id, item id, feedback generation
+_FEEDBACK_MAC = 16  # 128 bits: a mail holds one feedback link per item
 _MAC_BYTES = hashlib.sha256().digest_size
-FEEDBACK_ACTIONS = ("more", "less", "undo")  # stored as 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,13 +166,13 @@ def read_token(
 
 @dataclass(frozen=True, slots=True)
 class FeedbackLink:
-    """What a valid feedback token says."""
+    """What a valid feedback token says: whose, which profile and item, and the
+    generation of that feedback it was made in."""
 
     subscriber_id: int
     profile: str
     item_id: int
-    generation: int  # of the (subscriber, profile, item) feedback it was made in
-    action: str  # one of FEEDBACK_ACTIONS
+    generation: int
 
 
 def _fields(*fields: str) -> bytes:
@@ -180,8 +181,8 @@ def _fields(*fields: str) -> bytes:
 
 
 class FeedbackSigner:
-    """Makes the feedback tokens of one subscriber and profile; the MAC of what they
-    share is worked out once (a mail holds two links per item)."""
+    """Makes the feedback tokens of one subscriber and profile (a mail holds one
+    per item), with what they share worked out once."""
 
     def __init__(self, key: bytes, subscriber_id: int, secret: str, profile: str) -> None:
         if not key:
@@ -190,31 +191,26 @@ class FeedbackSigner:
             raise ValueError(f"subscriber id out of range: {subscriber_id}")
         if len(profile.encode()) > MAX_PROFILE_BYTES:
             raise ValueError(f"profile name too long for a token: {profile[:40]!r}")
-        self.subscriber_id, self.profile, self._name = subscriber_id, profile, profile.encode()
-        head = b"digest-token-v3" + _fields("feedback", str(subscriber_id), secret, profile)
-        self._mac = hmac.new(key, head, hashlib.sha256)
+        self._key, self._sid, self._name = key, subscriber_id, profile.encode()
+        self._head = b"digest-token-v3" + _fields("feedback", str(subscriber_id), secret, profile)
 
-    def mac(self, item_id: int, generation: int, action: str) -> bytes:
-        h = self._mac.copy()
-        h.update(_fields(str(item_id), str(generation), action))
-        return h.digest()
+    def mac(self, item_id: int, generation: int) -> bytes:
+        msg = self._head + _fields(str(item_id), str(generation))
+        return hmac.digest(self._key, msg, "sha256")[:_FEEDBACK_MAC]
 
-    def token(self, item_id: int, generation: int, action: str) -> str:
-        """The token of a link to `action` on the item, made in its `generation`."""
-        if action not in FEEDBACK_ACTIONS:
-            raise ValueError(f"unknown feedback action {action!r}")
+    def token(self, item_id: int, generation: int) -> str:
+        """The token of the item's links, made in the `generation` of its feedback."""
         if not (0 <= item_id < 2**64 and 0 <= generation < 2**32):
             raise ValueError("item id or generation out of range")
-        code = FEEDBACK_ACTIONS.index(action) + 1
-        head = _V3.pack(3, self.subscriber_id, item_id, generation, code)
-        raw = head + self._name + self.mac(item_id, generation, action)
+        raw = _V3.pack(3, self._sid, item_id, generation) + self._name
+        raw += self.mac(item_id, generation)
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def make_feedback_token(key: bytes, secret: str, link: FeedbackLink) -> str:
-    """A feedback link's token for `link`, good for that subscriber's `secret` only."""
+    """A feedback token for `link`, good for that subscriber's `secret` only."""
     signer = FeedbackSigner(key, link.subscriber_id, secret, link.profile)
-    return signer.token(link.item_id, link.generation, link.action)
+    return signer.token(link.item_id, link.generation)
 
 
 def read_feedback_token(
@@ -222,25 +218,20 @@ def read_feedback_token(
 ) -> FeedbackLink:
     """What a feedback token says, or `TokenError(reason)` as `read_token`."""
     raw = _decode(token)
-    if raw[:1] != b"\x03" or not _V3.size + _MAC_BYTES <= len(raw) <= _V3.size + 232:
+    if raw[:1] != b"\x03" or not _V3.size + _FEEDBACK_MAC <= len(raw) <= _V3.size + 216:
         raise TokenError("malformed")
-    _, sid, item, generation, code = _V3.unpack_from(raw)
-    if not 1 <= code <= len(FEEDBACK_ACTIONS):
-        raise TokenError("malformed")
+    _, sid, item, generation = _V3.unpack_from(raw)
     try:
-        profile = raw[_V3.size : -_MAC_BYTES].decode()
+        profile = raw[_V3.size : -_FEEDBACK_MAC].decode()
     except UnicodeDecodeError:
         raise TokenError("malformed") from None
-    link = FeedbackLink(int(sid), profile, int(item), int(generation), FEEDBACK_ACTIONS[code - 1])
-    secret = lookup(link.subscriber_id)
+    secret = lookup(sid)
     if secret is None:
         raise TokenError("unknown subscriber")
-    expected = FeedbackSigner(key, link.subscriber_id, secret, profile)
-    if not hmac.compare_digest(
-        expected.mac(link.item_id, link.generation, link.action), raw[-_MAC_BYTES:]
-    ):
+    expected = FeedbackSigner(key, sid, secret, profile).mac(item, generation)
+    if not hmac.compare_digest(expected, raw[-_FEEDBACK_MAC:]):
         raise TokenError("bad signature")
-    return link
+    return FeedbackLink(int(sid), profile, int(item), int(generation))
 
 
 def _decode(token: str) -> bytes:

@@ -85,7 +85,7 @@ def send(
                 )
         return mails[at]
 
-    def feedback(d: Due, built: DigestMail) -> dict[int, tuple[str, str]]:
+    def feedback(d: Due, built: DigestMail) -> dict[int, str]:
         """The tokens of the mail's "more / less like this" links for this subscriber."""
         if not site:
             return {}

@@ -64,8 +64,8 @@ class Recipient:
     message_id: str = ""  # the ledger's name for this message; "": `message_id()`
     all_token: str = ""  # stops every profile
     manage_token: str = ""  # opens the manage page
-    # item id -> the tokens of its "more like this" and "less like this" links
-    feedback: Mapping[int, tuple[str, str]] = field(default_factory=dict)
+    # item id -> the token of its "more like this" and "less like this" links
+    feedback: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,14 +175,13 @@ def compose(headers: Sequence[str], text: str, html: str, *, boundary: str) -> t
 def fill(
     chunks: Sequence[Chunk],
     slots: Mapping[str, str],
-    feedback: Mapping[int, tuple[str, str]] | None = None,
+    feedback: Mapping[int, str] | None = None,
 ) -> bytes:
     """The message's bytes: each slot replaced by its value (values ASCII-safe already);
     each feedback slot by its item's token from `feedback` (see `Recipient`)."""
 
     def token(m: re.Match[str]) -> str:  # tokens are URL-safe base64: nothing to quote
-        pair = (feedback or {}).get(int(m[1]), ("", ""))
-        return pair[0] if m[2] == "more" else pair[1]
+        return f"{(feedback or {}).get(int(m[1]), '')}/{m[2]}"
 
     out = []
     for c in chunks:

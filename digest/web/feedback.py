@@ -1,7 +1,7 @@
 """Feedback pages: a signed "more like this" / "less like this" link from a digest
 mail, answered with a small page that has an undo, and "remove" on the manage page.
 
-    GET  /feedback/{token}          records it (or undoes it: the undo link) at once
+    GET  /feedback/{token}/{action} records it (more, less) or undoes it (undo) at once
     POST /manage/{token}/feedback   removes one feedback (`remove`: its id)
 
 A click needs no login: the signed link is the proof. Following one is a GET, as a
@@ -51,14 +51,16 @@ class FeedbackPages:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/feedback/{token}", self.follow, methods=["GET"]),
+            Route("/feedback/{token}/{action}", self.follow, methods=["GET"]),
             Route("/manage/{token}/feedback", self.remove, methods=["POST"]),
         ]
 
     async def follow(self, request: Request) -> Response:
-        token = str(request.path_params["token"])
+        token, action = str(request.path_params["token"]), str(request.path_params["action"])
         try:
-            done = await run_in_threadpool(service.follow, self.store, self.key, token, self.now())
+            done = await run_in_threadpool(
+                service.follow, self.store, self.key, token, action, self.now()
+            )
         except TokenError as exc:
             if exc.reason != "superseded":
                 return self.bad_link(request, exc)
@@ -73,7 +75,7 @@ class FeedbackPages:
         known = self.profiles.get()
         fb = done.feedback
         title = view(known[fb.profile]).title if fb.profile in known else fb.profile
-        root = root_of(request)
+        base = f"{root_of(request)}feedback/{done.token}/"
         return self.pages.page(
             request,
             "feedback",
@@ -81,9 +83,9 @@ class FeedbackPages:
             paper=done.title,
             title=title,
             changed=done.changed,
-            undo=f"{root}feedback/{done.undo}" if done.undo else "",
-            more=f"{root}feedback/{done.more}",
-            less=f"{root}feedback/{done.less}",
+            undo=base + "undo",
+            more=base + "more",
+            less=base + "less",
         )
 
     async def remove(self, request: Request) -> Response:
