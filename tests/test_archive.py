@@ -19,9 +19,9 @@ from digest.cli import cli
 from digest.config import load_settings
 from digest.errors import ConfigError
 from digest.issues import IssueHead
-from digest.models import Profile
+from digest.models import Digest, Profile
 from digest.pipeline.publishing import RECENT_ISSUES
-from digest.render import page_name, to_write
+from digest.render import Renderer, page_name, publication, relinked, to_write
 from digest.render.archive import about, schedule_text, subscribe_link
 from digest.settings import Settings
 from digest.store import Store
@@ -149,6 +149,68 @@ def test_previous_and_next_stay_right_while_publishing_is_incremental(
             for name in filter(None, nav(page.read_text())):
                 assert (base / name).is_file()
         assert "Monday, 23 November 2026" in p2.read_text()
+
+
+def test_incremental_pages_are_the_pages_a_rebuild_writes(demo_config: Path) -> None:
+    """The page before a new issue gets its "next" link by a patch of its links only:
+    byte for byte what rendering it again gives."""
+    run(demo_config, "--now", MONDAY.isoformat())
+    settings = load_settings(demo_config)
+    profile = scaling(settings)
+    base = settings.web.output_dir / "archive" / "scaling"
+    mark = b"<!-- not rendered again -->"
+    with wiring.open_store(settings.store_url) as store:
+        for day in (1, 2, 3):
+            if day == 3:  # the newest page so far: its "next" link comes now
+                newest = base / page_name(store.issue_heads(profile, limit=1)[0])
+                newest.write_bytes(newest.read_bytes().replace(b"</footer>", mark + b"</footer>"))
+            add_issue(store, profile, day, 2)
+            pipeline.publish(settings, store, MONDAY + timedelta(days=day))
+        names = [page_name(h) for h in store.issue_heads(profile)]
+        assert mark in newest.read_bytes()  # patched, not rendered
+        assert nav(newest.read_text()) == (names[2], names[0])
+        incremental = {n: (base / n).read_bytes().replace(mark, b"") for n in names}
+        assert all(b"pager-next" in incremental[n] for n in names[1:])
+        pipeline.publish(settings, store, MONDAY + timedelta(days=3), rebuild=True)
+    assert {n: (base / n).read_bytes() for n in names} == incremental
+
+
+def test_a_page_without_the_link_markers_is_rendered_again(demo_config: Path) -> None:
+    """An older (or a configured) template's page cannot be patched: the page
+    before a new issue is then rendered in full, as before."""
+    run(demo_config, "--now", MONDAY.isoformat())
+    settings = load_settings(demo_config)
+    profile = scaling(settings)
+    base = settings.web.output_dir / "archive" / "scaling"
+    with wiring.open_store(settings.store_url) as store:
+        (first,) = store.digests(profile)
+        p1 = base / page_name(first)
+        p1.write_bytes(b"<!DOCTYPE html><html><body>older template</body></html>")
+        add_issue(store, profile, 1, 2)
+        written = pipeline.publish(settings, store, MONDAY + timedelta(days=1))
+        p2 = base / page_name(store.digests(profile, limit=1)[0])
+    assert p1 in written
+    assert b"older template" not in p1.read_bytes()
+    assert nav(p1.read_text()) == (None, p2.name)
+    assert '<article class="item" id="item-1">' in p1.read_text()
+
+
+def test_hostile_text_cannot_fake_the_link_markers() -> None:
+    """Feed text is escaped, so a title holding a marker stays text: the patch
+    finds the template's markers only, once each."""
+    p = Profile(name="x", title="<!-- /neighbours:pager -->")
+    heads = [IssueHead(p, i, MONDAY + timedelta(days=i), 0, ()) for i in (1, 2)]
+    r = Renderer()
+    d = Digest(profile=p, picks=(), created=heads[0].created, id=1)
+    (page,) = [
+        b
+        for n, b in publication(p, [d], r, site_url="http://h/", now=MONDAY, feed_items=5)
+        if n == page_name(d)
+    ]
+    assert page.count(b"<!-- /neighbours:pager -->") == 1
+    patched = relinked(r, {page_name(d): page}, heads)[page_name(d)]
+    assert nav(patched.decode()) == (None, page_name(heads[1]))
+    assert b"&lt;!-- /neighbours:pager --&gt;" in patched
 
 
 def test_many_unpublished_issues_still_get_every_link(demo_config: Path) -> None:

@@ -24,10 +24,11 @@ def publish(
     """Write each profile's new issue pages, its index and its feeds.
 
     Issue pages already on disk are kept as they are (a missing one, say after a
-    failed publish, is written again); `rebuild` rewrites every recorded issue, for
-    a template change."""
+    failed publish, is written again), but for the one before a new issue: only its
+    links to its neighbours are replaced. `rebuild` rewrites every recorded issue,
+    for a template change."""
     from digest.deliver.files import write_files
-    from digest.render import publication, site_index, to_write
+    from digest.render import page_name, publication, relinked, site_index, to_write
 
     written: list[Path] = []
     render = wiring.renderer(settings)
@@ -44,7 +45,11 @@ def publish(
         if pages is None:  # many unpublished issues: a page needs an older neighbour
             heads = store.issue_heads(profile, limit=None)
             pages = to_write(heads, done) or []
-        also = [h.id for h in pages if h.id]
+        # A published page whose "next" link is new is patched, not rendered again.
+        stale = {n: (folder / n).read_bytes() for h in pages if (n := page_name(h)) in done}
+        patched = relinked(render, stale, heads)
+        fresh = [h for h in pages if page_name(h) not in patched]
+        also = [h.id for h in fresh if h.id]
         digests = store.recent_digests(profile, papers=web.feed_items, also=also)
         if digests:
             digests[0] = service.with_notices(store, digests[0])
@@ -55,12 +60,12 @@ def publish(
             site_url=web.site_url,
             now=now,
             feed_items=web.feed_items,
-            skip=done,
+            pages={page_name(h) for h in fresh},
             issues=heads,
             listed=listed,
             subscribe_url=web.subscribe_url,
         )
-        written += write_files(folder, files)
+        written += write_files(folder, [*files, *patched.items()])
     # The site index lists every profile, published in this run or before.
     every = service.profiles(settings)
     latest = [(p, next(iter(store.issue_heads(p, limit=1)), None)) for p in every]

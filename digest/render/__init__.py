@@ -19,7 +19,7 @@ Everything public is importable from `digest.render`.
 
 from __future__ import annotations
 
-from digest.render.archive import profile_url, publication, site_index, to_write
+from digest.render.archive import profile_url, publication, relinked, site_index, to_write
 from digest.render.digests import Prepared, Renderer
 from digest.render.env import environment
 from digest.render.links import Links, paper_links
@@ -78,6 +78,7 @@ __all__ = [
     "papers",
     "profile_url",
     "publication",
+    "relinked",
     "safe_url",
     "sender",
     "short_authors",

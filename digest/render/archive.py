@@ -10,15 +10,17 @@
     archive/<profile>/digests.xml|digests.atom  one entry per digest issue
 
 Static files: no JavaScript (the web's CSP allows none), so a full abstract is a
-<details> element. Publishing is incremental and an issue page is written once,
-except that the page just before a new one is written again: its "next" link
-appears then (`to_write`). Anchors are `item-N`, N the pick's 1-based position:
-feeds link listing-only papers to them, so they never change.
+<details> element. Publishing is incremental and an issue page is rendered once:
+the page just before a new one gains its "next" link by having only its links to
+its neighbours replaced (`relinked`), so a day's publish costs the same on day 30
+as on day 1. Anchors are `item-N`, N the pick's 1-based position: feeds link
+listing-only papers to them, so they never change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -46,6 +48,7 @@ __all__ = [
     "page_name",
     "profile_url",
     "publication",
+    "relinked",
     "schedule_text",
     "site_index",
     "subscribe_link",
@@ -147,23 +150,58 @@ def _link(h: IssueHead | None) -> tuple[str, str] | None:
     return (page_name(h), local_date(h.created, h.profile.timezone)) if h else None
 
 
+def _neighbours(order: Sequence[IssueHead], name: str) -> dict[str, tuple[str, str] | None]:
+    """The previous and next links of page `name` among `order` (newest first)."""
+    names = [page_name(h) for h in order]
+    i = names.index(name) if name in names else -1
+    previous = order[i + 1] if 0 <= i < len(order) - 1 else None
+    following = order[i - 1] if i > 0 else None
+    return {"previous": _link(previous), "next": _link(following)}
+
+
 def _page(
     renderer: Renderer,
     d: Digest,
     order: Sequence[IssueHead],
     feed_urls: dict[str, str],
 ) -> str:
-    names = [page_name(h) for h in order]
-    i = names.index(page_name(d)) if page_name(d) in names else -1
-    previous = order[i + 1] if 0 <= i < len(order) - 1 else None
-    following = order[i - 1] if i > 0 else None
     return renderer.archive_page(
         d,
         feed_urls=feed_urls,
         abstracts=[_abstract(p) for p in d.picks],
-        previous=_link(previous),
-        next=_link(following),
+        **_neighbours(order, page_name(d)),
     )
+
+
+# The macros of _neighbours.html.j2, each between its markers.
+_PARTS = {
+    part: re.compile(f"<!-- neighbours:{part} -->.*?<!-- /neighbours:{part} -->", re.S)
+    for part in ("head", "pager")
+}
+
+
+def relinked(
+    renderer: Renderer, pages: Mapping[str, bytes], issues: Sequence[IssueHead]
+) -> dict[str, bytes]:
+    """Published issue pages (name -> bytes as on disk) with their links to their
+    neighbours among `issues` made anew, the rest of each page as it was. A page
+    without the markers (made by an older or a configured template) is left out:
+    render it in full instead."""
+    order = _newest_first(issues)
+    macros = renderer.env.get_template("_neighbours.html.j2").module
+    out: dict[str, bytes] = {}
+    for name, data in pages.items():
+        links = _neighbours(order, name)
+        text = data.decode("utf-8", "replace")
+        for part, marker in _PARTS.items():
+            found = list(marker.finditer(text))
+            if len(found) != 1:
+                break
+            fresh = str(getattr(macros, part)(links["previous"], links["next"]))
+            text = text[: found[0].start()] + fresh + text[found[0].end() :]
+        else:
+            out[name] = text.encode()
+    return out
 
 
 def _pair(links: feeds.FeedLinks) -> list[tuple[str, str]]:
@@ -180,15 +218,15 @@ def publication(
     site_url: str,
     now: datetime,
     feed_items: int,
-    skip: Collection[str] = frozenset(),
+    pages: Collection[str] | None = None,
     issues: Sequence[IssueHead] | None = None,
     listed: int | None = None,
     subscribe_url: str = "",
 ) -> list[tuple[str, bytes]]:
     """(file name under archive/<profile>/, bytes) of each file published for the profile.
 
-    Issue pages named in `skip` (already published) are not rendered again, but
-    for the one just before a new page (its "next" link): give its digest too. The
+    The issue pages rendered are those of `digests` named in `pages` (default: all;
+    a publish names only the new ones, `relinked` updates their neighbours). The
     index and the feeds always are. The index and the feed of issues list the
     newest `listed` of `issues` (heads: no picks needed; default: the heads of
     `digests`); one more head beyond that is a neighbour only (the index's link to
@@ -203,11 +241,10 @@ def publication(
     order = _newest_first([issue_head(d) for d in digests] if issues is None else issues)
     listed_heads = order if listed is None else order[:listed]
     older = order[len(listed_heads)] if len(order) > len(listed_heads) else None
-    wanted = {page_name(h) for h in to_write(order, skip) or ()}
     out = [
         (page_name(d), _page(renderer, d, order, feed_urls).encode())
         for d in digests
-        if page_name(d) in wanted
+        if pages is None or page_name(d) in pages
     ]
     index = renderer.archive_index(
         profile,
