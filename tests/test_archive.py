@@ -428,3 +428,19 @@ def test_hostile_profile_text_is_inert_in_the_site_index() -> None:
     assert "javascript:" not in page
     assert "Subscribe by email" not in page  # an unsafe form URL is no form
     assert "No issue published yet." in page
+
+
+def test_a_profile_named_index_is_refused_before_anything_is_written(demo_config: Path) -> None:
+    """archive/index/ beside archive/index.html: the site index and the profile's
+    pages would be one URL on hosts that serve /index as index.html."""
+    folder = demo_config.parent / "profiles"
+    (folder / "index.yaml").write_text("title: Index\nkeywords: [scaling]\n")
+    result = CliRunner().invoke(cli, ["profiles", "check", str(folder)])
+    assert result.exit_code == 2
+    assert f"{folder / 'index.yaml'}:1: name: 'index' is taken by the archive's site index" in (
+        result.stderr
+    )
+    result = CliRunner().invoke(cli, ["--config", str(demo_config), "publish"])
+    assert result.exit_code == 2
+    assert f"{folder / 'index.yaml'}:1: name:" in result.stderr
+    assert not load_settings(demo_config).web.output_dir.exists()

@@ -149,6 +149,8 @@ def test_every_problem_in_one_file(tmp_path: Path) -> None:
         ),
         ("title: ''\nkeywords: [a]\n", "1: title: must not be empty"),
         ("name: my profile\nkeywords: [a]\n", "1: name: 'my profile' is not a profile id"),
+        ("name: index\nkeywords: [a]\n", "1: name: 'index' is taken by the archive's site index"),
+        ("name: Index.HTML\nkeywords: [a]\n", "1: name: 'Index.HTML' is taken by the archive's"),
         ("keywords: [a]\nmax_items: 2.5\n", "2: max_items: must be int, not a number"),
         ("keywords:\n  a: 1\nmin_score: 3\n", "3: min_score: unreachable: the best score is 2"),
         ("keywords: [a]\nexclude: [' ']\n", "2: exclude[0]: must not be empty"),

@@ -26,6 +26,9 @@ _KEYS |= {"first_digest_days", "description", "like", "like_file", "like_weight"
 _DEFAULT = {f.name: f.default for f in fields(Profile)}  # each default stated once, in Profile
 _SUFFIXES = (".yaml", ".yml")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# archive/<name>/ sits beside archive/index.html; hosts that serve /index as
+# index.html (and case-blind file systems) would mix the two up.
+_RESERVED = frozenset({"index", "index.html"})
 _EMAIL_RE = re.compile(r"[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _WORD_RE = re.compile(r"[^\W_]")  # what digest.selection.match makes tokens of
 _MAX_WEIGHT = 1e6  # a score is a sum of weights: it stays finite
@@ -97,9 +100,11 @@ def _email_problem(text: str) -> str | None:
 
 
 def _name_problem(text: str) -> str | None:
-    if _NAME_RE.fullmatch(text):
-        return None
-    return f"{text!r} is not a profile id (letters, digits, '.', '_', '-')"
+    if not _NAME_RE.fullmatch(text):
+        return f"{text!r} is not a profile id (letters, digits, '.', '_', '-')"
+    if text.lower() in _RESERVED:
+        return f"{text!r} is taken by the archive's site index (archive/index.html)"
+    return None
 
 
 def _author_problem(text: str) -> str | None:
