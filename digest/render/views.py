@@ -13,6 +13,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -71,10 +72,25 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return text[: limit - 1] + "…"
 
 
+@lru_cache(maxsize=4096)
+def _term_tokens(term: str) -> tuple[tuple[str, ...], ...]:
+    """The token sequences a (non-regex) term is found by: as written, and a
+    multi-word term also written together."""
+    toks = tuple(normalize_text(term).split())
+    if len(toks) > 1:
+        return toks, tuple(normalize_text("".join(_WORD.findall(term))).split())
+    return (toks,) if toks else ()
+
+
+@lru_cache(maxsize=65_536)
+def _word_tokens(word: str) -> tuple[str, ...]:
+    return tuple(normalize_text(word).split())
+
+
 def highlight(text: str, terms: Sequence[str]) -> tuple[tuple[str, bool], ...]:
     """`text` as (segment, matched) pairs: the terms found as the matcher finds them
     (whole words, plural = singular, hyphen = space = nothing; `/regex/` as is)."""
-    pats: set[tuple[str, ...]] = set()
+    by_first: dict[str, set[tuple[str, ...]]] = {}  # each pattern under its first token
     spans: list[tuple[int, int]] = []
     for term in terms:
         if Term(term).is_regex:
@@ -83,17 +99,16 @@ def highlight(text: str, terms: Sequence[str]) -> tuple[tuple[str, bool], ...]:
             except re.error:
                 continue
             spans += [m.span() for m in rx.finditer(text) if m.end() > m.start()]
-        elif toks := tuple(normalize_text(term).split()):
-            pats.add(toks)
-            if len(toks) > 1:
-                pats.add(tuple(normalize_text("".join(_WORD.findall(term))).split()))
-    if pats:
-        words = [(m.span(), w) for m in _WORD.finditer(text) for w in normalize_text(m[0]).split()]
+        else:
+            for p in _term_tokens(term):
+                by_first.setdefault(p[0], set()).add(p)
+    if by_first:
+        words = [(m.span(), w) for m in _WORD.finditer(text) for w in _word_tokens(m[0])]
         norm = [w for _, w in words]
-        for i, (span, _) in enumerate(words):
-            for p in pats:
-                if tuple(norm[i : i + len(p)]) == p:
-                    spans.append((span[0], words[i + len(p) - 1][0][1]))
+        for i, w in enumerate(norm):
+            for p in by_first.get(w, ()):
+                if len(p) == 1 or tuple(norm[i : i + len(p)]) == p:
+                    spans.append((words[i][0][0], words[i + len(p) - 1][0][1]))
     out: list[tuple[str, bool]] = []
     pos = 0  # spans merged where they overlap
     for start, end in sorted(spans):
