@@ -291,6 +291,7 @@ class ItemView:
         return f"Score {self.score} {'=' if self.adds_up else '·'} {self.because}"
 
 
+@lru_cache(maxsize=2048)  # a cycle's mail and its archive page show the same picks
 def item_view(pick: Pick) -> ItemView:
     c = pick.candidate
     links = paper_links(c)
