@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from digest.addresses import normalize
-from digest.errors import DigestError, TokenError
+from digest.errors import TokenError, UsageError
 from digest.mailing import (
     Cause,
     ConsentEvent,
@@ -59,13 +59,23 @@ def add(
     return store.add_subscriber(email, names, now=now, cause="cli")
 
 
-def remove(store: Store, email: str, now: datetime, names: Sequence[str] = ()) -> Subscriber:
+def remove(
+    store: Store,
+    email: str,
+    now: datetime,
+    names: Sequence[str] = (),
+    known: Sequence[str] = (),
+) -> Subscriber:
     """Stop the named profiles, or (none named) unsubscribe the address from
-    everything: it is kept, marked, and never mailed again."""
+    everything: it is kept, marked, and never mailed again. UsageError for an
+    address the store does not hold, or a name that is neither one of the `known`
+    (configured) profiles nor one the address has."""
     email = address(email)
     sub = store.subscriber(email)
     if sub is None:
-        raise DigestError(f"no subscriber {email}")
+        raise UsageError(f"no subscriber {email}: nothing removed")
+    if unknown := [n for n in names if n not in {*known, *sub.profiles, *sub.pending}]:
+        raise UsageError(f"no profile named {unknown[0]!r}: nothing removed")
     if names:
         store.stop_subscriptions(sub.id, names, sub.generation, now, cause="cli")
     else:
@@ -78,7 +88,7 @@ def show(store: Store, email: str) -> tuple[Subscriber, list[ConsentEvent]]:
     """A subscriber and their consent log, oldest first."""
     sub = store.subscriber(address(email))
     if sub is None:
-        raise DigestError(f"no subscriber {email}")
+        raise UsageError(f"no subscriber {email}")
     return sub, store.consent_log(sub.id)
 
 

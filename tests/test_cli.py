@@ -214,6 +214,32 @@ def test_an_unknown_profile_exits_2_and_opens_no_store(config: Path, tmp_path: P
     assert not (tmp_path / "d.db").exists()
 
 
+def test_removing_an_unknown_subscriber_or_profile_exits_2_and_changes_nothing(
+    config: Path,
+) -> None:
+    """`subscribers remove` reports success only for what it removed."""
+    base = ("--config", str(config), "subscribers")
+    assert invoke(*base, "add", "Ada@Example.org", "--profile", "scaling").exit_code == 0
+    for args, said in (
+        (("nobody@example.org",), "digest: no subscriber nobody@example.org: nothing removed"),
+        (("ada@example.org", "--profile", "nope"), "digest: no profile named 'nope'"),
+    ):
+        result = invoke(*base, "remove", *args)
+        assert result.exit_code == EXIT_USAGE, (args, result.output)
+        assert said in result.stderr
+        assert result.stdout == ""
+    shown = invoke(*base, "show", "nobody@example.org")
+    assert shown.exit_code == EXIT_USAGE
+    assert "digest: no subscriber nobody@example.org" in shown.stderr
+    listed = json.loads(invoke(*base, "list", "--json").stdout)
+    ada = next(s for s in listed if s["email"] == "Ada@example.org")
+    assert ada["status"] == "active"
+    assert ada["profiles"] == ["scaling"]
+    done = invoke(*base, "remove", "ADA@example.org")
+    assert done.exit_code == 0
+    assert done.stdout == "Ada@example.org: unsubscribed, receives nothing\n"
+
+
 def test_a_mistyped_path_exits_2_and_opens_no_store(config: Path, tmp_path: Path) -> None:
     sample = ROOT / "config" / "samples" / "arxiv-cs-lg.rss"
     result = invoke("--config", str(config), "ingest", str(sample), str(tmp_path / "mising.rss"))

@@ -51,8 +51,9 @@ def subscribers_remove(obj: Context, email: str, profiles: tuple[str, ...]) -> N
     from digest import service
 
     email = address(email)
+    known = [p.name for p in service.profiles(obj.settings)]
     with obj.open_store() as store:
-        sub = service.remove(store, email, parse_now(None), profiles)
+        sub = service.remove(store, email, parse_now(None), profiles, known)
     receives = ", ".join(sub.profiles) or "nothing"
     click.echo(f"{sub.email}: {sub.status}, receives {receives}")
 
