@@ -241,9 +241,30 @@ def test_many_unpublished_issues_still_get_every_link(demo_config: Path) -> None
     assert older[1] == order[listed]
 
 
+def with_long_abstracts(cfg: Path, n: int = 3) -> None:
+    """Add a source of `n` scaling papers whose abstracts, as long as real arXiv
+    ones, are longer than a snippet (the demo's samples fit in one)."""
+    para = (
+        "We fit a scaling law to the loss of {k} model families and find that the "
+        "critical batch size grows with the data seen. "
+    ) * 12
+    items = "".join(
+        f"<item><title>Scaling law study {k}</title><link>https://example.org/long/{k}</link>"
+        f"<description>{para.format(k=k)}</description></item>"
+        for k in range(n)
+    )
+    (cfg.parent / "samples" / "long.rss").write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>long</title>'
+        f"<link>https://example.org/</link><description>d</description>{items}</channel></rss>"
+    )
+    with cfg.open("a") as f:
+        f.write("  - name: long-abstracts\n    path: samples/long.rss\n")
+
+
 def test_issue_page_shows_full_abstracts_behind_details_with_stable_anchors(
     demo_config: Path,
 ) -> None:
+    with_long_abstracts(demo_config)
     run(demo_config, "--now", MONDAY.isoformat())
     settings = load_settings(demo_config)
     profile = scaling(settings)
@@ -267,7 +288,7 @@ def test_issue_page_shows_full_abstracts_behind_details_with_stable_anchors(
             assert whole in " ".join(text.split())
         else:
             assert "Full abstract" not in article
-    assert cut >= 3  # the demo's abstracts are longer than a snippet
+    assert cut >= 3  # the long abstracts, cut in the snippet
     assert "<script" not in page
     assert 'style="' not in page
 

@@ -24,14 +24,10 @@ from digest.render.links import paper_links
 from digest.selection.match import normalize_text
 
 WIDTH = 78  # plain-text columns
-SNIPPET_CHARS = 300
+SNIPPET_CHARS = 600  # a mail's excerpt of the abstract: a paragraph, not a sentence
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = "January February March April May June July August September October November December"
 _WORD = re.compile(r"[^\W_]+")
-# A sentence ends at . ! ? (and closing quotes or brackets) before a space, or at 。！？.
-_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s|$)|[。！？]")
-_ABBREV = frozenset({"al", "cf", "e.g", "eg", "eq", "etc", "fig", "i.e", "ie", "no", "vs"})
-_ABBREV |= {"approx", "resp", "sec", "ref", "refs", "dr", "prof", "st", "viz", "et"}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~{}])")
 _MD_LEAD = re.compile(r"^(\s*)([-+=])")  # list items, setext underlines
 _MD_NUM = re.compile(r"^(\s*\d+)([.)])")
@@ -51,25 +47,17 @@ def short_authors(authors: Sequence[str], n: int = 3) -> str:
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """The text, whitespace collapsed, cut to at most `limit` characters: at the last
-    sentence end that fits (when that keeps a third of it), else at a word boundary;
-    "…" marks a cut."""
+    """The text, whitespace collapsed, cut to at most `limit` characters at the last
+    word boundary that fits (unless that keeps under a third: a URL or a run of
+    symbols is cut where it is); "…" marks a cut."""
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    cut = 0
-    for m in _SENTENCE_END.finditer(text):
-        if m.end() > limit - 2:
-            break
-        word = text[: m.start()].rsplit(" ", 1)[-1].lower()
-        if word not in _ABBREV and not (len(word) == 1 and word.isalpha()):
-            cut = m.end()
-    if cut >= limit // 3:
-        return text[:cut] + " …"
-    space = text.rfind(" ", 0, limit)
-    if space > limit // 3:
-        return text[:space].rstrip(" ,;:-–—") + "…"
-    return text[: limit - 1] + "…"
+    space = text.rfind(" ", 0, limit - 1)
+    if space < limit // 3:
+        return text[: limit - 1] + "…"
+    body = text[:space].rstrip(" ,;:-–—")
+    return body + (" …" if body.endswith((".", "!", "?")) else "…")
 
 
 @lru_cache(maxsize=4096)
