@@ -647,6 +647,25 @@ def test_text_lines_break_between_contributions_and_facts() -> None:
     assert all(len(x) <= WIDTH for x in long)
 
 
+def test_a_separator_ends_its_line_even_after_a_part_too_long_for_one() -> None:
+    """The sources line broke badly: a part too long for a line (a long URL, a word
+    split in pieces) left its separator alone at the start of the next line, and an
+    empty part left a double space."""
+    url = "https://example.org/" + "long/" * 14 + "feed.rss"
+    lines = wrap(f"from {url} · ▲ 3", indent="    ", sep=" · ").splitlines()
+    assert lines == ["    from", f"    {url} ·", "    ▲ 3"]  # the URL whole, the mark after it
+    for n in (90, 148):  # the last piece of a split word, with and without room for the mark
+        lines = wrap("a · " + "x" * n + " · cs.LG", indent="    ", sep=" · ").splitlines()
+        assert lines[0] == "    a ·"
+        assert lines[-1].endswith("x · cs.LG")
+        assert "".join(x.strip() for x in lines[1:]) == "x" * n + " · cs.LG"
+        assert all(len(x) <= WIDTH for x in lines)
+    assert wrap("from a ·  · b", indent="    ", sep=" · ") == "    from a · b"
+    for text in ("from a · ", " · b", "· · · · · · " * 20):
+        out = wrap(text, indent="    ", sep=" · ")
+        assert all(x == x.rstrip() for x in out.splitlines()), out  # no trailing space
+
+
 def test_sources_named_by_their_location_show_a_short_name() -> None:
     assert source_label("arxiv-cs-lg") == "arxiv-cs-lg"
     assert source_label("<i>evil</i>-feed") == "<i>evil</i>-feed"

@@ -144,11 +144,15 @@ def wrap(text: str, first: str = "", indent: str = "", width: int = WIDTH, sep: 
 
 
 def _wrap_parts(parts: list[str], mark: str, first: str, indent: str, width: int) -> str:
-    last = len(parts) - 1
-    pieces = [" ".join(p.split()) + (f" {mark}" if n < last else "") for n, p in enumerate(parts)]
+    texts = [t for t in (" ".join(p.split()) for p in parts) if t]  # "a ·  · b": no gap
+    if len(texts) < 2:
+        return wrap(" ".join(texts), first, indent, width)
+    last = len(texts) - 1
     lines: list[str] = []  # finished lines, with their lead
     line = ""  # the line being filled, with its lead
-    for piece in pieces:
+    for n, text in enumerate(texts):
+        tail = f" {mark}" if n < last else ""
+        piece = text + tail
         if line and len(line) + 1 + len(piece) <= width:
             line += " " + piece
             continue
@@ -157,9 +161,14 @@ def _wrap_parts(parts: list[str], mark: str, first: str, indent: str, width: int
         lead = indent if lines else (first or indent)
         if len(lead) + len(piece) <= width:
             line = lead + piece
-        else:  # one part alone is too long: filled as words, the next part may follow it
-            *done, line = wrap(piece, lead, indent, width).splitlines()
-            lines += done
+            continue
+        # One part alone is too long: filled as words, its mark still ending its last
+        # line (narrower by the mark if it would not fit, unless that line is a URL).
+        *done, line = wrap(text, lead, indent, width).splitlines()
+        if tail and len(line) + len(tail) > width and len(line) <= width:
+            *done, line = wrap(text, lead, indent, width - len(tail)).splitlines()
+        lines += done
+        line += tail
     return "\n".join([*lines, line] if line else lines)
 
 
