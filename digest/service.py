@@ -72,6 +72,9 @@ from digest.subscriptions import (
     manage_view as manage_view,
 )
 from digest.subscriptions import (
+    reachable as reachable,
+)
+from digest.subscriptions import (
     read_import as read_import,
 )
 from digest.subscriptions import (

@@ -92,6 +92,13 @@ def show(store: Store, email: str) -> tuple[Subscriber, list[ConsentEvent]]:
     return sub, store.consent_log(sub.id)
 
 
+def reachable(store: Store, email: str) -> Subscriber | None:
+    """The subscriber an address names, if a mail may go to it (a bounced one is
+    not mailed), for a fresh manage link; None for an unknown address."""
+    sub = store.subscriber(email)
+    return sub if sub is not None and sub.status != "bounced" else None
+
+
 def request(
     store: Store, email: str, names: Sequence[str], now: datetime
 ) -> tuple[Subscriber, bool]:

@@ -305,12 +305,14 @@ def confirmation_mail(
     home: str,
     now: datetime,
 ) -> Outgoing:
-    """The mail of double opt-in: `kind` "confirm" (a link that confirms within `days`)
-        or "already" (already subscribed; `link` unsubscribes), from templates/web/mail.*
+    """The mail of double opt-in: `kind` "confirm" (a link that confirms within `days`),
+        "already" (already subscribed; `link` unsubscribes) or "manage" (a fresh manage
+        link, good for `days`), from templates/web/mail.*
     in `env` (`digest.render.environment`)."""
     addr, from_ = sender(settings)
     site = site_name(settings)
-    what = "Confirm your subscription to" if kind == "confirm" else "You are already subscribed to"
+    whats = {"confirm": "Confirm your subscription to", "manage": "Manage your subscriptions to"}
+    what = whats.get(kind, "You are already subscribed to")  # "already"
     subject_ = f"{what} {site}"
     context = {"kind": kind, "site": site, "titles": list(titles), "link": link, "days": days}
     context["home"] = home

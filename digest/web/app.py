@@ -8,6 +8,8 @@
                                 at once: RFC 8058 one-click, or the button
     GET  /manage/{token}        the subscriber's profiles, to add, drop, pause or leave
     POST /manage/{token}        applies the form; answers with the page under a new link
+    POST /fresh-link            mails a known address a new manage link (the form on the
+                                page an expired, superseded or broken link lands on)
     GET  /feeds/{profile}.xml   the profile's RSS feed (.atom: Atom), conditional GET
     GET  /archive/...           the static archive, conditional GET
     GET  /healthz               {"status": "ok", ...} when the store answers
@@ -44,6 +46,8 @@ from digest.errors import StoreError, TokenError
 from digest.settings import Settings
 from digest.web.feedback import FeedbackPages
 from digest.web.files import FEED_TYPES, Archive, feed_response
+from digest.web.fresh import PATH as FRESH_LINK
+from digest.web.fresh import FreshLinks
 from digest.web.mail import CONFIRM_FOR
 from digest.web.pages import NO_STORE, ProfileCache, published, root_of, view
 from digest.web.security import (
@@ -54,6 +58,7 @@ from digest.web.security import (
     SecurityHeaders,
     SharedLimiter,
     retry_after,
+    with_csrf_cookie,
 )
 from digest.web.urls import unsubscribe_route
 
@@ -94,6 +99,8 @@ class _Web:
             clock = lambda: now().timestamp()  # noqa: E731
             self.by_ip = SharedLimiter(store.coordination.hit, "ip", 5, 60, clock=clock)
             self.by_address = SharedLimiter(store.coordination.hit, "to", 3, 3600, clock=clock)
+        limits = (self.by_ip, self.by_address)  # the fresh-link form counts as a subscribe
+        self.fresh = FreshLinks(store, self.pages, self.csrf, self.mailer, now, limits)
         self.archive = settings.web.output_dir / "archive"
         self.unsubscribe_path, self.token_param = unsubscribe_route(settings)
 
@@ -133,16 +140,7 @@ class _Web:
         known = self.profiles.get()
         asked = tuple(n for n in request.query_params.getlist("profile") if n in known)
         response = self._form(request, cookie, chosen=asked)
-        if new:
-            response.set_cookie(
-                CSRF_COOKIE,
-                cookie,
-                max_age=7 * 86400,
-                httponly=True,
-                samesite="strict",
-                secure=request.url.scheme == "https",
-            )
-        return response
+        return with_csrf_cookie(response, request, cookie) if new else response
 
     def _too_many(self, request: Request, wait: float) -> Response:
         return self.pages.message(
@@ -221,31 +219,7 @@ class _Web:
     # -- tokens ------------------------------------------------------------------
 
     def _bad_link(self, request: Request, exc: TokenError) -> Response:
-        if exc.reason == "superseded":
-            return self.pages.message(
-                request,
-                "This link is no longer valid",
-                "The subscription changed after this link was sent, so it no longer"
-                " does anything: each link works only for the state it was sent in.",
-                "The links in your newest digest are current; or subscribe again.",
-                status=400,
-            )
-        if exc.reason == "expired":
-            return self.pages.message(
-                request,
-                "This link has expired",
-                f"Confirmation links work for {CONFIRM_FOR.days} days, manage links for"
-                f" {service.MANAGE_FOR.days}.",
-                "Subscribe again, or use the links in your newest digest.",
-                status=400,
-            )
-        return self.pages.message(
-            request,
-            "This link is not valid",
-            "It may have been cut short or changed on the way: copy the whole link"
-            " from the email, or open it from there.",
-            status=400,
-        )
+        return self.fresh.bad_link(request, exc)
 
     async def confirm(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -418,6 +392,7 @@ def create_app(
         Route(path, web.unsubscribe, methods=["POST"]),
         Route("/manage/{token}", web.manage_page, methods=["GET"]),
         Route("/manage/{token}", web.manage, methods=["POST"]),
+        Route(FRESH_LINK, web.fresh.post, methods=["POST"]),
         Route("/feeds/{file}", web.feed, methods=["GET"]),
         Route("/healthz", web.healthz, methods=["GET"]),
         *FeedbackPages(

@@ -1,8 +1,9 @@
-"""The small mails of double opt-in, for the web side: "confirm your subscription"
-(with a signed link that expires) and "you are already subscribed" (with an
-unsubscribe link). `digest.render.confirmation_mail` builds them; this adds the
-tokens and links, and hands each to `send` (wiring gives `deliver.send.send_one`
-over the configured transport).
+"""The small mails of the web side: "confirm your subscription" (with a signed link
+that expires), "you are already subscribed" (with an unsubscribe link) and a fresh
+manage link (asked for on the page an old link lands on).
+`digest.render.confirmation_mail` builds them; this adds the tokens and links, and
+hands each to `send` (wiring gives `deliver.send.send_one` over the configured
+transport).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from datetime import datetime, timedelta
 
 from digest.mailing import Subscriber
 from digest.render import Outgoing, confirmation_mail, sender
+from digest.service import MANAGE_FOR, manage_token
 from digest.settings import Settings
 from digest.tokens import make_token
 from digest.web.pages import Pages
-from digest.web.urls import confirm_url, unsubscribe_url
+from digest.web.urls import confirm_url, manage_url, unsubscribe_url
 
 CONFIRM_FOR = timedelta(days=3)
 
@@ -46,6 +48,11 @@ class Mailer:
         token = make_token(self.key, "unsubscribe", sub.id, sub.secret, generation=sub.generation)
         link = unsubscribe_url(self.settings, token)
         return self._mail("already", sub, titles, link, 0, now)
+
+    def manage(self, sub: Subscriber, now: datetime) -> Outgoing:
+        """A fresh manage link, for the address an old link was sent to."""
+        link = manage_url(self.settings, manage_token(self.key, sub, now))
+        return self._mail("manage", sub, [], link, MANAGE_FOR.days, now)
 
     def _mail(
         self, kind: str, sub: Subscriber, titles: Sequence[str], link: str, days: int, now: datetime

@@ -28,6 +28,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSRF_COOKIE = "digest_csrf"
@@ -67,6 +69,19 @@ class CSRF:
         if cookie is None or not _COOKIE_VALUE.match(cookie) or not isinstance(field, str):
             return False
         return hmac.compare_digest(self.field(cookie).encode(), field.encode("utf-8", "replace"))
+
+
+def with_csrf_cookie(response: Response, request: Request, cookie: str) -> Response:
+    """`response`, setting the CSRF cookie its form was made for."""
+    response.set_cookie(
+        CSRF_COOKIE,
+        cookie,
+        max_age=7 * 86400,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
 
 class RateLimiter:

@@ -14,11 +14,15 @@ from digest.errors import DigestError
 from digest.render import header_value
 from digest.settings import Settings
 
-RESERVED = ("/", "/subscribe", "/healthz")
+RESERVED = ("/", "/subscribe", "/healthz", "/fresh-link")
 
 
 def confirm_url(settings: Settings, token: str) -> str:
     return f"{settings.web.site_url}confirm/{quote(token, safe='')}"
+
+
+def manage_url(settings: Settings, token: str) -> str:
+    return f"{settings.web.site_url}manage/{quote(token, safe='')}"
 
 
 def unsubscribe_url(settings: Settings, token: str) -> str:
