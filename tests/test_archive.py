@@ -247,7 +247,7 @@ def with_long_abstracts(cfg: Path, n: int = 3) -> None:
     para = (
         "We fit a scaling law to the loss of {k} model families and find that the "
         "critical batch size grows with the data seen. "
-    ) * 12
+    ) * 12 + "Paper {k} ends with words found nowhere else in the archive."
     items = "".join(
         f"<item><title>Scaling law study {k}</title><link>https://example.org/long/{k}</link>"
         f"<description>{para.format(k=k)}</description></item>"

@@ -18,6 +18,7 @@ from digest.models import Digest
 from digest.render import count_papers, page_name
 from tests.browser import browser, screenshot  # noqa: F401
 from tests.conftest import demo_config_at
+from tests.test_archive import with_long_abstracts
 
 pytestmark = pytest.mark.browser
 
@@ -55,11 +56,13 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    """The demo's archive, with four issues of "scaling": 12 papers, none, one, 12.
+    """The demo's archive, with three papers whose abstracts are longer than a
+    snippet added, and four issues of "scaling": 15 papers, none, one, 15.
     Tests ask for it before `browser`: the cycle needs asyncio.run(), which
     Playwright's open loop would refuse."""
     tmp = tmp_path_factory.mktemp("archive")
     cfg = demo_config_at(tmp)
+    with_long_abstracts(cfg)
     result = CliRunner().invoke(cli, ["--config", str(cfg), "run", "--now", MONDAY.isoformat()])
     assert result.exit_code == 0, result.output
     settings = load_settings(cfg)
@@ -112,7 +115,7 @@ def test_site_index(site: Site, browser, width: int, scheme: str) -> None:  # no
     assert "http://localhost:8000/?profile=scaling#subscribe" in hrefs
     latest = page.locator("#profile-scaling .latest")
     assert "Thursday, 26 November 2026" in latest.inner_text()
-    assert "12 new papers" in latest.inner_text()
+    assert "15 new papers" in latest.inner_text()
     reads_well(page, width, (".heading", ".title-link", ".schedule", ".feeds", ".button-link"))
     assert screenshot(page, f"archive-site-{width}-{scheme}").stat().st_size > 5000
     browse.last.click()  # to the profile's index
@@ -154,13 +157,15 @@ def test_issue_page(site: Site, browser, width: int, scheme: str) -> None:  # no
     newest, before = site.digests[0], site.digests[1]
     page = open_page(browser, site.url("scaling", page_name(newest)), width, scheme)
     articles = page.locator("article.item")
-    assert articles.count() == len(newest.picks) == 12
+    assert articles.count() == len(newest.picks) == 15
     for n in range(articles.count()):
         assert articles.nth(n).get_attribute("id") == f"item-{n + 1}"
-    first = page.locator("#item-1")
-    assert first.get_by_role("heading").inner_text() == newest.picks[0].candidate.title
+    # The first paper whose abstract is longer than its snippet (the demo's fit whole).
+    n = next(n for n, p in enumerate(newest.picks) if len(p.candidate.summary) > 1000)
+    first = page.locator(f"#item-{n + 1}")
+    assert first.get_by_role("heading").inner_text() == newest.picks[n].candidate.title
     details = first.locator("details.abstract")
-    whole = " ".join(newest.picks[0].candidate.summary.split())
+    whole = " ".join(newest.picks[n].candidate.summary.split())
     tail = whole[-60:]  # the end of the abstract: past the snippet
     assert details.count() == 1
     assert not first.get_by_text(tail, exact=False).is_visible()
