@@ -143,3 +143,25 @@ def test_the_form_needs_its_csrf_cookie(stack: Stack) -> None:
     r = client.post("/fresh-link", data={"csrf": "forged", "email": ANN})
     assert r.status_code == 403
     assert stack.smtp.received == []
+
+
+def test_an_expired_confirmation_can_still_be_completed_with_the_fresh_link(stack: Stack) -> None:
+    """The usual way here: the confirmation mail sat unread for more than 3 days."""
+    site, client = stack.site, stack.client()
+    site.subscribe("pen@example.org", ["scaling"], client=client)
+    (confirm,) = wait_for_mail(stack.smtp, "pen@example.org", 1)
+    link = re.search(r"https://papers\.example\.org/(confirm/\S+)", text_of(confirm))
+    assert link is not None
+    site.clock.now = T0 + timedelta(days=4)
+    page = client.get("/" + link[1])
+    assert "This link has expired" in page.text
+    assert ask(client, page.text, "pen@example.org")[0] == 200
+    fresh = wait_for_mail(stack.smtp, "pen@example.org", 2)[1]
+    manage = re.search(r"https://papers\.example\.org/(manage/\S+)", text_of(fresh))
+    assert manage is not None
+    assert site.status("pen@example.org") == "pending"
+    done = client.post("/" + manage[1], data={"profile": ["scaling"]})
+    assert done.status_code == 200
+    sub = site.store.subscriber("pen@example.org")
+    assert sub is not None
+    assert (sub.status, sub.profiles) == ("active", ("scaling",))
