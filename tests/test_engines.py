@@ -3,6 +3,9 @@ writers, and the same rows for the same ingest."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +17,11 @@ from sqlalchemy import text
 from digest.models import Entry
 from digest.store import Store, schema
 from digest.store.resolve import CHUNK
+from digest.store.statements import in_batches, statements_for
+from digest.store.writer import writer_for
+from tests import pg
+
+ROOT = Path(__file__).resolve().parent.parent
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
@@ -238,3 +246,52 @@ def test_a_json_feed_with_u0000_ingests(store_url: str, tmp_path: Path) -> None:
         report = pipeline.ingest_source(store, src, NOW, fetcher(Settings()), None)
         assert (report.error, report.new) == (None, 1)
         assert [(i.title, i.summary) for i in store.items()] == [("Null title", "xy")]
+
+
+def test_without_a_server_postgresql_tests_skip_with_the_reason_and_fail_under_ci(
+    tmp_path: Path,
+) -> None:
+    """An initdb that cannot make a cluster (as root, run as `postgres`, which may
+    not even read it): outside CI each PostgreSQL test skips and says why; with
+    CI=true each fails instead."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("initdb", "pg_ctl"):  # found first on PATH, before Debian's
+        tool = bin_dir / name
+        tool.write_text("#!/bin/sh\necho 'no cluster on this machine' >&2\nexit 1\n")
+        tool.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", pg.ENV)}
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+           "tests/test_store_create.py", "-m", "postgresql"]  # fmt: skip
+
+    def run(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, cwd=ROOT, env={**env, **extra}, capture_output=True,
+                              text=True, timeout=300, check=False)  # fmt: skip
+
+    outside = run()
+    assert outside.returncode == 0, outside.stdout[-2000:]
+    assert " skipped" in outside.stdout
+    assert " passed" not in outside.stdout
+    assert "PostgreSQL unavailable (initdb failed: " in outside.stdout  # as root: postgres's
+    assert f"set {pg.ENV} or install postgresql" in outside.stdout
+    ci = run(CI="true")
+    assert ci.returncode == 1, ci.stdout[-2000:]
+    assert "CI=true but PostgreSQL is unavailable: initdb failed" in ci.stdout
+
+
+@pytest.mark.postgresql
+def test_an_ingests_key_lookups_take_the_index_whatever_the_statistics(pg_url: str) -> None:
+    """At some 20k keys the cost model prefers scanning all of item_keys to 512
+    index probes (30 times slower in fact, and each chunk again): an ingest's
+    transaction plans its lookups without sequential scans."""
+    with Store.open(pg_url) as store:
+        add(store, [Entry(title=f"Paper number {i}", summary="text") for i in range(20_000)])
+        with store.engine.begin() as conn:
+            writer_for(conn)  # an ingest's writer: what its transaction plans with
+            size, batch = next(in_batches([f"t:not there {i}" for i in range(512)]))
+            lookup = statements_for(conn).lookup(size)
+            plan = conn.exec_driver_sql(f"EXPLAIN {lookup.sql}", lookup.params([batch])[0])
+            lines = [str(line) for line in plan.scalars()]
+    assert any("item_keys_pkey" in line for line in lines), lines
+    assert not any("Seq Scan" in line for line in lines), lines

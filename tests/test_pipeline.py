@@ -1,5 +1,6 @@
-"""The cycle through pipeline's public functions, on a real SQLite file: the bundled
-sample files plus one source served over loopback HTTP, mail to the outbox."""
+"""The cycle through pipeline's public functions, on each engine (a real SQLite file,
+a real PostgreSQL database): the bundled sample files plus one source served over
+loopback HTTP, mail to the outbox."""
 
 from __future__ import annotations
 
@@ -23,17 +24,26 @@ MONDAY = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 RSS = (ROOT / "config" / "samples" / "arxiv-cs-lg.rss").read_bytes()
 
 
-@pytest.fixture
-def settings(tmp_path: Path, loopback_server: LoopbackServer) -> Settings:
-    """The demo config on a temporary store and outputs, with the arXiv sample also
-    served over HTTP (with an ETag, so a second fetch is a 304)."""
-    cfg = demo_config_at(tmp_path)
-    loopback_server.add(
-        "/cs.LG.rss", RSS, etag='"v1"', headers={"Content-Type": "application/rss+xml"}
-    )
+def _settings(tmp_path: Path, server: LoopbackServer, store: str | None) -> Settings:
+    """The demo config on `store` (else a SQLite file) and temporary outputs, with the
+    arXiv sample also served over HTTP (with an ETag, so a second fetch is a 304)."""
+    cfg = demo_config_at(tmp_path, store)
+    server.add("/cs.LG.rss", RSS, etag='"v1"', headers={"Content-Type": "application/rss+xml"})
     loaded = load_settings(cfg)
-    served = SourceConfig(name="served", location=loopback_server.url("/cs.LG.rss"), kind="feed")
+    served = SourceConfig(name="served", location=server.url("/cs.LG.rss"), kind="feed")
     return replace(loaded, sources=(*loaded.sources, served))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, loopback_server: LoopbackServer, store_url: str) -> Settings:
+    """On a new store of each engine in turn: the test runs once per engine."""
+    return _settings(tmp_path, loopback_server, store_url)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path, loopback_server: LoopbackServer) -> Settings:
+    """On a SQLite file: what only SQLite does (a dry run copies the file)."""
+    return _settings(tmp_path, loopback_server, None)
 
 
 def outbox(settings: Settings) -> list[Path]:
@@ -99,7 +109,8 @@ def test_a_digest_is_recorded_and_sent_once(settings: Settings) -> None:
         assert pipeline.send(settings, store, MONDAY + timedelta(days=1)) == {}
 
 
-def test_dry_run_leaves_store_outbox_and_archive_unchanged(settings: Settings) -> None:
+def test_dry_run_leaves_store_outbox_and_archive_unchanged(sqlite_settings: Settings) -> None:
+    settings = sqlite_settings
     with wiring.open_store(settings.store_url) as store:
         pipeline.ingest(settings, store, MONDAY)
         before = snapshot(store)
@@ -113,7 +124,8 @@ def test_dry_run_leaves_store_outbox_and_archive_unchanged(settings: Settings) -
     assert not (settings.web.output_dir / "archive").exists()
 
 
-def test_dry_run_needs_a_sqlite_file(settings: Settings) -> None:
+def test_dry_run_needs_a_sqlite_file(sqlite_settings: Settings) -> None:
+    settings = sqlite_settings
     with (
         wiring.open_store("sqlite://") as memory,
         pytest.raises(DigestError, match="needs a SQLite store file"),
@@ -139,9 +151,10 @@ def test_a_source_failing_three_times_is_stale_and_the_admin_hears_of_it(
         assert run.status == "partial"
 
 
-def test_a_profile_edited_between_two_reads_is_read_again(settings: Settings) -> None:
+def test_a_profile_edited_between_two_reads_is_read_again(sqlite_settings: Settings) -> None:
     """The profiles a cycle reads several times are parsed once; an edit, even one of
     the same size within the same clock tick, is seen at the next read."""
+    settings = sqlite_settings
     assert settings.profiles_dir is not None
     path = settings.profiles_dir / "scaling.yaml"
     text = path.read_text(encoding="utf-8")

@@ -326,11 +326,11 @@ def test_a_failing_ingest_stores_nothing(store: Store, monkeypatch: pytest.Monke
 
     calls = []
 
-    def fail_on_the_second_chunk(self: object, *args: object, **kw: object) -> None:
+    def fail_on_the_second_chunk(self: object, *args: object, **kw: object) -> object:
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("disk on fire")
-        real(self, *args, **kw)
+        return real(self, *args, **kw)
 
     real = resolve.Resolver._sightings
     monkeypatch.setattr(resolve, "CHUNK", 3)

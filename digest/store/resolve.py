@@ -187,11 +187,12 @@ class Resolver:
                     known[key] = target
                     new_keys.append((key, target))
 
+        first_new = 0  # ids from here on are this chunk's new items
         if created:
             if self.next_id is None:
                 [(top,)] = st.max_id.fetch(writer.reader, ())
                 self.next_id = (top or 0) + 1
-            item_id = self.next_id
+            item_id = first_new = self.next_id
             rows = []
             for kn in created:
                 kn.item_id = item_id
@@ -217,7 +218,11 @@ class Resolver:
         if new_keys:
             writer.submit(st.insert_keys, [(key, kn.item_id) for key, kn in new_keys])
 
-        writer.submit(st.upsert_sightings, self._sightings(kept, targets, len(created)))
+        sightings = self._sightings(kept, targets, len(created))
+        if first_new:
+            writer.submit(st.insert_sightings, [r for r in sightings if r[0] >= first_new])
+            sightings = [r for r in sightings if r[0] < first_new]
+        writer.submit(st.upsert_sightings, sightings)
         self.new += len(created)
         self.duplicates += len(targets) - len(created)
         for kn in targets:  # what they hold is in the rows now

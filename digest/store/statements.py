@@ -117,9 +117,11 @@ class Statements:
             ),
             ITEM_COLUMNS,
         )
-        self.insert_keys = Sql(
-            dialect, _insert(dialect, schema.item_keys).on_conflict_do_nothing(), ("key", "item_id")
-        )
+        # Plain inserts for what cannot be there yet, so PostgreSQL's COPY takes
+        # them straight in: a key the run has not met was looked up and not found
+        # (ingests hold the items lock), and an item new in this chunk has no sightings.
+        self.insert_keys = Sql(dialect, schema.item_keys.insert(), ("key", "item_id"))
+        self.insert_sightings = Sql(dialect, s.insert(), SIGHTING_COLUMNS)
         up = _insert(dialect, s)
         up = up.on_conflict_do_update(
             index_elements=[s.c.item_id, s.c.source_id, s.c.version],
