@@ -73,10 +73,12 @@ class Clock:
 
 
 class Site:
-    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch, **email: Any) -> None:
+    def __init__(
+        self, tmp: Path, monkeypatch: pytest.MonkeyPatch, store_url: str = "", **email: Any
+    ) -> None:
         monkeypatch.setenv("DIGEST_SECRET_KEY", KEY)
         self.settings = Settings(
-            store_url=f"sqlite:///{tmp / 'web.db'}",
+            store_url=store_url or f"sqlite:///{tmp / 'web.db'}",
             profiles_dir=ROOT / "config" / "profiles",
             web=WebSettings(output_dir=tmp / "out", site_url="https://papers.example.org/"),
             email=EmailSettings(

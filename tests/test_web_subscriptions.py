@@ -1,5 +1,5 @@
 """Subscriptions per (address, profile) through the web app, the service and the
-store: one test per defect of issue 13 ("Consent and identity"), each failing on
+store (SQLite and PostgreSQL): one test per defect of issue 13 ("Consent and identity"), each failing on
 the code before it."""
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ SITE = re.escape("https://papers.example.org/")
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    s = Site(tmp_path, monkeypatch)
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> Iterator[Site]:
+    """On a new store of each engine in turn: consent is the store's, on both."""
+    s = Site(tmp_path, monkeypatch, store_url)
     yield s
     s.store.close()
 
