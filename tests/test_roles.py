@@ -1,7 +1,7 @@
 """Many processes on one store (`digest serve --role ...`), on SQLite and on a real
 PostgreSQL server: the leader lock, the job queue, a scheduler killed with SIGKILL
 and its standby taking over, two workers on one queue, web rate limits shared by
-two app instances."""
+two app instances and by two `--role web` processes."""
 
 from __future__ import annotations
 
@@ -349,3 +349,34 @@ def test_compose_shows_postgres_a_scheduler_workers_and_web() -> None:
     # the single-process default stays on SQLite, without a profile
     assert services["digest"]["environment"]["DIGEST_DB"].startswith("sqlite:")
     assert "--role" not in services["digest"]["command"]
+
+
+def test_two_web_processes_count_one_rate_limit(tmp_path: Path, url: str) -> None:
+    """Two `digest serve --role web` on one store: a client's sixth subscribe in a
+    minute is refused by either, however its requests were spread over them."""
+    import httpx
+
+    settings = _config(tmp_path, {"scaling": "daily 23:59"})
+    webs = [Proc(settings, url, "--role", "web", "--port", "0") for _ in range(2)]
+    try:
+        for web in webs:
+            web.wait_for("web_started", 30)
+        bases = [next(e["url"] for e in w.events if e["event"] == "web_started") for w in webs]
+        clients = [httpx.Client(base_url=b, headers={"Host": "localhost:8000"}) for b in bases]
+
+        def subscribe(client: httpx.Client, n: int) -> int:
+            form = client.get("/")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf is not None, (form.status_code, form.text[:500])
+            data = {"csrf": csrf[1], "email": f"w{n}@example.org", "profile": "scaling"}
+            return client.post("/subscribe", data=data).status_code
+
+        if datetime.now(UTC).second > 40:  # the counters' windows are minutes: start early in one
+            time.sleep(61 - datetime.now(UTC).second)
+        codes = [subscribe(clients[n % 2], n) for n in range(7)]
+        assert codes == [200] * 5 + [429] * 2  # the fifth went to the first, the sixth to the other
+        for client in clients:
+            client.close()
+    finally:
+        codes = [w.stop() for w in webs]
+    assert codes == [0, 0]

@@ -1,6 +1,6 @@
 """Subscriptions per (address, profile) through the web app, the service and the
-store (SQLite and PostgreSQL): one test per defect of issue 13 ("Consent and identity"), each failing on
-the code before it."""
+store (SQLite and PostgreSQL): one test per defect of issue 13 ("Consent and
+identity"), each failing on the code before it."""
 
 from __future__ import annotations
 
