@@ -283,3 +283,43 @@ def html_unescape(s: str) -> str:
     import html
 
     return html.unescape(s)
+
+
+def test_the_items_feeds_keep_their_published_entries_and_match_a_rebuild(
+    config: Path,
+) -> None:
+    """A full items feed keeps its entries as published and renders only the newer
+    picks (a paper picked again moves up, once): the same feeds as a rebuild."""
+    from datetime import UTC, datetime, timedelta
+
+    from digest import pipeline, service, wiring
+    from digest.config import load_settings
+
+    config.write_text(config.read_text().replace("feed_items: 50", "feed_items: 3"))
+    monday = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    run(config, "--now", monday.isoformat())
+    settings = load_settings(config)
+    (profile,) = service.chosen(settings, ["scaling"])
+    base = settings.web.output_dir / "archive" / "scaling"
+    feeds = [base / "feed.xml", base / "feed.atom"]
+    mark = "kept as published"
+    with wiring.open_store(settings.store_url) as store:
+        (first,) = store.digests(profile)
+        top = max(p.candidate.item_id for p in first.picks)
+        assert len(first.picks) >= 5
+        for day, (a, b) in enumerate([(0, 2), (2, 4), (1, 2)], start=1):
+            if day == 3:  # the two of day 2 stay: mark them to see they are not rendered
+                for f in feeds:
+                    f.write_text(f.read_text().replace("</title>", f" {mark}</title>"))
+            now = monday + timedelta(days=day)
+            store.record_digest(profile, first.picks[a:b], upto_item_id=top, now=now)
+            pipeline.publish(settings, store, now, names=["scaling"])
+        kept = [f.read_text() for f in feeds]
+        pipeline.publish(settings, store, now, names=["scaling"], rebuild=True)
+    for f, text in zip(feeds, kept, strict=True):
+        got = feedparser.parse(text)
+        titles = [e.title for e in got.entries]
+        assert len(titles) == 3
+        assert mark not in titles[0]
+        assert all(t.endswith(mark) for t in titles[1:])
+        assert text.replace(f" {mark}", "") == f.read_text()

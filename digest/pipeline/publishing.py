@@ -5,12 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest import service, wiring
 from digest.settings import Settings
 from digest.store import Store
 
+if TYPE_CHECKING:
+    from digest.render.feeds import Format, Published
+
 RECENT_ISSUES = 30  # issues a profile's archive index lists (at least the feed's worth)
+
+
+def _kept_feeds(folder: Path, limit: int) -> Published | None:
+    """The profile's items feeds as on disk, if their entries can be kept."""
+    from digest.render.feeds import published
+
+    files: dict[Format, Path] = {"rss": folder / "feed.xml", "atom": folder / "feed.atom"}
+    return published({f: p.read_bytes() for f, p in files.items() if p.is_file()}, limit)
 
 
 def publish(
@@ -49,8 +61,14 @@ def publish(
         stale = {n: (folder / n).read_bytes() for h in pages if (n := page_name(h)) in done}
         patched = relinked(render, stale, heads)
         fresh = [h for h in pages if page_name(h) not in patched]
-        also = [h.id for h in fresh if h.id]
-        digests = store.recent_digests(profile, papers=web.feed_items, also=also)
+        # The items feeds as published keep their entries: only newer picks are read.
+        kept = None if rebuild else _kept_feeds(folder, web.feed_items)
+        newer = [h for h in heads if kept and h.created > kept.newest]
+        if heads and len(newer) == len(heads):  # all newer: those not read may be too
+            kept, newer = None, []
+        also = [h.id for h in [*fresh, *newer] if h.id]
+        papers = 0 if kept else web.feed_items
+        digests = store.recent_digests(profile, papers=papers, also=also)
         if digests:
             digests[0] = service.with_notices(store, digests[0])
         files = publication(
@@ -64,6 +82,7 @@ def publish(
             issues=heads,
             listed=listed,
             subscribe_url=web.subscribe_url,
+            kept=kept,
         )
         written += write_files(folder, [*files, *patched.items()])
     # The site index lists every profile, published in this run or before.

@@ -222,6 +222,7 @@ def publication(
     issues: Sequence[IssueHead] | None = None,
     listed: int | None = None,
     subscribe_url: str = "",
+    kept: feeds.Published | None = None,
 ) -> list[tuple[str, bytes]]:
     """(file name under archive/<profile>/, bytes) of each file published for the profile.
 
@@ -231,7 +232,8 @@ def publication(
     newest `listed` of `issues` (heads: no picks needed; default: the heads of
     `digests`); one more head beyond that is a neighbour only (the index's link to
     older issues). The items feed takes the picks of `digests`, which need only be
-    the newest few that fill it."""
+    the newest few that fill it; with `kept` (the items feeds as published), only
+    those picked after its newest entry are new entries."""
     url = profile_url(site_url, profile)
     links = feeds.FeedLinks(site_url=url, rss_url=f"{url}feed.xml", atom_url=f"{url}feed.atom")
     digest_links = feeds.FeedLinks(
@@ -257,14 +259,16 @@ def publication(
         older=_link(older),
     )
     out.append(("index.html", index.encode()))
-    picked: list[tuple[Pick, datetime]] = [(p, d.created) for d in digests for p in d.picks]
-    places = feeds.places(digests, lambda d: url + page_name(d))
+    newer = [d for d in digests if kept is None or d.created > kept.newest]
+    picked: list[tuple[Pick, datetime]] = [(p, d.created) for d in newer for p in d.picks]
+    places = feeds.places(newer, lambda d: url + page_name(d))
 
     def page_url(d: Digest | IssueHead) -> str:
         return url + page_name(d)
 
     ext = {"rss": "xml", "atom": "atom"}
-    items = feeds.items_feeds(profile, picked, links, now=now, limit=feed_items, places=places)
+    kw: dict[str, Any] = {"now": now, "limit": feed_items, "places": places, "kept": kept}
+    items = feeds.items_feeds(profile, picked, links, **kw)
     out += [(f"feed.{ext[fmt]}", data) for fmt, data in items.items()]
     issues_feeds = feeds.digests_feeds(
         profile, listed_heads, digest_links, page_url=page_url, now=now

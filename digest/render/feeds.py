@@ -184,7 +184,13 @@ def _atom_entry(e: _Entry) -> list[str]:
 
 
 def _build(
-    fmt: Format, profile: Profile, links: FeedLinks, kind: str, now: datetime, entries: list[_Entry]
+    fmt: Format,
+    profile: Profile,
+    links: FeedLinks,
+    kind: str,
+    now: datetime,
+    entries: list[_Entry],
+    kept: Sequence[str] = (),
 ) -> bytes:
     site, title = _site(links), _x(_feed_title(profile))
     what = "Papers picked for" if kind == "items" else "Issues of"
@@ -203,7 +209,7 @@ def _build(
             "    <language>en</language>",
             f"    <lastBuildDate>{_rfc822(_utc(now))}</lastBuildDate>",
         ]
-        body = [line for e in entries for line in _rss_item(e)]
+        body = [line for e in entries for line in _rss_item(e)] + list(kept)
         tail = ["  </channel>", "</rss>"]
     else:
         head += [
@@ -216,7 +222,7 @@ def _build(
             f'  <link rel="self" type="application/atom+xml" href="{_attr(own)}"/>',
             f'  <link rel="alternate" type="text/html" href="{_attr(site)}"/>',
         ]
-        body = [line for e in entries for line in _atom_entry(e)]
+        body = [line for e in entries for line in _atom_entry(e)] + list(kept)
         tail = ["</feed>"]
     return ("\n".join(head + body + tail) + "\n").encode("utf-8")
 
@@ -310,13 +316,60 @@ def items_feeds(
     limit: int = 50,
     formats: Sequence[Format] = FORMATS,
     places: Mapping[str, str] | None = None,
+    kept: Published | None = None,
 ) -> dict[Format, bytes]:
     """`items_feed` in each of `formats`, from entries made once.
 
     `places`: candidate key -> the URL of its place on an issue page
-    (`<page>#item-N`), the link of a paper that has none of its own."""
+    (`<page>#item-N`), the link of a paper that has none of its own. `kept`: the
+    feeds as published (`published`); then `picks` need only be the newer ones,
+    and the published entries fill the rest, as they were written."""
     entries = _item_entries(profile, picks, _site(links), limit, places or {})
-    return {fmt: _build(fmt, profile, links, "items", now, entries) for fmt in formats}
+    new = {e.id for e in entries}
+    old = kept.entries if kept else {}
+    rest = {f: [x for i, x in old.get(f, []) if i not in new][: limit - len(entries)] for f in old}
+    return {
+        fmt: _build(fmt, profile, links, "items", now, entries, rest.get(fmt, ()))
+        for fmt in formats
+    }
+
+
+_BLOCKS: dict[Format, re.Pattern[str]] = {
+    "rss": re.compile(r"^    <item>\n.*?^    </item>$", re.M | re.S),
+    "atom": re.compile(r"^  <entry>\n.*?^  </entry>$", re.M | re.S),
+}
+_IDS: dict[Format, re.Pattern[str]] = {
+    "rss": re.compile(r'<guid isPermaLink="false">([^<]*)</guid>'),
+    "atom": re.compile(r"^    <id>([^<]*)</id>$", re.M),
+}
+_NEWEST = re.compile(r"^    <published>(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z</published>$", re.M)
+
+
+@dataclass(frozen=True)
+class Published:
+    """An items feed's entries as published: a publish keeps them and renders only
+    the newer picks (issue 12). Entries are written once, as the issue pages are."""
+
+    newest: datetime  # when the newest entry was picked
+    entries: dict[Format, list[tuple[str, str]]]  # (id, its XML), newest first
+
+
+def published(docs: Mapping[Format, bytes], limit: int) -> Published | None:
+    """The entries of the published RSS and Atom items feeds, or None when they
+    cannot be kept: a file missing or not as `items_feeds` writes it, the two
+    disagreeing, or fewer than `limit` entries (then older picks may be missing)."""
+    entries: dict[Format, list[tuple[str, str]]] = {}
+    for fmt in FORMATS:
+        text = docs[fmt].decode("utf-8", "replace") if fmt in docs else ""
+        blocks = [m[0] for m in _BLOCKS[fmt].finditer(text)]
+        ids = [m[1] if (m := _IDS[fmt].search(b)) else "" for b in blocks]
+        entries[fmt] = list(zip(ids, blocks, strict=True))
+    atom = entries["atom"]
+    first = _NEWEST.search(atom[0][1]) if atom else None
+    same = [i for i, _ in atom] == [i for i, _ in entries["rss"]]
+    if first is None or not same or len(atom) != limit or not all(i for i, _ in atom):
+        return None
+    return Published(datetime.fromisoformat(first[1]).replace(tzinfo=UTC), entries)
 
 
 def _day(dt: datetime, tz_name: str) -> str:
