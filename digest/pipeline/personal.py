@@ -49,13 +49,10 @@ def personalise(
         return {}
     standing = store.standing_feedback(profile.name)
     subs = {sid: store.subscriber_by_id(sid) for sid in standing}
-    standing = {  # "less" alone, with no liked paper to count against, changes nothing
+    standing = {
         sid: f
         for sid, f in standing.items()
-        if (s := subs[sid]) is not None
-        and s.status == "active"
-        and profile.name in s.profiles
-        and (f["more"] or liked)
+        if (s := subs[sid]) is not None and s.status == "active" and profile.name in s.profiles
     }
     papers = store.items_by_id(
         sorted({i for f in standing.values() for d in f.values() for i in d})
