@@ -114,7 +114,8 @@ def rss_bytes(n: int, offset: int) -> bytes:
     return "\n".join(out).encode()
 
 
-def build_base(url: str, n: int) -> float:
+def build_base(url: str, n: int, now: datetime = NOW) -> float:
+    """`n` items, all first seen at `now`, in the store at `url`; returns seconds."""
     store = Store.open(url)
     src = store.source("base", location="synthetic", kind="feed")
     t = time.perf_counter()
@@ -130,7 +131,7 @@ def build_base(url: str, n: int) -> float:
             )
             for i in range(start, min(n, start + step))
         ]
-        store.add_entries(src.id, batch, rank=3, now=NOW)
+        store.add_entries(src.id, batch, rank=3, now=now)
     store.close()
     return time.perf_counter() - t
 
