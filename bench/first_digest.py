@@ -130,6 +130,7 @@ def _preview_child(config: Path, url: str, queue: Any) -> None:
 
 def _record_child(config: Path, url: str, name: str, queue: Any) -> None:
     """`pipeline.create_digests` for one new profile: `digest run`'s select and record."""
+    import digest.selection.rank  # noqa: F401  imports are not what is measured
     from digest import pipeline, wiring
     from digest.config import load_settings
 
