@@ -33,8 +33,9 @@ FIRST_RETRY = timedelta(minutes=5)
 LAST_RETRY = timedelta(hours=6)
 OPEN = ("pending", "failed-temporary")
 # Outcomes wait at most LINGER seconds, or until FLUSH_AT of them, for one transaction:
-# few transactions at any rate, and a SIGKILL forgets at most that many marks.
-LINGER = 0.005
+# few transactions at any rate, and a SIGKILL forgets at most that many marks. At 5 ms
+# a loaded sender wrote one transaction per 2-3 marks: a fifth of its CPU (bench/send.py).
+LINGER = 0.05
 FLUSH_AT = 500
 Outcome = Literal["sent", "temporary", "permanent"]
 
