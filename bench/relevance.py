@@ -89,7 +89,7 @@ class Judged:
             title=it["name"],
             keywords=keywords if mode != "like-only" else (),
             min_score=1.0 if mode == "keyword-only" else 0.0,
-            max_items=20,
+            max_items=20 + len(it["liked"]),  # the liked papers are left out after the cap
             **extra,  # type: ignore[arg-type]
         )
 
@@ -105,7 +105,7 @@ class Judged:
         for p, it in zip(profiles, self.interests, strict=True):
             skip = {c.item_id for c in it["liked"]}
             picks = [x for x in picked[p.name].picks if x.candidate.item_id not in skip]
-            out[it["name"]] = [normalize_title(x.candidate.title) for x in picks]
+            out[it["name"]] = [normalize_title(x.candidate.title) for x in picks][:20]
         return out
 
     def scores(self, ranked: dict[str, list[str]]) -> dict[str, tuple[float, float]]:

@@ -1,4 +1,4 @@
-"""Similarity to a profile's liked papers: TF-IDF over title and abstract, cosine.
+"""Similarity to a profile's liked papers: TF-IDF over title and abstract.
 
 The method (chosen on bench/judged, see bench/relevance.py and the README):
 - a paper's text is its title twice, then its abstract; tokens are runs of two
@@ -7,9 +7,14 @@ The method (chosen on bench/judged, see bench/relevance.py and the README):
   one equals: tests/test_similar.py checks it);
 - weights are (1 + log tf) x idf, idf = 1 + log((1 + n) / (1 + df)) over the
   cycle's candidates and the liked papers together; rows have unit length;
-- a candidate's `similarity` is its cosine to the centroid of the liked papers
-  (steadier than the nearest one alone; 1 for a paper like their average), and its `nearest`
-  is the liked paper with the highest cosine, which the explanation names.
+- the profile's query is the centroid of its liked papers with each word's
+  weight times the square root of the share of liked papers that have it (a
+  word most of them share says more than one paper's own), minus `DISLIKE`
+  times the same query of its disliked papers (Rocchio), at unit length;
+- a candidate's `similarity` is its cosine to the query divided by the liked
+  papers' mean cosine to it: 1 for a paper as close as the liked ones are, on
+  the same scale for every profile and vocabulary. Its `nearest` is the liked
+  paper with the highest cosine, which the explanation names with that cosine.
 
 Deterministic: the same texts give the same floats. Nothing is fetched: the
 vocabulary is the cycle's own text.
@@ -31,7 +36,7 @@ from digest.models import Candidate
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 _STOP = ENGLISH_STOP_WORDS
-DISLIKE = 0.5  # how much the cosine to the disliked papers' centroid counts against
+DISLIKE = 0.5  # Rocchio's usual weight of the negative examples
 
 
 def text_of(c: Candidate) -> str:
@@ -66,10 +71,19 @@ def tfidf(texts: Sequence[str]) -> sparse.csr_matrix:
     return sparse.csr_matrix(sparse.diags(1.0 / norms) @ counts)
 
 
+def query(rows: sparse.csr_matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The words (columns) and weights of the query of these papers' rows, not
+    yet at unit length: mean weight x sqrt(share of the rows that have the word)."""
+    words = np.unique(rows.indices)
+    block = rows[:, words].toarray()
+    share = (block > 0).mean(axis=0)
+    return words, block.mean(axis=0) * np.sqrt(share)
+
+
 @dataclass(frozen=True, slots=True)
 class Likeness:
     """Each candidate's similarity to one profile's liked papers (index-aligned
-    with the candidates): the mean cosine, the nearest liked paper and its cosine."""
+    with the candidates): the similarity, the nearest liked paper and its cosine."""
 
     similarity: npt.NDArray[np.float64]
     nearest: npt.NDArray[np.int64]  # index into the profile's liked papers
@@ -79,7 +93,7 @@ class Likeness:
 
 class Model:
     """One cycle's vectors: the candidates and every profile's liked (and disliked)
-    papers, weighted together, so the cosines of all profiles come from one product."""
+    papers, weighted together, so all profiles' scores come from two products."""
 
     def __init__(
         self,
@@ -101,21 +115,41 @@ class Model:
         matrix = tfidf([text_of(c) for c in chain(candidates, extra.values())])
         self.columns: dict[str, list[int]] = {}  # profile -> its liked papers' columns
         picked: list[int] = []
-        for name, papers in self.liked.items():
-            self.columns[name] = list(range(len(picked), len(picked) + len(papers)))
-            picked += [row[c.item_id] for c in papers]
+        q_rows, q_cols, q_vals = [], [], []
+        for k, (name, papers) in enumerate(self.liked.items()):
+            rows = [row[c.item_id] for c in papers]
+            self.columns[name] = list(range(len(picked), len(picked) + len(rows)))
+            picked += rows
+            words, weights = query(matrix[rows])
+            if name in against:
+                minus, less = query(matrix[[row[c.item_id] for c in against[name]]])
+                joined, at = np.unique(np.r_[words, minus], return_inverse=True)
+                sums = np.bincount(at, np.r_[weights, -DISLIKE * less], len(joined))
+                weights = sums.astype(np.float64)
+                words = joined.astype(np.int64)
+            q_rows.append(np.full(len(words), k))
+            q_cols.append(words)
+            q_vals.append(weights / max(float(np.sqrt(np.square(weights).sum())), 1e-12))
+        width = matrix.shape[1]
+        queries = sparse.csr_matrix(
+            (np.concatenate(q_vals or [np.zeros(0)]),
+             (np.concatenate(q_rows or [np.zeros(0, np.int64)]),
+              np.concatenate(q_cols or [np.zeros(0, np.int64)]))),
+            shape=(len(self.liked), width),
+        )  # fmt: skip
+        self.query_of = {name: k for k, name in enumerate(self.liked)}
+        liked_rows = matrix[picked]
+        # the liked papers' own mean cosine to their query: the similarity's unit
+        own = np.asarray((liked_rows @ queries.T).todense())
+        self.unit = {
+            name: max(float(own[self.columns[name], k].mean()), 1e-12)
+            for name, k in self.query_of.items()
+        }
+        self.scores = np.zeros((self.size, len(self.liked)))
         self.cosines = np.zeros((self.size, len(picked)))
         if picked and self.size:
-            self.cosines = np.asarray((matrix[: self.size] @ matrix[picked].T).todense())
-        self.centroid_norm: dict[str, float] = {}  # |mean of the liked rows|
-        for name, papers in self.liked.items():
-            centroid = matrix[[row[c.item_id] for c in papers]].mean(axis=0)
-            self.centroid_norm[name] = max(float(np.sqrt(np.square(centroid).sum())), 1e-12)
-        self.against: dict[str, npt.NDArray[np.float64]] = {}  # cosine to the disliked centroid
-        for name, papers in against.items():
-            centroid = np.asarray(matrix[[row[c.item_id] for c in papers]].mean(axis=0)).ravel()
-            norm = max(float(np.sqrt(np.square(centroid).sum())), 1e-12)
-            self.against[name] = np.asarray(matrix[: self.size] @ centroid).ravel() / norm
+            self.scores = np.asarray((matrix[: self.size] @ queries.T).todense())
+            self.cosines = np.asarray((matrix[: self.size] @ liked_rows.T).todense())
 
     def likeness(self, profile: str) -> Likeness | None:
         """`profile`'s likeness, or None when it has no liked papers."""
@@ -124,11 +158,8 @@ class Model:
             return None
         block = self.cosines[:, cols]
         nearest = np.argmax(block, axis=1) if self.size else np.zeros(0, dtype=np.int64)
-        similarity = block.mean(axis=1) / self.centroid_norm[profile]
-        if profile in self.against:  # Rocchio's negative part: what is like the dislikes drops
-            similarity = similarity - DISLIKE * self.against[profile]
         return Likeness(
-            similarity=similarity,
+            similarity=self.scores[:, self.query_of[profile]] / self.unit[profile],
             nearest=nearest.astype(np.int64),
             nearest_cosine=block[np.arange(self.size), nearest],
             liked=self.liked[profile],
