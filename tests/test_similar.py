@@ -152,3 +152,39 @@ def test_disliked_papers_count_against() -> None:
     assert less[2] == sim[2]  # nothing in common with it: unchanged
     assert against[0].candidate.item_id == 2
     assert all(total(x.reasons) == x.score for x in against)
+
+
+@pytest.mark.shared
+def test_like_weight_0_scores_as_the_keywords_alone(listings_dir: Path) -> None:
+    """The blend's keyword scores (one array pass) are `rank`'s: titles, abstracts,
+    a term given twice in two cases, a regex, authors, excludes, on the real listings."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from digest.models import Candidate, Pool, Profile, Term, Window
+    from digest.selection.match import Matcher
+    from digest.selection.rank import pick_all
+    from digest.sources.listing import parse_listing
+
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    entries = {e.title: e for f in sorted(listings_dir.iterdir())
+               for e in parse_listing(f.read_bytes()).entries}  # fmt: skip
+    names = ("Ada Lovelace", "Alan Turing", "Grace Hopper")
+    papers = [Candidate(n, f"k{n}", e.title, e.summary, (names[n % 3],), f"u{n}", when)
+              for n, e in enumerate(entries.values(), 1)]  # fmt: skip
+    terms = (Term("batch size", 2.0), Term("Batch Size", 1.0), Term("language model"),
+             Term("scaling law", 3.0), Term("/diffusion (model|process)/", 0.5))  # fmt: skip
+    plain = Profile("k", "K", keywords=terms, authors=("grace hopper",), exclude=("vision",),
+                    min_score=0.0, max_items=400, title_weight=3.0)  # fmt: skip
+    liked = replace(plain, name="l", like_weight=0.0)
+    pool = Pool(tuple(papers), {"k": Window(), "l": Window()})
+    got = pick_all([plain, liked], pool, {"l": papers[:2]})
+    keyword = {x.candidate.item_id: x.score for x in got["k"].picks}
+    blended = {x.candidate.item_id: x.score for x in got["l"].picks if x.score > 0}
+    assert len(keyword) > 100
+    assert blended == {i: s for i, s in keyword.items() if i not in {1, 2}}
+    matcher = Matcher([plain])
+    out = {c.item_id for c in papers if matcher.owners(c.title, c.summary).excluded}
+    assert out
+    assert not out & {x.candidate.item_id for x in got["l"].picks}
+    assert all(total(x.reasons) == x.score for x in got["l"].picks)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -30,13 +31,15 @@ from digest.selection.similar import Likeness, Model
 Explain = Callable[[Sequence[Hit]], tuple[tuple[Hit, ...], tuple[Reason, ...]]]
 Scorer = Callable[[Profile], tuple[Callable[[Sequence[Hit]], float], Explain]]
 
+Ints = npt.NDArray[np.int64]
 _DIGITS = 9  # as rank: 0.1 + 0.2 reaches a min_score of 0.3
 
 
 class Blend:
     """What every liked profile's selection needs of one cycle, worked out once:
-    the similarity model, the candidates each profile has hits (or an exclude)
-    in, and the arrays that decide windows without a call per candidate."""
+    the similarity model, each field's (candidate, keyword owner) matches sorted
+    by owner (a profile's owners are one run of ids, so its matches one slice),
+    the excludes and author hits, and the arrays that decide windows."""
 
     def __init__(
         self,
@@ -49,14 +52,18 @@ class Blend:
     ) -> None:
         self.cands, self.found, self.matcher, self.scorer = cands, found, matcher, scorer
         self.model = Model(cands, liked, disliked)
-        owner_name = [name for name, _ in matcher.keyword_owners]
-        self.touched: dict[str, list[int]] = {}
+        self.owners = matcher.keyword_owners
+        self.fields = [_pairs([f.title for f in found]), _pairs([f.abstract for f in found])]
+        self.span: dict[str, tuple[int, int]] = {}  # profile -> its owner ids [lo, hi)
+        for owner, (name, _) in enumerate(self.owners):
+            self.span[name] = (self.span.get(name, (owner, owner))[0], owner + 1)
+        self.excluded: dict[str, list[int]] = {}
+        self.authors: dict[str, list[tuple[int, str]]] = {}  # (candidate, folded name)
         for i, f in enumerate(found):
-            names = {owner_name[o] for o in (*f.title, *f.abstract)}
-            names.update(n for n, _ in f.authors)
-            names.update(f.excluded)
-            for name in names:
-                self.touched.setdefault(name, []).append(i)
+            for name in f.excluded:
+                self.excluded.setdefault(name, []).append(i)
+            for name, hit in f.authors:
+                self.authors.setdefault(name, []).append((i, hit.term.casefold()))
         self.ids = np.fromiter((c.item_id for c in cands), dtype=np.int64, count=len(cands))
         self.seen_at = np.fromiter(
             (_stamp(c.first_seen) for c in cands), dtype=np.float64, count=len(cands)
@@ -71,10 +78,48 @@ class Blend:
             mask &= ~np.isin(self.ids, np.fromiter(window.given, dtype=np.int64))
         return mask
 
+    def keyword_scores(self, profile: Profile) -> npt.NDArray[np.float64]:
+        """Each candidate's keyword score (`rank.score`'s: each term or author once,
+        at its best field), 0 without hits."""
+        n = len(self.cands)
+        lo, hi = self.span.get(profile.name, (0, 0))
+        weights: dict[str, tuple[int, float]] = {}  # folded term -> (its key, weight)
+        for t in profile.keywords:
+            weights.setdefault(t.text.casefold(), (len(weights), t.weight))
+        key = np.array([weights[text.casefold()][0] for _, text in self.owners[lo:hi]], np.int64)
+        weight = np.array([weights[text.casefold()][1] for _, text in self.owners[lo:hi]])
+        cand_parts, key_parts, value_parts = [], [], []
+        for (owners, at), factor in zip(self.fields, (profile.title_weight, 1.0), strict=True):
+            start, stop = np.searchsorted(owners, (lo, hi))
+            cand_parts.append(at[start:stop])
+            key_parts.append(key[owners[start:stop] - lo])
+            value_parts.append(weight[owners[start:stop] - lo] * factor)
+        cand: Ints = np.concatenate(cand_parts)
+        keys: Ints = np.concatenate(key_parts)
+        values: npt.NDArray[np.float64] = np.concatenate(value_parts)
+        pair = cand * max(len(weights), 1) + keys
+        last = np.lexsort((values, pair))  # by pair, then value: the best is each run's last
+        best = last[np.r_[pair[last][1:] != pair[last][:-1], True]] if len(last) else last
+        out = np.bincount(cand[best], values[best], minlength=n).astype(np.float64)
+        hit = set(self.authors.get(profile.name, ()))  # an author counts 1, once
+        np.add.at(out, np.fromiter((i for i, _ in hit), np.int64, len(hit)), 1.0)
+        return np.round(out, _DIGITS)
+
     def select(self, profile: Profile, window: Window, order: Sequence[int]) -> list[Pick] | None:
         """`profile`'s picks, or None when it has no liked paper (`rank` selects)."""
         likeness = self.model.likeness(profile.name)
         return None if likeness is None else select(profile, self, window, likeness, order)
+
+
+def _pairs(
+    owners: Sequence[tuple[int, ...]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each (keyword owner, candidate) of one field, sorted by owner."""
+    lengths = np.fromiter(map(len, owners), np.int64, len(owners))
+    flat = np.fromiter(chain.from_iterable(owners), np.int64, int(lengths.sum()))
+    at = np.repeat(np.arange(len(owners)), lengths)
+    by = np.argsort(flat, kind="stable")
+    return flat[by], at[by]
 
 
 def _stamp(moment: datetime) -> float:
@@ -99,18 +144,9 @@ def select(
         allowed &= np.fromiter(
             (not wanted.isdisjoint(c.sources) for c in cands), dtype=np.bool_, count=n
         )
-    hits_at: dict[int, Sequence[Hit]] = {}
-    score, explain = shared.scorer(profile)
-    for i in shared.touched.get(profile.name, ()):
-        if not allowed[i]:
-            continue
-        if profile.name in shared.found[i].excluded:
-            allowed[i] = False  # exclude wins over any likeness
-            continue
-        hits = shared.matcher.hits_of(shared.found[i], profile.name)
-        if hits:
-            combined[i] += score(hits)
-            hits_at[i] = hits
+    _, explain = shared.scorer(profile)
+    combined += shared.keyword_scores(profile)
+    allowed[shared.excluded.get(profile.name, [])] = False  # exclude wins over any likeness
     combined = np.round(combined, _DIGITS)
     allowed &= combined >= profile.min_score
     chosen = np.flatnonzero(allowed)
@@ -120,10 +156,10 @@ def select(
         chosen = chosen[combined[chosen] >= cut]
     ranked = sorted(chosen.tolist(), key=lambda i: (-combined[i], order[i]))[:keep]
     picks = []
-    for i in ranked:
-        nearest = likeness.liked[int(likeness.nearest[i])]
-        counted, reasons = explain(hits_at[i]) if i in hits_at else ((), ())
+    for i, (nearest, cosine) in zip(ranked, likeness.nearest(ranked), strict=True):
+        hits = shared.matcher.hits_of(shared.found[i], profile.name)
+        counted, reasons = explain(hits) if hits else ((), ())
         adds = round(float(combined[i]) - sum(r.value for r in reasons), _DIGITS)
-        like = Reason(nearest.title, LIKE, adds, round(float(likeness.nearest_cosine[i]), 2))
+        like = Reason(nearest.title, LIKE, adds, round(cosine, 2))
         picks.append(Pick(cands[i], float(combined[i]), counted, (*reasons, like)))
     return picks

@@ -23,6 +23,7 @@ vocabulary is the cycle's own text.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -51,14 +52,19 @@ def tokens(text: str) -> list[str]:
 
 def tfidf(texts: Sequence[str]) -> sparse.csr_matrix:
     """Unit-length rows of sublinear TF-IDF, one per text (see the module docstring)."""
-    words = list(map(tokens, texts))
-    vocab: dict[str, int] = {}
-    cols = np.fromiter(
-        (vocab.setdefault(t, len(vocab)) for t in chain.from_iterable(words)), dtype=np.int64
-    )
-    lengths = np.fromiter((len(t) for t in words), dtype=np.int64, count=len(words))
+    words = [_TOKEN.findall(t.lower()) for t in texts]
+    # Word -> column in C (map over a dict whose missing keys get the next number);
+    # the stop words take the first columns, dropped after, so no test per token.
+    vocab: defaultdict[str, int] = defaultdict()
+    vocab.default_factory = vocab.__len__
+    for w in sorted(_STOP):
+        vocab[w]
+    cols = np.fromiter(map(vocab.__getitem__, chain.from_iterable(words)), dtype=np.int64)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     rows = np.repeat(np.arange(len(texts)), lengths)
-    n, width = len(texts), max(len(vocab), 1)
+    kept = cols >= len(_STOP)
+    rows, cols = rows[kept], cols[kept] - len(_STOP)
+    n, width = len(texts), max(len(vocab) - len(_STOP), 1)
     counts = sparse.csr_matrix(
         (np.ones(len(cols), dtype=np.float64), (rows, cols)), shape=(n, width)
     )
@@ -83,17 +89,26 @@ def query(rows: sparse.csr_matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[n
 @dataclass(frozen=True, slots=True)
 class Likeness:
     """Each candidate's similarity to one profile's liked papers (index-aligned
-    with the candidates): the similarity, the nearest liked paper and its cosine."""
+    with the candidates), and what names the nearest liked paper of a few."""
 
     similarity: npt.NDArray[np.float64]
-    nearest: npt.NDArray[np.int64]  # index into the profile's liked papers
-    nearest_cosine: npt.NDArray[np.float64]
     liked: tuple[Candidate, ...]
+    rows: sparse.csr_matrix  # the candidates' vectors
+    liked_rows: sparse.csr_matrix
+
+    def nearest(self, picked: Sequence[int]) -> list[tuple[Candidate, float]]:
+        """Each picked candidate's nearest liked paper and its cosine (for the
+        picks only: all candidates x all liked papers is most of a cycle's time)."""
+        if not picked:
+            return []
+        cosines = np.asarray((self.rows[list(picked)] @ self.liked_rows.T).todense())
+        best = np.argmax(cosines, axis=1)
+        return [(self.liked[b], float(cosines[k, b])) for k, b in enumerate(best)]
 
 
 class Model:
     """One cycle's vectors: the candidates and every profile's liked (and disliked)
-    papers, weighted together, so all profiles' scores come from two products."""
+    papers, weighted together, so all profiles' scores come from one product."""
 
     def __init__(
         self,
@@ -112,55 +127,42 @@ class Model:
             if c.item_id not in row
         }  # papers outside the cycle get rows after the candidates, each once
         row.update((item_id, self.size + k) for k, item_id in enumerate(extra))
-        matrix = tfidf([text_of(c) for c in chain(candidates, extra.values())])
-        self.columns: dict[str, list[int]] = {}  # profile -> its liked papers' columns
-        picked: list[int] = []
+        self.matrix = tfidf([text_of(c) for c in chain(candidates, extra.values())])
+        self.rows = {name: [row[c.item_id] for c in papers] for name, papers in self.liked.items()}
         q_rows, q_cols, q_vals = [], [], []
-        for k, (name, papers) in enumerate(self.liked.items()):
-            rows = [row[c.item_id] for c in papers]
-            self.columns[name] = list(range(len(picked), len(picked) + len(rows)))
-            picked += rows
-            words, weights = query(matrix[rows])
+        for k, name in enumerate(self.liked):
+            words, weights = query(self.matrix[self.rows[name]])
             if name in against:
-                minus, less = query(matrix[[row[c.item_id] for c in against[name]]])
+                minus, less = query(self.matrix[[row[c.item_id] for c in against[name]]])
                 joined, at = np.unique(np.r_[words, minus], return_inverse=True)
                 sums = np.bincount(at, np.r_[weights, -DISLIKE * less], len(joined))
-                weights = sums.astype(np.float64)
-                words = joined.astype(np.int64)
+                words, weights = joined.astype(np.int64), sums.astype(np.float64)
             q_rows.append(np.full(len(words), k))
             q_cols.append(words)
             q_vals.append(weights / max(float(np.sqrt(np.square(weights).sum())), 1e-12))
-        width = matrix.shape[1]
         queries = sparse.csr_matrix(
             (np.concatenate(q_vals or [np.zeros(0)]),
              (np.concatenate(q_rows or [np.zeros(0, np.int64)]),
               np.concatenate(q_cols or [np.zeros(0, np.int64)]))),
-            shape=(len(self.liked), width),
+            shape=(len(self.liked), self.matrix.shape[1]),
         )  # fmt: skip
         self.query_of = {name: k for k, name in enumerate(self.liked)}
-        liked_rows = matrix[picked]
-        # the liked papers' own mean cosine to their query: the similarity's unit
-        own = np.asarray((liked_rows @ queries.T).todense())
-        self.unit = {
-            name: max(float(own[self.columns[name], k].mean()), 1e-12)
+        # A dense product: the queries' words are few, the candidates many.
+        dense = queries.T.toarray()
+        self.scores = np.asarray(self.matrix @ dense)  # every row, liked ones too
+        self.unit = {  # the liked papers' own mean score: the similarity's unit
+            name: max(float(self.scores[self.rows[name], k].mean()), 1e-12)
             for name, k in self.query_of.items()
         }
-        self.scores = np.zeros((self.size, len(self.liked)))
-        self.cosines = np.zeros((self.size, len(picked)))
-        if picked and self.size:
-            self.scores = np.asarray((matrix[: self.size] @ queries.T).todense())
-            self.cosines = np.asarray((matrix[: self.size] @ liked_rows.T).todense())
 
     def likeness(self, profile: str) -> Likeness | None:
         """`profile`'s likeness, or None when it has no liked papers."""
-        cols = self.columns.get(profile)
-        if not cols:
+        if profile not in self.liked:
             return None
-        block = self.cosines[:, cols]
-        nearest = np.argmax(block, axis=1) if self.size else np.zeros(0, dtype=np.int64)
+        k = self.query_of[profile]
         return Likeness(
-            similarity=self.scores[:, self.query_of[profile]] / self.unit[profile],
-            nearest=nearest.astype(np.int64),
-            nearest_cosine=block[np.arange(self.size), nearest],
+            similarity=self.scores[: self.size, k] / self.unit[profile],
             liked=self.liked[profile],
+            rows=self.matrix,
+            liked_rows=self.matrix[self.rows[profile]],
         )
