@@ -264,8 +264,11 @@ def create_digests(
 ) -> list[ProfileReport]:
     """Select and record the next digest of each profile. A profile with no
     picks gets no digest (unless `send_empty`), but its window still moves."""
+    from digest.pipeline.liking import look_up
+
     reports = []
     profiles = service.chosen(settings, names)
+    look_up(store, profiles, settings.sources, wiring.fetcher(settings), now)  # liked, not stored
     # Read before selecting: the key of each window, so a second process that
     # selected the same window records nothing.
     marks = store.window_marks([p.name for p in profiles])
