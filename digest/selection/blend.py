@@ -5,11 +5,11 @@
 (the README's "Ranking by liked papers" documents it for readers). The keyword
 score is `rank.score`'s (0 without hits); `similarity` is `similar.Model`'s (1
 for a paper as close as the liked ones are); `like_weight` is the profile's
-balance: 0 ranks by keywords alone, a large one by likeness. A candidate is picked when no exclude term matched, it was seen in
-one of the profile's `sources` (when it lists any), it is not itself a liked
-paper, and its combined score reaches `min_score` (with `min_score: 0` every
-candidate of the window is ranked). Ties go as in `rank.select`: recency, then
-upvotes, then id. Each pick's reasons end with a `Reason(title of the nearest
+balance: 0 ranks by keywords alone, a large one by likeness. A candidate is
+picked when no exclude term matched, it was seen in one of the profile's
+`sources` (when it lists any), it is not itself a liked paper, and its combined
+score reaches `min_score` (with `min_score: 0` every candidate of the window is
+ranked). Ties go as in `rank.select`: recency, then upvotes, then id. Each pick's reasons end with a `Reason(title of the nearest
 liked paper, "like", what the similarity adds, factor = the cosine to that paper)`.
 """
 
