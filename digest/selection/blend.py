@@ -9,8 +9,9 @@ balance: 0 ranks by keywords alone, a large one by likeness. A candidate is
 picked when no exclude term matched, it was seen in one of the profile's
 `sources` (when it lists any), it is not itself a liked paper, and its combined
 score reaches `min_score` (with `min_score: 0` every candidate of the window is
-ranked). Ties go as in `rank.select`: recency, then upvotes, then id. Each pick's reasons end with a `Reason(title of the nearest
-liked paper, "like", what the similarity adds, factor = the cosine to that paper)`.
+ranked). Ties go as in `rank.select`: recency, then upvotes, then id. Each
+pick's reasons end with a `Reason(title of the nearest liked paper, "like", what
+the similarity adds, factor = the cosine to that paper)`.
 """
 
 from __future__ import annotations
