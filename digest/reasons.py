@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 LIKE = "like"  # the field of a similarity contribution (issue 14)
+UNLIKE = "less like"  # the field of what the similarity to disliked papers takes off
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +20,9 @@ class Reason:
     """One contribution to a pick's score; `Pick.score` is the sum of `value`s.
 
     `term` is a keyword as the profile writes it, an author as the profile names
-    them, or (field "like") the title of the liked paper. `field` is where it
-    counted: "title", "abstract", "author" or "like". `factor` is the multiplier
+    them, or (field "like" / "less like") the title of the nearest liked /
+    disliked paper. `field` is where it counted: "title", "abstract", "author",
+    "like" or "less like". `factor` is the multiplier
     already inside `value` (the profile's title_weight for a title hit)."""
 
     term: str
@@ -37,8 +39,8 @@ def number(value: float) -> str:
 def explain_one(r: Reason) -> str:
     """ "batch size 4 (title ×2)", "Ada Lovelace 1 (author)", "like “Title” 0.41"."""
     term = " ".join(r.term.split())
-    if r.field == LIKE:
-        return f"like “{term}” {number(r.value)}"
+    if r.field in (LIKE, UNLIKE):
+        return f"{r.field} “{term}” {number(r.value)}"
     factor = f" ×{number(r.factor)}" if r.factor != 1 else ""
     return f"{term} {number(r.value)} ({r.field}{factor})"
 

@@ -188,3 +188,35 @@ def test_like_weight_0_scores_as_the_keywords_alone(listings_dir: Path) -> None:
     assert out
     assert not out & {x.candidate.item_id for x in got["l"].picks}
     assert all(total(x.reasons) == x.score for x in got["l"].picks)
+
+
+def test_dislikes_count_against_a_keyword_profile_and_are_explained() -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from digest.models import Candidate, Pool, Profile, Term, Window
+    from digest.reasons import UNLIKE, explain
+    from digest.selection.rank import pick_all
+
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    papers = [
+        Candidate(1, "a", "Batch size for vision", "Batch size in image nets.", (), "u1", when),
+        Candidate(2, "b", "Batch size for text", "Batch size in language models.", (), "u2", when),
+        Candidate(3, "c", "Protein folding", "Proteins fold.", (), "u3", when),
+        Candidate(4, "d", "Image nets", "Vision image nets.", (), "u4", when),
+    ]  # fmt: skip
+    p = Profile("p", "P", keywords=(Term("batch size"),), min_score=-100.0)
+    pool = Pool(tuple(papers), {"p": Window()})
+    plain = pick_all([p], pool)["p"].picks
+    assert {x.candidate.item_id: x.score for x in plain} == {1: 2.0, 2: 2.0}
+    got = pick_all([p], pool, None, {"p": [papers[3]]})["p"].picks
+    assert [x.candidate.item_id for x in got] == [2, 1]  # only keyword hits, the vision one lower
+    assert got[0].score == 2.0
+    assert got[1].score < 2.0
+    last = got[1].reasons[-1]
+    assert (last.term, last.field) == ("Image nets", UNLIKE)
+    assert last.value < 0
+    assert all(total(x.reasons) == x.score for x in got)
+    assert "less like “Image nets” -" in explain(got[1].reasons)
+    high = pick_all([replace(p, min_score=got[1].score + 0.01)], pool, None, {"p": [papers[3]]})
+    assert [x.candidate.item_id for x in high["p"].picks] == [2]  # min_score: the combined score

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from digest.models import Candidate, Hit, Pick, Profile, Window
-from digest.reasons import LIKE, Reason
+from digest.reasons import LIKE, UNLIKE, Reason
 from digest.selection.match import Matcher, Owners
 from digest.selection.similar import Likeness, Model
 
@@ -79,9 +79,11 @@ class Blend:
             mask &= ~np.isin(self.ids, np.fromiter(window.given, dtype=np.int64))
         return mask
 
-    def keyword_scores(self, profile: Profile) -> npt.NDArray[np.float64]:
+    def keyword_scores(
+        self, profile: Profile
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
         """Each candidate's keyword score (`rank.score`'s: each term or author once,
-        at its best field), 0 without hits."""
+        at its best field), 0 without hits; and which candidates have hits."""
         n = len(self.cands)
         lo, hi = self.span.get(profile.name, (0, 0))
         weights: dict[str, tuple[int, float]] = {}  # folded term -> (its key, weight)
@@ -103,11 +105,15 @@ class Blend:
         best = last[np.r_[pair[last][1:] != pair[last][:-1], True]] if len(last) else last
         out = np.bincount(cand[best], values[best], minlength=n).astype(np.float64)
         hit = set(self.authors.get(profile.name, ()))  # an author counts 1, once
-        np.add.at(out, np.fromiter((i for i, _ in hit), np.int64, len(hit)), 1.0)
-        return np.round(out, _DIGITS)
+        by_author = np.fromiter((i for i, _ in hit), np.int64, len(hit))
+        np.add.at(out, by_author, 1.0)
+        has = np.zeros(n, dtype=np.bool_)
+        has[cand] = has[by_author] = True
+        return np.round(out, _DIGITS), has
 
     def select(self, profile: Profile, window: Window, order: Sequence[int]) -> list[Pick] | None:
-        """`profile`'s picks, or None when it has no liked paper (`rank` selects)."""
+        """`profile`'s picks, or None when it has no liked or disliked paper
+        (`rank` selects)."""
         likeness = self.model.likeness(profile.name)
         return None if likeness is None else select(profile, self, window, likeness, order)
 
@@ -137,16 +143,20 @@ def select(
     """`profile`'s picks in `window`, best first (see the module docstring).
     `order[i]`: candidate i's place at equal score (recency, upvotes, id)."""
     cands, n = shared.cands, len(shared.cands)
-    combined = likeness.similarity * profile.like_weight
+    combined = (likeness.similarity - likeness.against) * profile.like_weight
     allowed = shared.held(window)
-    allowed &= ~np.isin(shared.ids, np.fromiter((c.item_id for c in likeness.liked), np.int64))
+    own = (c.item_id for c in chain(likeness.liked, likeness.disliked))
+    allowed &= ~np.isin(shared.ids, np.fromiter(own, np.int64))
     if profile.sources:
         wanted = set(profile.sources)
         allowed &= np.fromiter(
             (not wanted.isdisjoint(c.sources) for c in cands), dtype=np.bool_, count=n
         )
     _, explain = shared.scorer(profile)
-    combined += shared.keyword_scores(profile)
+    keyword, has_hits = shared.keyword_scores(profile)
+    combined += keyword
+    if not likeness.liked:  # dislikes alone: the keyword profile's candidates, lowered
+        allowed &= has_hits
     allowed[shared.excluded.get(profile.name, [])] = False  # exclude wins over any likeness
     combined = np.round(combined, _DIGITS)
     allowed &= combined >= profile.min_score
@@ -156,11 +166,23 @@ def select(
         cut = np.partition(combined[chosen], len(chosen) - keep)[len(chosen) - keep]
         chosen = chosen[combined[chosen] >= cut]
     ranked = sorted(chosen.tolist(), key=lambda i: (-combined[i], order[i]))[:keep]
+    near = dict(zip(ranked, likeness.nearest(ranked), strict=False))
+    far = dict(zip(ranked, likeness.nearest(ranked, disliked=True), strict=False))
     picks = []
-    for i, (nearest, cosine) in zip(ranked, likeness.nearest(ranked), strict=True):
+    for i in ranked:
         hits = shared.matcher.hits_of(shared.found[i], profile.name)
         counted, reasons = explain(hits) if hits else ((), ())
-        adds = round(float(combined[i]) - sum(r.value for r in reasons), _DIGITS)
-        like = Reason(nearest.title, LIKE, adds, round(cosine, 2))
-        picks.append(Pick(cands[i], float(combined[i]), counted, (*reasons, like)))
+        left = float(combined[i]) - sum(r.value for r in reasons)  # what the likeness adds
+        if i in far:  # the last reason takes the rounding, so that they add up
+            less = -float(likeness.against[i]) * profile.like_weight
+            value = round(left - less, _DIGITS) if i in near else 0.0
+            paper, cosine = far[i]
+            minus = Reason(paper.title, UNLIKE, round(left - value, _DIGITS), round(cosine, 2))
+            left = value
+        if i in near:
+            paper, cosine = near[i]
+            reasons = (*reasons, Reason(paper.title, LIKE, round(left, _DIGITS), round(cosine, 2)))
+        if i in far:
+            reasons = (*reasons, minus)
+        picks.append(Pick(cands[i], float(combined[i]), counted, reasons))
     return picks

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 
 from digest.models import Candidate, Hit, Pick, Pool, Profile, Selection, Window
 from digest.reasons import Reason
-from digest.selection import blend
 from digest.selection.match import Matcher, Owners
 
 _FIELD_ORDER = {"title": 0, "abstract": 1, "author": 2}
@@ -282,7 +281,11 @@ def pick_all(
     for place, i in enumerate(by_rank):
         order[i] = place
     out: dict[str, Selection] = {}
-    blended = blend.Blend(cands, found, matcher, liked, explainer, disliked) if liked else None
+    blended = None
+    if liked or disliked:  # numpy and scipy are imported only for such profiles
+        from digest.selection import blend
+
+        blended = blend.Blend(cands, found, matcher, liked or {}, explainer, disliked)
     for p in profiles:
         window = pool.windows[p.name]
         count, upto = _extent(pool, ids, known, window)

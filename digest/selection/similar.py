@@ -9,12 +9,13 @@ The method (chosen on bench/judged, see bench/relevance.py and the README):
   cycle's candidates and the liked papers together; rows have unit length;
 - the profile's query is the centroid of its liked papers with each word's
   weight times the square root of the share of liked papers that have it (a
-  word most of them share says more than one paper's own), minus `DISLIKE`
-  times the same query of its disliked papers (Rocchio), at unit length;
+  word most of them share says more than one paper's own), at unit length;
 - a candidate's `similarity` is its cosine to the query divided by the liked
   papers' mean cosine to it: 1 for a paper as close as the liked ones are, on
   the same scale for every profile and vocabulary. Its `nearest` is the liked
-  paper with the highest cosine, which the explanation names with that cosine.
+  paper with the highest cosine, which the explanation names with that cosine;
+- disliked papers make a query the same way, and `DISLIKE` times a candidate's
+  similarity to them counts against it (Rocchio's negative part).
 
 Deterministic: the same texts give the same floats. Nothing is fetched: the
 vocabulary is the cycle's own text.
@@ -88,26 +89,35 @@ def query(rows: sparse.csr_matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[n
 
 @dataclass(frozen=True, slots=True)
 class Likeness:
-    """Each candidate's similarity to one profile's liked papers (index-aligned
-    with the candidates), and what names the nearest liked paper of a few."""
+    """Each candidate's similarity to one profile's liked papers and, times
+    `DISLIKE`, to its disliked ones (index-aligned with the candidates; zeros
+    where it has none), and what names the nearest paper of each for a few."""
 
     similarity: npt.NDArray[np.float64]
+    against: npt.NDArray[np.float64]
     liked: tuple[Candidate, ...]
+    disliked: tuple[Candidate, ...]
     rows: sparse.csr_matrix  # the candidates' vectors
     liked_rows: sparse.csr_matrix
+    disliked_rows: sparse.csr_matrix
 
-    def nearest(self, picked: Sequence[int]) -> list[tuple[Candidate, float]]:
-        """Each picked candidate's nearest liked paper and its cosine (for the
-        picks only: all candidates x all liked papers is most of a cycle's time)."""
-        if not picked:
+    def nearest(
+        self, picked: Sequence[int], disliked: bool = False
+    ) -> list[tuple[Candidate, float]]:
+        """Each picked candidate's nearest liked (or disliked) paper and its cosine
+        (for the picks only: all candidates x all those papers is most of a cycle)."""
+        papers, rows = (
+            (self.disliked, self.disliked_rows) if disliked else (self.liked, self.liked_rows)
+        )
+        if not picked or not papers:
             return []
-        cosines = np.asarray((self.rows[list(picked)] @ self.liked_rows.T).todense())
+        cosines = np.asarray((self.rows[list(picked)] @ rows.T).todense())
         best = np.argmax(cosines, axis=1)
-        return [(self.liked[b], float(cosines[k, b])) for k, b in enumerate(best)]
+        return [(papers[b], float(cosines[k, b])) for k, b in enumerate(best)]
 
 
 class Model:
-    """One cycle's vectors: the candidates and every profile's liked (and disliked)
+    """One cycle's vectors: the candidates and every profile's liked and disliked
     papers, weighted together, so all profiles' scores come from one product."""
 
     def __init__(
@@ -117,26 +127,25 @@ class Model:
         disliked: Mapping[str, Sequence[Candidate]] | None = None,
     ) -> None:
         self.liked = {name: tuple(papers) for name, papers in liked.items() if papers}
-        against = {n: tuple(p) for n, p in (disliked or {}).items() if p and n in self.liked}
+        self.disliked = {name: tuple(ps) for name, ps in (disliked or {}).items() if ps}
         self.size = len(candidates)
         row = {c.item_id: i for i, c in enumerate(candidates)}
         extra = {
             c.item_id: c
-            for ps in chain(self.liked.values(), against.values())
+            for ps in chain(self.liked.values(), self.disliked.values())
             for c in ps
             if c.item_id not in row
         }  # papers outside the cycle get rows after the candidates, each once
         row.update((item_id, self.size + k) for k, item_id in enumerate(extra))
         self.matrix = tfidf([text_of(c) for c in chain(candidates, extra.values())])
-        self.rows = {name: [row[c.item_id] for c in papers] for name, papers in self.liked.items()}
+        # One query per (profile, liked or disliked): its papers' rows and its column.
+        self.rows: dict[tuple[str, bool], list[int]] = {}
+        for against, papers_of in ((False, self.liked), (True, self.disliked)):
+            for name, papers in papers_of.items():
+                self.rows[name, against] = [row[c.item_id] for c in papers]
         q_rows, q_cols, q_vals = [], [], []
-        for k, name in enumerate(self.liked):
-            words, weights = query(self.matrix[self.rows[name]])
-            if name in against:
-                minus, less = query(self.matrix[[row[c.item_id] for c in against[name]]])
-                joined, at = np.unique(np.r_[words, minus], return_inverse=True)
-                sums = np.bincount(at, np.r_[weights, -DISLIKE * less], len(joined))
-                words, weights = joined.astype(np.int64), sums.astype(np.float64)
+        for k, rows in enumerate(self.rows.values()):
+            words, weights = query(self.matrix[rows])
             q_rows.append(np.full(len(words), k))
             q_cols.append(words)
             q_vals.append(weights / max(float(np.sqrt(np.square(weights).sum())), 1e-12))
@@ -144,25 +153,32 @@ class Model:
             (np.concatenate(q_vals or [np.zeros(0)]),
              (np.concatenate(q_rows or [np.zeros(0, np.int64)]),
               np.concatenate(q_cols or [np.zeros(0, np.int64)]))),
-            shape=(len(self.liked), self.matrix.shape[1]),
+            shape=(len(self.rows), self.matrix.shape[1]),
         )  # fmt: skip
-        self.query_of = {name: k for k, name in enumerate(self.liked)}
+        self.column = {key: k for k, key in enumerate(self.rows)}
         # A dense product: the queries' words are few, the candidates many.
-        dense = queries.T.toarray()
-        self.scores = np.asarray(self.matrix @ dense)  # every row, liked ones too
-        self.unit = {  # the liked papers' own mean score: the similarity's unit
-            name: max(float(self.scores[self.rows[name], k].mean()), 1e-12)
-            for name, k in self.query_of.items()
+        self.scores = np.asarray(self.matrix @ queries.T.toarray())  # every row, liked too
+        self.unit = {  # its own papers' mean score: the unit of a query's similarity
+            key: max(float(self.scores[rows, self.column[key]].mean()), 1e-12)
+            for key, rows in self.rows.items()
         }
 
+    def _part(self, profile: str, against: bool) -> npt.NDArray[np.float64]:
+        key = (profile, against)
+        if key not in self.column:
+            return np.zeros(self.size)
+        return np.asarray(self.scores[: self.size, self.column[key]] / self.unit[key])
+
     def likeness(self, profile: str) -> Likeness | None:
-        """`profile`'s likeness, or None when it has no liked papers."""
-        if profile not in self.liked:
+        """`profile`'s likeness, or None when it has no liked and no disliked papers."""
+        if profile not in self.liked and profile not in self.disliked:
             return None
-        k = self.query_of[profile]
         return Likeness(
-            similarity=self.scores[: self.size, k] / self.unit[profile],
-            liked=self.liked[profile],
+            similarity=self._part(profile, False),
+            against=DISLIKE * self._part(profile, True),
+            liked=self.liked.get(profile, ()),
+            disliked=self.disliked.get(profile, ()),
             rows=self.matrix,
-            liked_rows=self.matrix[self.rows[profile]],
+            liked_rows=self.matrix[self.rows.get((profile, False), [])],
+            disliked_rows=self.matrix[self.rows.get((profile, True), [])],
         )
