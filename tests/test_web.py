@@ -275,6 +275,10 @@ def test_enumeration_safe_answers(site: Site) -> None:
     (msg,) = site.mail.to("active@example.org")
     assert msg["Subject"].startswith("You are already subscribed")
     assert "/unsubscribe/" in link_in(msg, "https://papers.example.org/unsubscribe/")
+    body = msg.get_body(preferencelist=("plain",))
+    assert body is not None  # the way to change them is the manage link, not leaving
+    text = " ".join(body.get_content().split())
+    assert 'open "Manage your subscriptions" at the end of any digest' in text
     active = site.store.subscriber("active@example.org")
     assert active is not None
     assert active.status == "active"
