@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from digest import pipeline, service
-from digest.errors import TokenError
+from digest.errors import StoreError, TokenError
 from digest.models import Profile
 from digest.pipeline.personal import personal_picks
 from digest.reasons import LIKE
@@ -154,3 +154,29 @@ def test_less_like_this_ranks_neighbours_lower(site: tuple[Settings, Store]) -> 
     # Near the disliked paper: lower, here below min_score 0.
     assert against.get(LANGUAGE[1], -1.0) < plain[LANGUAGE[1]]
     assert against[DIFFUSION[1]] == pytest.approx(plain[DIFFUSION[1]], abs=1.0)
+
+
+def test_personal_picks_are_recorded_in_the_digests_own_transaction(
+    site: tuple[Settings, Store],
+) -> None:
+    settings, store = site
+    ingest(settings, store, 1, [(DIFFUSION[0], "diffusion"), (LANGUAGE[0], "language")])
+    reader = store.subscriber("reader@example.org")
+    assert reader is not None
+    profile: Profile = service.profile(settings, "papers")
+    sel = pipeline.pick(store, profile)
+    assert sel.picks
+    gone = replace(sel.picks[0], candidate=replace(sel.picks[0].candidate, item_id=10**9))
+    window = {"upto_item_id": sel.upto_item_id, "window_after": 0, "now": NOW}
+    # A personal pick that cannot be stored takes the digest down with it: a sender
+    # never finds a digest whose personal rankings are missing.
+    with pytest.raises(StoreError):
+        store.record_digest(profile, sel.picks, personal={reader.id: [gone]}, **window)
+    assert store.digests(profile) == []
+    made = store.record_digest(profile, sel.picks, personal={reader.id: sel.picks[:1]}, **window)
+    assert made is not None and made.id is not None
+    assert [p.candidate.item_id for p in store.personal_picks(made.id)[reader.id]] == [
+        sel.picks[0].candidate.item_id
+    ]
+    # The run that loses the race for the window records no personal picks either.
+    assert store.record_digest(profile, sel.picks, personal={reader.id: [gone]}, **window) is None

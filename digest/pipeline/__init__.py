@@ -278,11 +278,12 @@ def create_digests(
         digest, elsewhere = None, False
         if sel.picks or profile.send_empty or (profile.admin and service.health_notices(store)):
             window = {"upto_item_id": sel.upto_item_id, "window_after": marks[profile.name]}
-            digest = store.record_digest(profile, sel.picks, now=now, **window)
+            # Subscribers with feedback get their own ranking of the same window,
+            # recorded in the digest's transaction so no sender sees one without it.
+            mine = personalise(store, profile, pool, liked.get(profile.name, []))
+            digest = store.record_digest(profile, sel.picks, now=now, personal=mine, **window)
             if elsewhere := digest is None:
                 log.info("profile %s: digest already recorded by another process", profile.name)
-            else:  # subscribers with feedback get their own ranking of the same window
-                personalise(store, digest, pool, liked.get(profile.name, []))
         else:
             store.record_given(profile.name, [], upto_item_id=sel.upto_item_id, now=now)
         made = digest.id if digest else None

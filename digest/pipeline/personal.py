@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from digest.models import Candidate, Digest, Pick, Pool, Profile
+from digest.models import Candidate, Pick, Pool, Profile
 from digest.store import Store
 
 
@@ -40,13 +40,10 @@ def personal_picks(
 
 
 def personalise(
-    store: Store, digest: Digest, pool: Pool, liked: Sequence[Candidate]
+    store: Store, profile: Profile, pool: Pool, liked: Sequence[Candidate]
 ) -> dict[int, list[Pick]]:
-    """Record the personal picks of `digest` for its subscribers with standing
-    feedback on its profile (still subscribed to it); what was recorded."""
-    profile = digest.profile
-    if digest.id is None:
-        return {}
+    """The personal picks from `profile`'s window for its subscribers with standing
+    feedback (still subscribed to it), to be recorded with its digest."""
     standing = store.standing_feedback(profile.name)
     subs = {sid: store.subscriber_by_id(sid) for sid in standing}
     standing = {
@@ -64,6 +61,4 @@ def personalise(
         )
         for sid, f in standing.items()
     }
-    chosen = personal_picks(profile, pool, liked, feedback)
-    store.record_personal(digest.id, chosen)
-    return chosen
+    return personal_picks(profile, pool, liked, feedback)

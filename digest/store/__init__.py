@@ -10,7 +10,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -290,15 +290,20 @@ class Store(
         upto_item_id: int,
         now: datetime,
         window_after: int | None = None,
+        personal: Mapping[int, Sequence[Pick]] | None = None,
     ) -> Digest | None:
-        """Store a digest issue and move the profile's window, in one transaction.
+        """Store a digest issue, its subscribers' `personal` picks (subscriber id ->
+        picks) and move the profile's window, in one transaction.
         `window_after`: the window's start when it was selected (`window_marks`);
         then None comes back, recording nothing, when another process already
         recorded the profile's digest for that window. Without it: no such check."""
         with self._write_tx() as conn:
-            return picks.record_digest(
+            made = picks.record_digest(
                 conn, profile, chosen, upto_item_id=upto_item_id, now=now, window_after=window_after
             )
+            if made is not None and made.id is not None and personal:
+                feedback.record_personal(conn, made.id, personal)
+            return made
 
     def window_marks(self, profiles: Sequence[str]) -> dict[str, int]:
         """How far each profile's window reached (0: never moved); read it before selecting."""

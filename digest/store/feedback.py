@@ -260,10 +260,6 @@ class FeedbackMethods:
         with self._tx() as conn:
             return standing(conn, profile)
 
-    def record_personal(self, digest_id: int, chosen: Mapping[int, Sequence[Pick]]) -> None:
-        with self._write_tx() as conn:
-            record_personal(conn, digest_id, chosen)
-
     def personal_picks(self, digest_id: int) -> dict[int, list[Pick]]:
         with self._tx() as conn:
             return personal(conn, digest_id)
