@@ -174,7 +174,8 @@ def test_personal_picks_are_recorded_in_the_digests_own_transaction(
         store.record_digest(profile, sel.picks, personal={reader.id: [gone]}, **window)
     assert store.digests(profile) == []
     made = store.record_digest(profile, sel.picks, personal={reader.id: sel.picks[:1]}, **window)
-    assert made is not None and made.id is not None
+    assert made is not None
+    assert made.id is not None
     assert [p.candidate.item_id for p in store.personal_picks(made.id)[reader.id]] == [
         sel.picks[0].candidate.item_id
     ]
