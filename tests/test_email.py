@@ -209,6 +209,15 @@ def test_header_injection_is_impossible() -> None:
     assert header_value("a\r\nb\x00c\x85d\u2028e") == "a  b c d e"
 
 
+def test_a_value_holding_a_slot_stays_as_given() -> None:
+    from digest.render.mime import TOKEN
+
+    # Values are put in once: an address spelling a slot is not filled in again.
+    recipient = Recipient(1, 2, f"a{TOKEN}b@example.net", "tok-1")
+    out = _mail().message(recipient)
+    assert f"\r\nTo: a{TOKEN}b@example.net\r\n".encode() in out.data
+
+
 def test_message_id_and_counts_in_subject() -> None:
     assert message_id(1, 2, "Mail.Example.ORG") == "<digest-1.2@mail.example.org>"
     assert message_id(1, 2, "bad domain\r\n") == "<digest-1.2@bad-domain>"

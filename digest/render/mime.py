@@ -46,6 +46,9 @@ ALL_TOKEN, MANAGE_TOKEN = "Zq7allSLOTx9", "Zq7manageSLOTx9"
 FEEDBACK = "Zq7fbSLOTx9"  # followed by "<item id>-more" or "-less": one per item and choice
 _SLOTS = (TO, MESSAGE_ID, TOKEN, ALL_TOKEN, MANAGE_TOKEN, FEEDBACK)
 _FEEDBACK_SLOT = re.compile(FEEDBACK + r"(\d+)-(more|less)")
+# A line with slots is kept as a format string: each slot a field, filled in C.
+_FIELD = {TO: "to", MESSAGE_ID: "mid", TOKEN: "token", ALL_TOKEN: "all", MANAGE_TOKEN: "manage"}
+_SLOT = re.compile("|".join(map(re.escape, _FIELD)) + "|" + _FEEDBACK_SLOT.pattern)
 # C0/C1 controls, line and paragraph separators, and bidi controls (a spoofed Subject)
 _CONTROL = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
@@ -123,7 +126,27 @@ def sender(settings: EmailSettings) -> tuple[str, str]:
 
 # -- the builder -------------------------------------------------------------------------
 
-Chunk = bytes | tuple[str, bool]  # made once, or (text with slots, is a body line)
+Chunk = bytes | tuple[str, bool]  # made once, or (`_template` of a line, is a body line)
+
+
+def _template(line: str) -> str:
+    """`line` as a format string: its slots fields (feedback ones `fb<item id>_<choice>`),
+    anything else literal."""
+
+    def field_of(m: re.Match[str]) -> str:
+        return "{" + (_FIELD.get(m[0]) or f"fb{m[1]}_{m[2]}") + "}"
+
+    return _SLOT.sub(field_of, line.replace("{", "{{").replace("}", "}}"))
+
+
+class _Values(dict[str, str]):
+    """A message's slot values by field; a slot it was not given stays as written,
+    a feedback link of an item without a token gets an empty one."""
+
+    def __missing__(self, name: str) -> str:
+        if name.startswith("fb"):
+            return "/" + name.rsplit("_", 1)[1]
+        return next(slot for slot, f in _FIELD.items() if f == name)
 
 
 def _qp(text: str) -> bytes:
@@ -140,7 +163,8 @@ def _body(text: str) -> list[Chunk]:
     run: list[str] = []
     for line in lines:
         if any(s in line for s in _SLOTS):
-            out += [_qp("".join(run)), (line + "\n", True)] if run else [(line + "\n", True)]
+            kept = (_template(line + "\n"), True)
+            out += [_qp("".join(run)), kept] if run else [kept]
             run = []
         else:
             run.append(line + "\n")
@@ -152,7 +176,7 @@ def compose(headers: Sequence[str], text: str, html: str, *, boundary: str) -> t
     MIME-Version), values through `header_value` or encoded; Content-Type is added."""
     out: list[Chunk] = []
     for line in headers:
-        out.append((line, False) if any(s in line for s in _SLOTS) else line.encode())
+        out.append((_template(line), False) if any(s in line for s in _SLOTS) else line.encode())
         out.append(b"\r\n")
     out.append(
         f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
@@ -178,22 +202,18 @@ def fill(
     feedback: Mapping[int, str] | None = None,
 ) -> bytes:
     """The message's bytes: each slot replaced by its value (values ASCII-safe already);
-    each feedback slot by its item's token from `feedback` (see `Recipient`)."""
-
-    def token(m: re.Match[str]) -> str:  # tokens are URL-safe base64: nothing to quote
-        return f"{(feedback or {}).get(int(m[1]), '')}/{m[2]}"
-
+    each feedback slot by its item's token from `feedback` (see `Recipient`). Values
+    are put in once: a value that holds a slot's text stays as it is."""
+    values = _Values({_FIELD[slot]: v for slot, v in slots.items() if slot in _FIELD})
+    for item, token in (feedback or {}).items():  # URL-safe base64: nothing to quote
+        values[f"fb{item}_more"], values[f"fb{item}_less"] = f"{token}/more", f"{token}/less"
     out = []
     for c in chunks:
         if isinstance(c, bytes):
             out.append(c)
             continue
-        text, body = c
-        for slot, value in slots.items():
-            text = text.replace(slot, value)
-        if FEEDBACK in text:
-            text = _FEEDBACK_SLOT.sub(token, text)
-        out.append(_qp(text) if body else text.encode())
+        text = c[0].format_map(values)
+        out.append(_qp(text) if c[1] else text.encode())
     return b"".join(out)
 
 
