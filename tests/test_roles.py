@@ -360,7 +360,7 @@ def test_two_web_processes_count_one_rate_limit(tmp_path: Path, url: str) -> Non
     webs = [Proc(settings, url, "--role", "web", "--port", "0") for _ in range(2)]
     try:
         for web in webs:
-            web.wait_for("web_started", 30)
+            web.wait_for("web_started", 120)  # start-up under a loaded CI machine
         bases = [next(e["url"] for e in w.events if e["event"] == "web_started") for w in webs]
         clients = [httpx.Client(base_url=b, headers={"Host": "localhost:8000"}) for b in bases]
 
