@@ -191,12 +191,14 @@ class FeedbackSigner:
             raise ValueError(f"subscriber id out of range: {subscriber_id}")
         if len(profile.encode()) > MAX_PROFILE_BYTES:
             raise ValueError(f"profile name too long for a token: {profile[:40]!r}")
-        self._key, self._sid, self._name = key, subscriber_id, profile.encode()
-        self._head = b"digest-token-v3" + _fields("feedback", str(subscriber_id), secret, profile)
+        self._sid, self._name = subscriber_id, profile.encode()
+        head = b"digest-token-v3" + _fields("feedback", str(subscriber_id), secret, profile)
+        self._head = hmac.new(key, head, hashlib.sha256)  # copied per item: keyed once
 
     def mac(self, item_id: int, generation: int) -> bytes:
-        msg = self._head + _fields(str(item_id), str(generation))
-        return hmac.digest(self._key, msg, "sha256")[:_FEEDBACK_MAC]
+        h = self._head.copy()
+        h.update(_fields(str(item_id), str(generation)))
+        return h.digest()[:_FEEDBACK_MAC]
 
     def token(self, item_id: int, generation: int) -> str:
         """The token of the item's links, made in the `generation` of its feedback."""
