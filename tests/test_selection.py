@@ -290,3 +290,22 @@ def test_a_new_profile_reads_only_its_look_back(tmp_path: Path) -> None:
             assert sel.picks
             assert all(p.candidate.first_seen >= NOW - timedelta(days=7) for p in sel.picks)
     assert peaks[1] < peaks[0] * 1.3, peaks
+
+
+def test_a_first_digest_reads_at_most_the_newest_items_of_a_store_filled_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One big import: every item is within `first_digest_days` of the newest, so
+    the days alone would read the whole store. The count bound keeps it flat."""
+    from digest.store import picks
+
+    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+    _ingest(store, random.Random(3), 0, 60, NOW)
+    every = sorted(c.item_id for c in store.items())
+    assert len(every) == 60
+    new = next(p for p in PROFILES if p.name == "new")
+    assert len(store.pool([new]).candidates) == 60  # the days bound alone: all of them
+    monkeypatch.setattr(picks, "FIRST_DIGEST_ITEMS", 25)
+    pool = store.pool([new])
+    assert sorted(c.item_id for c in pool.candidates) == every[-25:]  # the newest 25
+    assert pipeline.select_due(store, [new])["new"].candidates == 25

@@ -28,6 +28,10 @@ from digest.store import deliveries, schema
 from digest.store.statements import insert_for
 
 _PAGE = 1000  # rows per look-back page, names per IN list
+# A new profile's first digest reads at most this many of the newest items, so a
+# store filled by one big import (every item within `first_digest_days`) is not
+# read whole: memory stays flat in the store's size.
+FIRST_DIGEST_ITEMS = 20_000
 
 
 def _identity(r: Any) -> str:
@@ -101,11 +105,13 @@ def newest(
 
 def _lookback_start(conn: Connection, days: int) -> int:
     """The id after which a new profile's first digest starts: the items first
-    seen within `days` of the newest arrival. Ids follow arrival order, so this
-    walks back from the newest in pages and never reads older rows."""
+    seen within `days` of the newest arrival, at most FIRST_DIGEST_ITEMS. Ids
+    follow arrival order, so this walks back from the newest in pages and never
+    reads older rows."""
     t = schema.items
     cutoff: datetime | None = None
     below: int | None = None
+    walked = 0
     while True:
         stmt = select(t.c.id, t.c.first_seen).order_by(t.c.id.desc()).limit(_PAGE)
         if below is not None:
@@ -114,8 +120,9 @@ def _lookback_start(conn: Connection, days: int) -> int:
         for item_id, first_seen in rows:
             if cutoff is None:
                 cutoff = first_seen - timedelta(days=days)
-            if first_seen < cutoff:
+            if first_seen < cutoff or walked == FIRST_DIGEST_ITEMS:
                 return int(item_id)
+            walked += 1
         if len(rows) < _PAGE:
             return 0
         below = rows[-1][0]
