@@ -161,13 +161,7 @@ class _Web:
         form = await request.form(max_files=0, max_fields=64)
         cookie = request.cookies.get(CSRF_COOKIE)
         if cookie is None or not self.csrf.valid(cookie, form.get(CSRF_FIELD)):
-            return self.pages.message(
-                request,
-                "This form has expired",
-                "For your safety, the form must be sent from this site, with cookies on.",
-                "Please go back, reload the page and send the form again.",
-                status=403,
-            )
+            return self.pages.form_expired(request)
         if wait := self.by_ip.take(_client(request)):
             return self._too_many(request, wait)
         raw = form.get("email")

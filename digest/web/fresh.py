@@ -97,13 +97,7 @@ class FreshLinks:
             return self.pages.message(request, "The form is too large", status=413)
         form = await request.form(max_files=0, max_fields=8)
         if not self.csrf.valid(request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)):
-            return self.pages.message(
-                request,
-                "This form has expired",
-                "For your safety, the form must be sent from this site, with cookies on.",
-                "Please go back, reload the page and send the form again.",
-                status=403,
-            )
+            return self.pages.form_expired(request)
         host = request.client.host if request.client else "unknown"
         email = normalize(form.get("email"))
         wait = self.by_ip.take(host)

@@ -85,6 +85,16 @@ class Pages:
             paragraphs=paragraphs,
         )
 
+    def form_expired(self, request: Request) -> HTMLResponse:
+        """The answer to a form posted without this site's CSRF cookie and token."""
+        return self.message(
+            request,
+            "This form has expired",
+            "For your safety, the form must be sent from this site, with cookies on.",
+            "Please go back, reload the page and send the form again.",
+            status=403,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ProfileView:
