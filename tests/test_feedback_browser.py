@@ -26,8 +26,8 @@ from digest import pipeline
 from digest.store import Store
 from digest.web import WebServer, create_app
 from tests.browser import browser, screenshot  # noqa: F401
-from tests.smtpserver import Recorder, serve
-from tests.test_web_browser import Stack, off_thread, text_of, wait_for_mail
+from tests.smtpserver import Recorder
+from tests.test_web_browser import Stack, off_thread, running, text_of, wait_for_mail
 
 pytestmark = pytest.mark.browser
 
@@ -94,18 +94,7 @@ class Site(Stack):
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Site, Recorder]]:
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "browser-test-key-0123456789abcdef")
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    recorder = Recorder()
-    with serve(recorder) as smtp:
-        s = Site(tmp_path, smtp.port)
-        s.server.start()
-        try:
-            yield s, recorder
-        finally:
-            s.server.stop()
-            s.store.close()
+    yield from running(Site, tmp_path, monkeypatch)
 
 
 def mail(recorder: Recorder, to: str, count: int) -> EmailMessage:

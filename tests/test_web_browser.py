@@ -95,20 +95,30 @@ class Stack:
         return made.digest_id, sent
 
 
-@pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Stack, Recorder]]:
+StackT = TypeVar("StackT", bound=Stack)
+
+
+def running(
+    kind: type[StackT], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[StackT, Recorder]]:
+    """A `kind` of stack serving on uvicorn and mailing a real aiosmtpd server; stopped after."""
     monkeypatch.setenv("DIGEST_SECRET_KEY", "browser-test-key-0123456789abcdef")
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(var, raising=False)
     recorder = Recorder()
     with serve(recorder) as smtp:
-        s = Stack(tmp_path, smtp.port)
+        s = kind(tmp_path, smtp.port)
         s.server.start()
         try:
             yield s, recorder
         finally:
             s.server.stop()
             s.store.close()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Stack, Recorder]]:
+    yield from running(Stack, tmp_path, monkeypatch)
 
 
 def test_subscribe_confirm_receive_unsubscribe(browser, stack) -> None:  # noqa: F811
