@@ -7,7 +7,7 @@ and Google Scholar write them. Each becomes a `Like`: the identity keys the
 store knows items by (`digest.identity`: arXiv id, DOI, normalised title),
 strongest first, and where it was written (`file:line`). An entry that names
 no paper at all is a problem at load (`file:line`); one the store does not hold
-is reported when selecting (`unresolved`).
+is looked up, else reported (`digest.pipeline.liking`).
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ class Like:
 
 
 def keys_of(arxiv: str = "", doi: str = "", title: str = "") -> tuple[str, ...]:
-    """The store's keys for a paper known by any of these (empty ones left out)."""
-    if not arxiv and (m := _ARXIV_DOI.fullmatch(doi.strip())):
-        arxiv = m.group(1)
-    found = parse_arxiv_id(arxiv.strip()) if arxiv.strip() else None
+    """The store's keys for a paper known by any of these (empty ones left out).
+    An arXiv DOI (`10.48550/arXiv.<id>`, any case) is its arXiv id."""
+    doi = doi.strip()
+    named = parse_arxiv_id(m.group(1)) if (m := _ARXIV_DOI.fullmatch(doi)) else None
+    found = parse_arxiv_id(arxiv.strip()) if arxiv.strip() else named
     out = [f"arxiv:{found[0]}"] if found else []
-    if doi.strip() and not _ARXIV_DOI.fullmatch(doi.strip()):
-        out.append(f"doi:{doi.strip().lower()}")
+    if doi and named is None:  # an arXiv DOI whose id does not parse stays a DOI
+        out.append(f"doi:{doi.lower()}")
     if norm := normalize_title(title):
         out.append(f"title:{norm}")
     return tuple(out)
@@ -220,12 +221,6 @@ def resolve(
         else:
             papers.setdefault(paper.item_id, paper)
     return list(papers.values()), missing
-
-
-def unresolved_message(like: Like) -> str:
-    return (
-        f"{like.where}: liked paper {like.text!r} is not in the store (ingest a source that has it)"
-    )
 
 
 def profile_likes(

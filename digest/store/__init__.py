@@ -33,7 +33,7 @@ from digest.models import (
     Sighting,
     SourceState,
 )
-from digest.store import deliveries, feedback, likes, picks, resolve, schema
+from digest.store import deliveries, feedback, likes, lookups, picks, resolve, schema
 from digest.store import subscribers as subs
 from digest.store.coordination import Coordination
 from digest.store.failures import sqlite_path
@@ -81,6 +81,7 @@ class Store(
     deliveries.LedgerMethods,
     RunMethods,
     likes.LikeMethods,
+    lookups.LookupMethods,
     feedback.FeedbackMethods,
     subs.SubscriberMethods,
 ):

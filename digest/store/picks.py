@@ -25,6 +25,7 @@ from digest.models import (
 )
 from digest.reasons import Reason
 from digest.store import deliveries, schema
+from digest.store.lookups import looked_up_items
 from digest.store.statements import insert_for
 
 _PAGE = 1000  # rows per look-back page, names per IN list
@@ -107,13 +108,14 @@ def _lookback_start(conn: Connection, days: int) -> int:
     """The id after which a new profile's first digest starts: the items first
     seen within `days` of the newest arrival, at most FIRST_DIGEST_ITEMS. Ids
     follow arrival order, so this walks back from the newest in pages and never
-    reads older rows."""
+    reads older rows. Looked-up papers arrived, but are not new: not counted."""
     t = schema.items
     cutoff: datetime | None = None
     below: int | None = None
     walked = 0
     while True:
-        stmt = select(t.c.id, t.c.first_seen).order_by(t.c.id.desc()).limit(_PAGE)
+        stmt = select(t.c.id, t.c.first_seen).where(t.c.id.not_in(looked_up_items()))
+        stmt = stmt.order_by(t.c.id.desc()).limit(_PAGE)
         if below is not None:
             stmt = stmt.where(t.c.id < below)
         rows = conn.execute(stmt).all()
@@ -131,7 +133,8 @@ def _lookback_start(conn: Connection, days: int) -> int:
 def pool(conn: Connection, profiles: Sequence[Profile], *, since: datetime | None = None) -> Pool:
     """The candidates of all `profiles`, read in one query over the union of
     their windows: newer than each one's last digest (a new profile: its
-    look-back), or first seen at or after `since` when given."""
+    look-back), or first seen at or after `since` when given. An old paper a
+    look-up brought in (`store/lookups.py`) is in no window."""
     t, ps, pi = schema.items, schema.profile_state, schema.profile_items
     names = [p.name for p in profiles]
     last: dict[str, int] = {}
@@ -154,7 +157,7 @@ def pool(conn: Connection, profiles: Sequence[Profile], *, since: datetime | Non
             after[p.name] = starts[days]
     if not profiles:
         return Pool((), {})
-    stmt = select(t).order_by(t.c.id)
+    stmt = select(t).where(t.c.id.not_in(looked_up_items())).order_by(t.c.id)
     if since is not None:
         stmt = stmt.where(t.c.first_seen >= since)
     else:

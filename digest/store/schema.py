@@ -225,7 +225,8 @@ subscriptions = Table(
     Column("changed_at", UTCDateTime),
 )
 
-# consent_log: in store/consent.py; feedback and personal_picks: in store/feedback.py.
+# consent_log: in store/consent.py; feedback and personal_picks: in store/feedback.py;
+# lookups: in store/lookups.py.
 
 # The delivery ledger: one row per (digest, subscriber), created with the digest.
 deliveries = Table(
@@ -399,19 +400,14 @@ def _v11(conn: Connection) -> None:
     migrate_v11(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
-    _v1,
-    _v2,
-    _v3,
-    _v4,
-    _v5,
-    _v6,
-    _v7,
-    _v8,
-    _v9,
-    _v10,
-    _v11,
-)
+def _v12(conn: Connection) -> None:
+    from digest.store.lookups import migrate_v12  # as v10: imported late
+
+    migrate_v12(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+MIGRATIONS += (_v7, _v8, _v9, _v10, _v11, _v12)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
