@@ -26,7 +26,8 @@ import numpy.typing as npt
 from digest.models import Candidate, Hit, Pick, Profile, Window
 from digest.reasons import LIKE, UNLIKE, Reason
 from digest.selection.match import Matcher, Owners
-from digest.selection.similar import Likeness, Model
+from digest.selection.profiles import NO_KEYWORDS
+from digest.selection.similar import DISLIKE, Likeness, Model
 
 # rank.explainer: profile -> (hits -> keyword score, hits -> (the hits that count, reasons))
 Explain = Callable[[Sequence[Hit]], tuple[tuple[Hit, ...], tuple[Reason, ...]]]
@@ -129,6 +130,11 @@ def _pairs(
     return flat[by], at[by]
 
 
+def _best(values: npt.NDArray[np.float64], allowed: npt.NDArray[np.bool_]) -> float:
+    """The highest of `values` among the `allowed` candidates, 0 when none is above 0."""
+    return max(float(values[allowed].max()), 0.0) if allowed.any() else 0.0
+
+
 def _stamp(moment: datetime) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
@@ -143,7 +149,6 @@ def select(
     """`profile`'s picks in `window`, best first (see the module docstring).
     `order[i]`: candidate i's place at equal score (recency, upvotes, id)."""
     cands, n = shared.cands, len(shared.cands)
-    combined = (likeness.similarity - likeness.against) * profile.like_weight
     allowed = shared.held(window)
     own = (c.item_id for c in chain(likeness.liked, likeness.disliked))
     allowed &= ~np.isin(shared.ids, np.fromiter(own, np.int64))
@@ -154,11 +159,13 @@ def select(
         )
     _, explain = shared.scorer(profile)
     keyword, has_hits = shared.keyword_scores(profile)
-    combined += keyword
     if not likeness.liked:  # dislikes alone: the keyword profile's candidates, lowered
         allowed &= has_hits
     allowed[shared.excluded.get(profile.name, [])] = False  # exclude wins over any likeness
-    combined = np.round(combined, _DIGITS)
+    unit = profile.like_weight * (_best(keyword, allowed) or NO_KEYWORDS)
+    more = likeness.similarity * (unit / (_best(likeness.similarity, allowed) or 1.0))
+    less = likeness.against * (unit / (_best(likeness.against, allowed) / DISLIKE or 1.0))
+    combined = np.round(keyword + more - less, _DIGITS)
     allowed &= combined >= profile.min_score
     chosen = np.flatnonzero(allowed)
     keep = max(profile.max_items, 0)
@@ -174,8 +181,7 @@ def select(
         counted, reasons = explain(hits) if hits else ((), ())
         left = float(combined[i]) - sum(r.value for r in reasons)  # what the likeness adds
         if i in far:  # the last reason takes the rounding, so that they add up
-            less = -float(likeness.against[i]) * profile.like_weight
-            value = round(left - less, _DIGITS) if i in near else 0.0
+            value = round(left + float(less[i]), _DIGITS) if i in near else 0.0
             paper, cosine = far[i]
             minus = Reason(paper.title, UNLIKE, round(left - value, _DIGITS), round(cosine, 2))
             left = value

@@ -32,6 +32,8 @@ _RESERVED = frozenset({"index", "index.html"})
 _EMAIL_RE = re.compile(r"[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _WORD_RE = re.compile(r"[^\W_]")  # what digest.selection.match makes tokens of
 _MAX_WEIGHT = 1e6  # a score is a sum of weights: it stays finite
+# blend's unit in a window without keyword hits (likes alone): 0-10 at the default like_weight
+NO_KEYWORDS = 20.0
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _LOADED: dict[tuple[Any, ...], tuple[Profile, ...]] = {}  # see load_profiles
 
@@ -238,9 +240,11 @@ def _build(
         chk.get(top, "title_weight", "", (int, float), _DEFAULT["title_weight"], _not_negative)
     )
     likes = profile_likes(chk, top, path, _strings(chk, top, "like", _empty_problem))
-    like_weight = float(chk.get(top, "like_weight", "", (int, float), 10.0, _not_negative))
+    like_weight = float(
+        chk.get(top, "like_weight", "", (int, float), _DEFAULT["like_weight"], _not_negative)
+    )
     best = sum(t.weight for t in keywords) * max(title_weight, 1.0) + len(authors)
-    best += like_weight if likes else 0.0
+    best += like_weight * (best or NO_KEYWORDS) if likes else 0.0
     if len(chk.problems) == before and (keywords or authors or likes) and best < min_score:
         chk.problem(top, "min_score", "min_score", f"unreachable: the best score is {best:g}")
     profile = Profile(
