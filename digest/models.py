@@ -203,7 +203,7 @@ class Profile:
     first_digest_days: int = 7  # a new profile's first digest: items first seen this far back
     description: str = ""  # Markdown, shown at the top of its digest and archive
     likes: tuple[Like, ...] = ()  # `like:` and `like_file:` papers (digest.selection.likes)
-    like_weight: float = 0.5  # the window's most similar paper adds this share of its best keyword score
+    like_weight: float = 0.5  # most similar paper adds this share of the best keyword score
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,27 @@
 """Selection for a profile with liked papers: keyword score plus similarity.
 
-    score = keyword score + like_weight x similarity
+    score = K + like_weight x K* x (S / S* - DISLIKE x D / D*)
 
-(the README's "Ranking by liked papers" documents it for readers). The keyword
-score is `rank.score`'s (0 without hits); `similarity` is `similar.Model`'s (1
-for a paper as close as the liked ones are); `like_weight` is the profile's
-balance: 0 ranks by keywords alone, a large one by likeness. A candidate is
-picked when no exclude term matched, it was seen in one of the profile's
-`sources` (when it lists any), it is not itself a liked paper, and its combined
-score reaches `min_score` (with `min_score: 0` every candidate of the window is
-ranked). Ties go as in `rank.select`: recency, then upvotes, then id. Each
-pick's reasons end with a `Reason(title of the nearest liked paper, "like", what
-the similarity adds, factor = the cosine to that paper)`.
+(the README's "Ranking by liked papers" documents it for readers). K is the
+keyword score (`rank.score`'s, 0 without hits), S the similarity to the liked
+papers and D to the disliked ones (`similar.Model`'s); K*, S* and D* are the
+best of each among the candidates the profile may be given this cycle (its
+window, less excluded, other sources' and its own liked or disliked papers).
+Each signal counts as a share of the window's best, so the balance does not
+hang on the scale of the keyword weights (one profile's best hit scores 4,
+another's 13) nor on how close today's candidates are to the liked papers:
+the most similar candidate adds `like_weight` times the best keyword score.
+`like_weight` is the profile's balance: 0 ranks by keywords alone, the default
+0.5 lets similarity reorder the keyword hits and add close papers without
+hits below the best of them, a large one ranks by likeness. A window without
+keyword hits (a profile of likes alone) takes `NO_KEYWORDS` as K*.
+
+A candidate is picked when no exclude term matched, it was seen in one of the
+profile's `sources` (when it lists any), it is not itself a liked paper, and its
+combined score reaches `min_score` (with `min_score: 0` every candidate of the
+window is ranked). Ties go as in `rank.select`: recency, then upvotes, then id.
+Each pick's reasons end with a `Reason(title of the nearest liked paper, "like",
+what the similarity adds, factor = the cosine to that paper)`.
 """
 
 from __future__ import annotations
