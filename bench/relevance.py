@@ -247,8 +247,8 @@ def signals(judged: Judged) -> list[dict]:
         likeness = blend.model.likeness(p.name)
         assert likeness is not None
         keep = ~np.isin(blend.ids, [c.item_id for c in it["liked"]])
-        out.append({"it": it, "K": keyword[keep], "S": likeness.similarity[keep],
-                    "papers": [c for c, k in zip(judged.papers, keep, strict=True) if k]})  # fmt: skip
+        papers = [c for c, k in zip(judged.papers, keep, strict=True) if k]
+        out.append({"it": it, "K": keyword[keep], "S": likeness.similarity[keep], "papers": papers})
     return out
 
 
@@ -283,10 +283,12 @@ def fusions(judged: Judged) -> None:
         return lambda d: [1 / (k + a) + 1 / (k + b) for a, b in
                           zip(_ranks(d["K"]), _ranks(d["S"]), strict=True)]  # fmt: skip
 
-    rows: list[tuple[str, Fuse]] = [
-        (f"K + {w:g} × S" + (" (before)" if w == 10 else ""), lambda d, w=w: list(d["K"] + w * d["S"]))
-        for w in (4, 8, 10, 12, 16)
-    ]  # fmt: skip
+    def linear(w: float) -> Fuse:
+        return lambda d: list(d["K"] + w * d["S"])
+
+    rows = [
+        (f"K + {w:g} × S" + (" (before)" if w == 10 else ""), linear(w)) for w in (4, 8, 10, 12, 16)
+    ]
     rows += [(f"K / K* + {lam:g} × S / S*", shares(lam)) for lam in (0.3, 0.4, 0.5, 0.6, 0.7, 1.0)]
     rows += [("√K + 3 × S", lambda d: list(d["K"] ** 0.5 + 3 * d["S"]))]
     rows += [(f"reciprocal-rank fusion, k = {k}", rrf(k)) for k in (10, 30, 60)]
@@ -300,7 +302,7 @@ def fusions(judged: Judged) -> None:
         print(f"| {name} | {nd:.3f} | {p:.2f} | {', '.join(worse) or 'none'} |")
     best = {n: 0.0 for n in base}  # K + w S with each interest's own best w: an upper bound
     for w in (0, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 30, 40, 60, 100):
-        got = run(lambda d, w=w: list(d["K"] + w * d["S"]), keyword_only=w == 0)
+        got = run(linear(w), keyword_only=w == 0)
         best = {n: max(best[n], got[n][0]) for n in best}
     print(f"| K + w × S, each interest's best w (tuned on the labels) | "
           f"{statistics.mean(best.values()):.3f} | | |")  # fmt: skip
