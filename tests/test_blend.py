@@ -79,11 +79,14 @@ def test_likes_alone_score_on_a_fixed_unit_and_the_window_decides_the_best() -> 
 
 def test_profiles_check_knows_the_best_combined_score(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
-    # Keywords: the best keyword score, plus like_weight times it for the most similar paper.
-    path.write_text("name: p\nkeywords: {a: 2}\nlike: [X]\nmin_score: 6\n")  # best 4 x 1.5
-    assert load_profile(path).min_score == 6.0
-    path.write_text("name: p\nkeywords: {a: 2}\nlike: [X]\nmin_score: 6.5\n")
-    with pytest.raises(ConfigError, match="unreachable: the best score is 6"):
+    # The best keyword score, plus like_weight times it (or NO_KEYWORDS on a day with no hit).
+    path.write_text("name: p\nkeywords: {a: 6, b: 6}\nlike: [X]\nmin_score: 36\n")  # 24 x 1.5
+    assert load_profile(path).min_score == 36.0
+    path.write_text("name: p\nkeywords: {a: 6, b: 6}\nlike: [X]\nmin_score: 36.5\n")
+    with pytest.raises(ConfigError, match="unreachable: the best score is 36"):
+        load_profile(path)
+    path.write_text("name: p\nkeywords: {a: 2}\nlike: [X]\nmin_score: 14.5\n")  # 4 + 0.5 x 20
+    with pytest.raises(ConfigError, match="unreachable: the best score is 14"):
         load_profile(path)
     path.write_text("name: p\nlike: [X]\nmin_score: 10.5\n")  # likes alone: 0.5 x NO_KEYWORDS
     with pytest.raises(ConfigError, match="unreachable: the best score is 10"):

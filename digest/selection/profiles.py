@@ -244,7 +244,7 @@ def _build(
         chk.get(top, "like_weight", "", (int, float), _DEFAULT["like_weight"], _not_negative)
     )
     best = sum(t.weight for t in keywords) * max(title_weight, 1.0) + len(authors)
-    best += like_weight * (best or NO_KEYWORDS) if likes else 0.0
+    best += like_weight * max(best, NO_KEYWORDS) if likes else 0.0  # K* or, with no hit, 20
     if len(chk.problems) == before and (keywords or authors or likes) and best < min_score:
         chk.problem(top, "min_score", "min_score", f"unreachable: the best score is {best:g}")
     profile = Profile(
