@@ -60,14 +60,18 @@ def _row(conn: Connection, email: str) -> Any:
     return conn.execute(select(s).where(s.c.identity == identity(email))).mappings().first()
 
 
+def _by_id(conn: Connection, subscriber_id: int) -> Any:
+    s = schema.subscribers
+    return conn.execute(select(s).where(s.c.id == subscriber_id)).mappings().first()
+
+
 def get(conn: Connection, email: str) -> Subscriber | None:
     row = _row(conn, email)
     return _subscriber(conn, row) if row else None
 
 
 def get_by_id(conn: Connection, subscriber_id: int) -> Subscriber | None:
-    s = schema.subscribers
-    row = conn.execute(select(s).where(s.c.id == subscriber_id)).mappings().first()
+    row = _by_id(conn, subscriber_id)
     return _subscriber(conn, row) if row else None
 
 
@@ -219,8 +223,7 @@ def set_status(
     detail: str = "",
 ) -> None:
     """Unsubscribed or bounced: every subscription off; active: pending ones active."""
-    s = schema.subscribers
-    row = conn.execute(select(s).where(s.c.id == subscriber_id)).mappings().first()
+    row = _by_id(conn, subscriber_id)
     if row is None:
         return
     have = _states(conn, subscriber_id)
@@ -232,56 +235,6 @@ def set_status(
         states = {p: "active" for p, (st, _) in have.items() if st == "pending"}
     action = {"unsubscribed": "leave", "bounced": "bounce", "active": "confirm"}.get(status, status)
     _apply(conn, row, now, cause=cause, action=action, states=states, status=status, detail=detail)
-
-
-def change(
-    conn: Connection,
-    subscriber_id: int,
-    now: datetime,
-    *,
-    cause: str,
-    action: str,
-    states: Mapping[str, SubscriptionState | None],
-    status: SubscriberStatus | None = None,
-    generation: int | None = None,
-) -> bool | None:
-    """A change asked for by a signed link made in `generation` (None: any); None
-    when the subscriber is gone or the link's generation is no longer theirs."""
-    s = schema.subscribers
-    row = conn.execute(select(s).where(s.c.id == subscriber_id)).mappings().first()
-    if row is None or (generation is not None and (row["generation"] or 0) != generation):
-        return None
-    return _apply(conn, row, now, cause=cause, action=action, states=states, status=status)
-
-
-def stop(
-    conn: Connection,
-    subscriber_id: int,
-    profiles: Collection[str] | None,
-    generation: int,
-    now: datetime,
-    *,
-    cause: str,
-) -> tuple[bool, bool]:
-    """Stop `profiles` (None: every one, and leave) for a link made in `generation`:
-    (whether anything changed, whether the link was older than what it names)."""
-    s = schema.subscribers
-    row = conn.execute(select(s).where(s.c.id == subscriber_id)).mappings().first()
-    if row is None:
-        return False, True
-    have = _states(conn, subscriber_id)
-    named = have.keys() if profiles is None else [p for p in profiles if p in have]
-    ours = [p for p in named if have[p][1] <= generation]
-    stale = profiles is not None and len(ours) < len(profiles)
-    states: dict[str, SubscriptionState | None] = {
-        p: ("off" if have[p][0] == "active" else None) for p in ours if have[p][0] != "off"
-    }
-    status: SubscriberStatus | None = None
-    if profiles is None and len(ours) == len(have) and row["status"] not in _LEFT:
-        status = "unsubscribed"
-    action = "leave" if profiles is None else "stop"
-    changed = _apply(conn, row, now, cause=cause, action=action, states=states, status=status)
-    return changed, stale
 
 
 class SubscriberMethods:
@@ -346,17 +299,13 @@ class SubscriberMethods:
         status: SubscriberStatus | None = None,
         generation: int | None = None,
     ) -> bool | None:
+        """A change asked for by a signed link made in `generation` (None: any); None
+        when the subscriber is gone or the link's generation is no longer theirs."""
         with self._tx() as conn:
-            return change(
-                conn,
-                subscriber_id,
-                now,
-                cause=cause,
-                action=action,
-                states=states,
-                status=status,
-                generation=generation,
-            )
+            row = _by_id(conn, subscriber_id)
+            if row is None or (generation is not None and (row["generation"] or 0) != generation):
+                return None
+            return _apply(conn, row, now, cause=cause, action=action, states=states, status=status)
 
     def stop_subscriptions(
         self,
@@ -367,5 +316,24 @@ class SubscriberMethods:
         *,
         cause: str,
     ) -> tuple[bool, bool]:
+        """Stop `profiles` (None: every one, and leave) for a link made in `generation`:
+        (whether anything changed, whether the link was older than what it names)."""
         with self._tx() as conn:
-            return stop(conn, subscriber_id, profiles, generation, now, cause=cause)
+            row = _by_id(conn, subscriber_id)
+            if row is None:
+                return False, True
+            have = _states(conn, subscriber_id)
+            named = have.keys() if profiles is None else [p for p in profiles if p in have]
+            ours = [p for p in named if have[p][1] <= generation]
+            stale = profiles is not None and len(ours) < len(profiles)
+            states: dict[str, SubscriptionState | None] = {
+                p: ("off" if have[p][0] == "active" else None) for p in ours if have[p][0] != "off"
+            }
+            status: SubscriberStatus | None = None
+            if profiles is None and len(ours) == len(have) and row["status"] not in _LEFT:
+                status = "unsubscribed"
+            action = "leave" if profiles is None else "stop"
+            changed = _apply(
+                conn, row, now, cause=cause, action=action, states=states, status=status
+            )
+            return changed, stale
