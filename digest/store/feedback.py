@@ -81,44 +81,6 @@ def _entry(r: Any, title: str = "") -> Feedback:
     return Feedback(**{k: r[k] for k in keys}, title=title)
 
 
-def act(
-    conn: Connection,
-    subscriber_id: int,
-    profile: str,
-    item_id: int,
-    *,
-    generation: int,
-    action: str,
-    now: datetime,
-) -> tuple[Feedback, bool] | None:
-    """Apply a link's `action` made in `generation`: (the feedback after, whether it
-    changed), or None when a later change superseded the link."""
-    f = feedback
-    where = (f.c.subscriber_id == subscriber_id) & (f.c.profile == profile)
-    where &= f.c.item_id == item_id
-    row = conn.execute(select(f).where(where)).mappings().first()
-    have, direction = (row["generation"], row["direction"]) if row else (0, "")
-    target = _TARGET[action]
-    if have == generation + 1 and direction == target and row is not None:
-        return _entry(row), False  # this link, used before
-    if have != generation or (row is None and not target):
-        return None
-    values = {"direction": target, "generation": generation + 1, "at": now}
-    # A concurrent first click inserts nothing here; a concurrent change, with the
-    # generation in the WHERE, updates nothing: then the row says what happened.
-    if row is None:
-        new = {"subscriber_id": subscriber_id, "profile": profile, "item_id": item_id}
-        stmt = insert_for(conn, f).values(**new, **values).on_conflict_do_nothing()
-        done = conn.execute(stmt)
-    else:
-        done = conn.execute(f.update().where(where & (f.c.generation == have)).values(**values))
-    found = conn.execute(select(f).where(where)).mappings().one()
-    if done.rowcount:
-        return _entry(found), True
-    same = (found["generation"], found["direction"]) == (generation + 1, target)
-    return (_entry(found), False) if same else None
-
-
 def remove(conn: Connection, subscriber_id: int, feedback_id: int, now: datetime) -> bool:
     """The manage page's "remove": that feedback undone (a later link made before it
     is superseded). False when it is not this subscriber's or is undone already."""
@@ -233,16 +195,34 @@ class FeedbackMethods:
         action: str,
         now: datetime,
     ) -> tuple[Feedback, bool] | None:
+        """Apply a link's `action` made in `generation`: (the feedback after, whether it
+        changed), or None when a later change superseded the link."""
+        f = feedback
+        where = (f.c.subscriber_id == subscriber_id) & (f.c.profile == profile)
+        where &= f.c.item_id == item_id
         with self._write_tx() as conn:
-            return act(
-                conn,
-                subscriber_id,
-                profile,
-                item_id,
-                generation=generation,
-                action=action,
-                now=now,
-            )
+            row = conn.execute(select(f).where(where)).mappings().first()
+            have, direction = (row["generation"], row["direction"]) if row else (0, "")
+            target = _TARGET[action]
+            if have == generation + 1 and direction == target and row is not None:
+                return _entry(row), False  # this link, used before
+            if have != generation or (row is None and not target):
+                return None
+            values = {"direction": target, "generation": generation + 1, "at": now}
+            # A concurrent first click inserts nothing here; a concurrent change, with the
+            # generation in the WHERE, updates nothing: then the row says what happened.
+            if row is None:
+                new = {"subscriber_id": subscriber_id, "profile": profile, "item_id": item_id}
+                stmt = insert_for(conn, f).values(**new, **values).on_conflict_do_nothing()
+                done = conn.execute(stmt)
+            else:
+                up = f.update().where(where & (f.c.generation == have)).values(**values)
+                done = conn.execute(up)
+            found = conn.execute(select(f).where(where)).mappings().one()
+            if done.rowcount:
+                return _entry(found), True
+            same = (found["generation"], found["direction"]) == (generation + 1, target)
+            return (_entry(found), False) if same else None
 
     def feedback_remove(self, subscriber_id: int, feedback_id: int, now: datetime) -> bool:
         with self._write_tx() as conn:
