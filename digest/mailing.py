@@ -15,6 +15,8 @@ Cause = Literal[
     "web", "confirm", "cli", "import", "one-click", "bounce", "manage", "config", "migration"
 ]
 DeliveryStatus = Literal["pending", "sent", "failed-temporary", "failed-permanent"]
+# One send's result, as a transport reports it and the ledger records it.
+Outcome = Literal["sent", "temporary", "permanent"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,11 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
-from digest.mailing import Delivery, DigestDeliveries, Due
+from digest.mailing import Delivery, DigestDeliveries, Due, Outcome
 from digest.store import schema, subscribers
 
 MAX_ATTEMPTS = 8  # temporary failures are retried across runs this many times
@@ -37,7 +37,6 @@ OPEN = ("pending", "failed-temporary")
 # a loaded sender wrote one transaction per 2-3 marks: a fifth of its CPU (bench/send.py).
 LINGER = 0.05
 FLUSH_AT = 500
-Outcome = Literal["sent", "temporary", "permanent"]
 
 
 @dataclass(frozen=True, slots=True)
