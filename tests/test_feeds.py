@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,12 @@ from digest.render.feeds import (
     FEED_AUTHORS,
     FeedLinks,
     digest_uri,
-    digests_feed,
+    digests_feeds,
     item_uri,
-    items_feed,
+    items_feeds,
 )
 from digest.render.sanitize import clean
+from digest.settings import WebSettings
 from digest.sources.feed import parse_feed
 
 SITE = "https://digest.example.org/archive/scaling/"
@@ -41,8 +41,16 @@ ON_ATTR = re.compile(r"<[^>]*\son\w+\s*=", re.I)
 JS_IN_TAG = re.compile(r"<[^>]*javascript:", re.I)
 
 ItemsBuilder = Callable[..., bytes]
-items_rss, items_atom = partial(items_feed, "rss"), partial(items_feed, "atom")
-digests_rss, digests_atom = partial(digests_feed, "rss"), partial(digests_feed, "atom")
+
+
+def one_format(feeds: Callable[..., dict[str, bytes]], fmt: str, **given: Any) -> ItemsBuilder:
+    """One format of the product's feeds (it builds both from entries made once)."""
+    return lambda *a, **kw: feeds(*a, formats=(fmt,), **{**given, **kw})[fmt]
+
+
+FEED_ITEMS = WebSettings().feed_items  # what publishing passes by default
+items_rss, items_atom = (one_format(items_feeds, f, limit=FEED_ITEMS) for f in ("rss", "atom"))
+digests_rss, digests_atom = (one_format(digests_feeds, f) for f in ("rss", "atom"))
 ITEMS: list[tuple[str, ItemsBuilder]] = [("rss", items_rss), ("atom", items_atom)]
 DIGESTS: list[tuple[str, ItemsBuilder]] = [("rss", digests_rss), ("atom", digests_atom)]
 

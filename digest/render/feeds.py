@@ -48,7 +48,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote, urljoin
 
 from digest.issues import IssueHead
@@ -292,33 +292,19 @@ def _item_entries(
     return entries
 
 
-def items_feed(
-    fmt: Format,
-    profile: Profile,
-    picks: Sequence[tuple[Pick, datetime]],
-    links: FeedLinks,
-    *,
-    now: datetime,
-    limit: int = 50,
-    places: Mapping[str, str] | None = None,
-) -> bytes:
-    """RSS 2.0 or Atom: one entry per picked item, newest pick first, at most `limit`."""
-    kw: dict[str, Any] = {"now": now, "limit": limit, "places": places}
-    return items_feeds(profile, picks, links, formats=(fmt,), **kw)[fmt]
-
-
 def items_feeds(
     profile: Profile,
     picks: Sequence[tuple[Pick, datetime]],
     links: FeedLinks,
     *,
     now: datetime,
-    limit: int = 50,
+    limit: int,
     formats: Sequence[Format] = FORMATS,
     places: Mapping[str, str] | None = None,
     kept: Published | None = None,
 ) -> dict[Format, bytes]:
-    """`items_feed` in each of `formats`, from entries made once.
+    """RSS 2.0 and Atom (or those in `formats`): one entry per picked item, newest
+    pick first, at most `limit`, from entries made once.
 
     `places`: candidate key -> the URL of its place on an issue page
     (`<page>#item-N`), the link of a paper that has none of its own. `kept`: the
@@ -397,21 +383,6 @@ def _summary(head: IssueHead, page: str) -> str:
     return f"<ul>{rows}</ul>{tail}"
 
 
-def digests_feed(
-    fmt: Format,
-    profile: Profile,
-    digests: Sequence[Digest | IssueHead],
-    links: FeedLinks,
-    *,
-    page_url: Callable[[Digest | IssueHead], str],
-    now: datetime,
-    limit: int = 30,
-) -> bytes:
-    """RSS 2.0 or Atom: one entry per digest issue, newest first, linking to `page_url(d)`."""
-    kw: dict[str, Any] = {"page_url": page_url, "now": now, "limit": limit}
-    return digests_feeds(profile, digests, links, formats=(fmt,), **kw)[fmt]
-
-
 def digests_feeds(
     profile: Profile,
     digests: Sequence[Digest | IssueHead],
@@ -422,7 +393,8 @@ def digests_feeds(
     limit: int = 30,
     formats: Sequence[Format] = FORMATS,
 ) -> dict[Format, bytes]:
-    """`digests_feed` in each of `formats`, from entries made once."""
+    """RSS 2.0 and Atom (or those in `formats`): one entry per digest issue, newest
+    first, linking to `page_url(d)`, from entries made once."""
     site = _site(links)
     entries: list[_Entry] = []
     heads = [issue_head(d) for d in digests]
