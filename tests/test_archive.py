@@ -358,16 +358,12 @@ def test_the_subscribe_link_ticks_its_profile_on_the_web_form(
 ) -> None:
     from tests.test_web import Site
 
-    site = Site(tmp_path, monkeypatch)
-    try:
+    with Site(tmp_path, monkeypatch) as site:
         form = site.client.get("/?profile=diffusion&profile=nope").text
         ticked = re.findall(r'name="profile" value="([^"]+)" checked', form)
         assert ticked == ["diffusion"]
         plain = site.client.get("/").text
         assert re.findall(r'name="profile" value="([^"]+)" checked', plain) == []
-    finally:
-        site.client.close()
-        site.store.close()
 
 
 def test_the_web_serves_the_site_index_under_its_csp(
@@ -375,8 +371,7 @@ def test_the_web_serves_the_site_index_under_its_csp(
 ) -> None:
     from tests.test_web import Site
 
-    site = Site(tmp_path, monkeypatch)
-    try:
+    with Site(tmp_path, monkeypatch) as site:
         pipeline.publish(site.settings, site.store, MONDAY)
         r = site.client.get("/archive/")
         assert r.status_code == 200
@@ -386,9 +381,6 @@ def test_the_web_serves_the_site_index_under_its_csp(
         r = site.client.get("/archive/scaling/")
         assert r.status_code == 200
         assert "No issues yet." in r.text
-    finally:
-        site.client.close()
-        site.store.close()
 
 
 def test_feed_anchors_land_on_the_paper_they_name(demo_config: Path) -> None:

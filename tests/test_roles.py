@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from digest import roles, service, wiring
 from digest.config import load_settings
 from digest.settings import EmailSettings, Settings, WebSettings
 from digest.web import create_app
+from tests.test_web import csrf
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
@@ -300,10 +300,8 @@ def test_rate_limits_are_shared_by_two_apps_on_one_store(
         ]
 
         def subscribe(client: TestClient, n: int) -> int:
-            form = client.get("/")
-            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-            assert csrf is not None
-            data = {"csrf": csrf[1], "email": f"r{n}@example.org", "profile": "scaling"}
+            token = csrf(client.get("/").text)
+            data = {"csrf": token, "email": f"r{n}@example.org", "profile": "scaling"}
             return client.post("/subscribe", data=data).status_code
 
         codes = [subscribe(clients[n % 2], n) for n in range(5)]
@@ -365,10 +363,8 @@ def test_two_web_processes_count_one_rate_limit(tmp_path: Path, url: str) -> Non
         clients = [httpx.Client(base_url=b, headers={"Host": "localhost:8000"}) for b in bases]
 
         def subscribe(client: httpx.Client, n: int) -> int:
-            form = client.get("/")
-            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-            assert csrf is not None, (form.status_code, form.text[:500])
-            data = {"csrf": csrf[1], "email": f"w{n}@example.org", "profile": "scaling"}
+            token = csrf(client.get("/").text)
+            data = {"csrf": token, "email": f"w{n}@example.org", "profile": "scaling"}
             return client.post("/subscribe", data=data).status_code
 
         if datetime.now(UTC).second > 40:  # the counters' windows are minutes: start early in one

@@ -104,10 +104,8 @@ class Site:
         self, email: str, profiles: Sequence[str] = ("scaling",), client: TestClient | None = None
     ) -> httpx.Response:
         c = client or self.client
-        form = c.get("/")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-        assert csrf is not None
-        return c.post("/subscribe", data={"csrf": csrf[1], "email": email, "profile": profiles})
+        data = {"csrf": csrf(c.get("/").text), "email": email, "profile": profiles}
+        return c.post("/subscribe", data=data)
 
     def token(self, email: str, purpose: str = "unsubscribe", **kw: Any) -> str:
         sub = self.store.subscriber(email)
@@ -119,13 +117,25 @@ class Site:
         sub = self.store.subscriber(email)
         return sub.status if sub else None
 
+    def __enter__(self) -> Site:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+        self.store.close()
+
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    s = Site(tmp_path, monkeypatch)
-    yield s
-    s.client.close()
-    s.store.close()
+    with Site(tmp_path, monkeypatch) as s:
+        yield s
+
+
+def csrf(page: str) -> str:
+    """The CSRF token of the page's form."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, page[:500]
+    return found[1]
 
 
 def tamper(token: str) -> str:
@@ -326,9 +336,7 @@ def test_csrf_is_required(site: Site) -> None:
     r = fresh.post("/subscribe", data={"email": "c@example.org", "profile": "scaling"})
     assert r.status_code == 403  # cookie, but no token
     other = site.new_client("198.51.100.51")
-    token = re.search(r'name="csrf" value="([^"]+)"', other.get("/").text)
-    assert token is not None
-    data = {"csrf": token[1], "email": "c@example.org", "profile": "scaling"}
+    data = {"csrf": csrf(other.get("/").text), "email": "c@example.org", "profile": "scaling"}
     r = fresh.post("/subscribe", data=data)
     assert r.status_code == 403  # someone else's token
     assert "This form has expired" in r.text

@@ -20,7 +20,7 @@ from digest import service
 from digest.settings import SMTPSettings
 from digest.web import create_app
 from tests.smtpserver import Recorder, serve
-from tests.test_web import KEY, T0, Site, tamper
+from tests.test_web import KEY, T0, Site, csrf, tamper
 from tests.test_web_browser import text_of, wait_for_mail
 
 ANN = "Ann@example.org"
@@ -41,17 +41,14 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     recorder = Recorder()
     with serve(recorder) as server:
         smtp = SMTPSettings(host=server.host, port=server.port, security="plain", timeout=10)
-        site = Site(tmp_path, monkeypatch, smtp=smtp)
-        service.add(site.settings, site.store, ANN, ["scaling"], T0)
-        yield Stack(site, recorder, create_app(site.settings, site.store, now=site.clock))
-        site.store.close()
+        with Site(tmp_path, monkeypatch, smtp=smtp) as site:
+            service.add(site.settings, site.store, ANN, ["scaling"], T0)
+            yield Stack(site, recorder, create_app(site.settings, site.store, now=site.clock))
 
 
 def ask(client: TestClient, page: str, email: str) -> tuple[int, str]:
     """Send the page's "fresh link" form for `email`: (status, answer)."""
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert csrf is not None, page
-    r = client.post("/fresh-link", data={"csrf": csrf[1], "email": email})
+    r = client.post("/fresh-link", data={"csrf": csrf(page), "email": email})
     return r.status_code, r.text
 
 

@@ -4,7 +4,6 @@ header from anywhere else does not get round the per-IP limit of subscribe."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from digest.config import load_settings
 from digest.errors import ConfigError
 from digest.web import WebServer
-from tests.test_web import Site
+from tests.test_web import Site, csrf
 
 LIMIT = 5  # subscribe POSTs per IP a minute (digest/web/app.py)
 
@@ -34,18 +33,14 @@ def served(site: Site, trusted: tuple[str, ...] = ()) -> Iterator[httpx.Client]:
 def subscribe(client: httpx.Client, email: str, forwarded: str) -> int:
     headers = {"X-Forwarded-For": forwarded}
     form = client.get("/", headers=headers)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert csrf is not None
-    data = {"csrf": csrf[1], "email": email, "profile": "scaling"}
+    data = {"csrf": csrf(form.text), "email": email, "profile": "scaling"}
     return client.post("/subscribe", data=data, headers=headers).status_code
 
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    s = Site(tmp_path, monkeypatch)
-    yield s
-    s.client.close()
-    s.store.close()
+    with Site(tmp_path, monkeypatch) as s:
+        yield s
 
 
 def test_a_rotating_header_from_an_untrusted_peer_is_ignored(site: Site) -> None:

@@ -26,9 +26,8 @@ SITE = re.escape("https://papers.example.org/")
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> Iterator[Site]:
     """On a new store of each engine in turn: consent is the store's, on both."""
-    s = Site(tmp_path, monkeypatch, store_url)
-    yield s
-    s.store.close()
+    with Site(tmp_path, monkeypatch, store_url) as s:
+        yield s
 
 
 def confirm_link(site: Site, email: str, nth: int = -1) -> str:
