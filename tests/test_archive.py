@@ -39,6 +39,13 @@ def scaling(settings: Settings) -> Profile:
     return next(p for p in service.profiles(settings) if p.name == "scaling")
 
 
+def first_issue(cfg: Path) -> tuple[Settings, Profile, Path]:
+    """Run Monday's cycle: (the settings, the scaling profile, its archive folder)."""
+    run(cfg, "--now", MONDAY.isoformat())
+    settings = load_settings(cfg)
+    return settings, scaling(settings), settings.web.output_dir / "archive" / "scaling"
+
+
 def add_issue(store: Store, profile: Profile, day: int, k: int) -> None:
     """Record one more digest `day` days after Monday, of the first issue's last `k` picks."""
     (first,) = store.digests(profile, limit=None)[-1:]
@@ -117,10 +124,7 @@ def test_to_write_takes_new_pages_and_the_one_before_each() -> None:
 def test_previous_and_next_stay_right_while_publishing_is_incremental(
     demo_config: Path, tmp_path: Path
 ) -> None:
-    run(demo_config, "--now", MONDAY.isoformat())
-    settings = load_settings(demo_config)
-    profile = scaling(settings)
-    base = settings.web.output_dir / "archive" / "scaling"
+    settings, profile, base = first_issue(demo_config)
     with wiring.open_store(settings.store_url) as store:
         (first,) = store.digests(profile)
         p1 = base / page_name(first)
@@ -154,10 +158,7 @@ def test_previous_and_next_stay_right_while_publishing_is_incremental(
 def test_incremental_pages_are_the_pages_a_rebuild_writes(demo_config: Path) -> None:
     """The page before a new issue gets its "next" link by a patch of its links only:
     byte for byte what rendering it again gives."""
-    run(demo_config, "--now", MONDAY.isoformat())
-    settings = load_settings(demo_config)
-    profile = scaling(settings)
-    base = settings.web.output_dir / "archive" / "scaling"
+    settings, profile, base = first_issue(demo_config)
     mark = b"<!-- not rendered again -->"
     with wiring.open_store(settings.store_url) as store:
         for day in (1, 2, 3):
@@ -178,10 +179,7 @@ def test_incremental_pages_are_the_pages_a_rebuild_writes(demo_config: Path) -> 
 def test_a_page_without_the_link_markers_is_rendered_again(demo_config: Path) -> None:
     """An older (or a configured) template's page cannot be patched: the page
     before a new issue is then rendered in full, as before."""
-    run(demo_config, "--now", MONDAY.isoformat())
-    settings = load_settings(demo_config)
-    profile = scaling(settings)
-    base = settings.web.output_dir / "archive" / "scaling"
+    settings, profile, base = first_issue(demo_config)
     with wiring.open_store(settings.store_url) as store:
         (first,) = store.digests(profile)
         p1 = base / page_name(first)
@@ -216,11 +214,8 @@ def test_hostile_text_cannot_fake_the_link_markers() -> None:
 def test_many_unpublished_issues_still_get_every_link(demo_config: Path) -> None:
     cfg = demo_config
     cfg.write_text(cfg.read_text().replace("feed_items: 50", "feed_items: 1"))
-    run(cfg, "--now", MONDAY.isoformat())
-    settings = load_settings(cfg)
-    profile = scaling(settings)
+    settings, profile, base = first_issue(cfg)
     listed = RECENT_ISSUES
-    base = settings.web.output_dir / "archive" / "scaling"
     with wiring.open_store(settings.store_url) as store:
         for day in range(1, listed + 3):  # more than the index lists, none published
             add_issue(store, profile, day, 0)
@@ -265,12 +260,10 @@ def test_issue_page_shows_full_abstracts_behind_details_with_stable_anchors(
     demo_config: Path,
 ) -> None:
     with_long_abstracts(demo_config)
-    run(demo_config, "--now", MONDAY.isoformat())
-    settings = load_settings(demo_config)
-    profile = scaling(settings)
+    settings, profile, base = first_issue(demo_config)
     with wiring.open_store(settings.store_url) as store:
         (d,) = store.digests(profile)
-    page = (settings.web.output_dir / "archive" / "scaling" / page_name(d)).read_text()
+    page = (base / page_name(d)).read_text()
     articles = page.split('<article class="item" id="item-')[1:]
     assert len(articles) == len(d.picks) > 3
     cut = 0
@@ -388,9 +381,8 @@ def test_feed_anchors_land_on_the_paper_they_name(demo_config: Path) -> None:
     their own) names an article there that shows that paper's title."""
     import feedparser
 
-    run(demo_config, "--now", MONDAY.isoformat())
-    base = load_settings(demo_config).web.output_dir / "archive" / "scaling"
-    site_url = load_settings(demo_config).web.site_url
+    settings, _, base = first_issue(demo_config)
+    site_url = settings.web.site_url
     seen = 0
     for feed in ("feed.xml", "feed.atom"):
         for entry in feedparser.parse((base / feed).read_bytes()).entries:
@@ -407,10 +399,7 @@ def test_feed_anchors_land_on_the_paper_they_name(demo_config: Path) -> None:
 
 
 def test_rebuild_writes_every_page_with_both_links(demo_config: Path) -> None:
-    run(demo_config, "--now", MONDAY.isoformat())
-    settings = load_settings(demo_config)
-    profile = scaling(settings)
-    base = settings.web.output_dir / "archive" / "scaling"
+    settings, profile, base = first_issue(demo_config)
     with wiring.open_store(settings.store_url) as store:
         for day in (1, 2):
             add_issue(store, profile, day, 1)
