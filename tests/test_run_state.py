@@ -46,8 +46,11 @@ def settings(config: Path, store_url: str) -> Settings:
     return replace(load_settings(config), store_url=store_url)
 
 
-def _one_source(settings: Settings, server: LoopbackServer, *titles: str) -> Settings:
-    url = server.add("/papers.rss", channel(*titles))
+def _one_source(
+    settings: Settings, server: LoopbackServer, *titles: str, etag: str | None = None
+) -> Settings:
+    """The settings with one source, `papers`, a feed of `titles` the server serves."""
+    url = server.add("/papers.rss", channel(*titles), etag=etag)
     return replace(settings, sources=(SourceConfig(name="papers", location=url, kind="feed"),))
 
 
@@ -147,9 +150,7 @@ def test_run_with_a_bad_profile_exits_2_and_leaves_the_store_alone(
 def test_a_source_that_went_empty_twice_is_flagged(
     settings: Settings, loopback_server: LoopbackServer
 ) -> None:
-    url = loopback_server.add("/f.rss", channel("Alpha", "Beta"), etag='"full"')
-    only = (SourceConfig(name="served", location=url, kind="feed"),)
-    settings = replace(settings, sources=only)
+    settings = _one_source(settings, loopback_server, "Alpha", "Beta", etag='"full"')
 
     def fetch(hours: int) -> str:
         with wiring.open_store(settings.store_url) as store:
@@ -158,27 +159,26 @@ def test_a_source_that_went_empty_twice_is_flagged(
             return service.status(store)["sources"][0]["state"]
 
     assert fetch(0) == "ok"
-    loopback_server.add("/f.rss", channel(), etag='"empty-1"')
+    loopback_server.add("/papers.rss", channel(), etag='"empty-1"')
     assert fetch(1) == "ok"  # once may be a quiet day
     assert fetch(2) == "ok"  # a 304: neither counts nor resets
-    loopback_server.add("/f.rss", channel(), etag='"empty-2"')
+    loopback_server.add("/papers.rss", channel(), etag='"empty-2"')
     assert fetch(3) == "empty"
     with wiring.open_store(settings.store_url) as store:
         (row,) = service.status(store)["sources"]
         assert row["empty_fetches"] == 2
         assert row["last_entries"] == MONDAY.isoformat()
         assert service.health_notices(store) == (
-            "source served gave no entries 2 runs in a row (last entries 2026-11-23)",
+            "source papers gave no entries 2 runs in a row (last entries 2026-11-23)",
         )
-    loopback_server.add("/f.rss", channel("Gamma"), etag='"back"')
+    loopback_server.add("/papers.rss", channel("Gamma"), etag='"back"')
     assert fetch(4) == "ok"
 
 
 def test_a_source_that_never_had_entries_stays_ok(
     settings: Settings, loopback_server: LoopbackServer
 ) -> None:
-    url = loopback_server.add("/e.rss", channel())
-    settings = replace(settings, sources=(SourceConfig(name="e", location=url, kind="feed"),))
+    settings = _one_source(settings, loopback_server)
     with wiring.open_store(settings.store_url) as store:
         for hours in range(3):
             pipeline.ingest(settings, store, MONDAY + timedelta(hours=hours))
@@ -191,8 +191,7 @@ def test_a_source_that_never_had_entries_stays_ok(
 def test_the_migration_backfills_last_entries_from_sightings(
     settings: Settings, loopback_server: LoopbackServer
 ) -> None:
-    url = loopback_server.add("/f.rss", channel("Alpha"))
-    settings = replace(settings, sources=(SourceConfig(name="s", location=url, kind="feed"),))
+    settings = _one_source(settings, loopback_server, "Alpha")
     with wiring.open_store(settings.store_url) as store:
         pipeline.ingest(settings, store, MONDAY)
     engine = create_engine(settings.store_url)
@@ -230,8 +229,7 @@ def test_status_shows_the_failed_cycle_not_the_ingest_inside_it(settings: Settin
 def test_status_shows_a_finished_cycle_and_a_lone_ingest(
     settings: Settings, loopback_server: LoopbackServer
 ) -> None:
-    url = loopback_server.add("/f.rss", channel("Alpha"))
-    settings = replace(settings, sources=(SourceConfig(name="s", location=url, kind="feed"),))
+    settings = _one_source(settings, loopback_server, "Alpha")
     with wiring.open_store(settings.store_url) as store:
         pipeline.run_once(settings, store, MONDAY)
         assert service.status(store)["last_run"]["kind"] == "cycle"
