@@ -54,6 +54,24 @@ def listings_dir(shared_dir: Path) -> Path:
     return shared_dir / "listings"
 
 
+@pytest.fixture
+def listings_config(tmp_path: Path, listings_dir: Path) -> Path:
+    """A config in tmp_path (SQLite store, empty `profiles/`) whose store holds
+    ../shared/listings, ingested as on 2025-06-01."""
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+
+    (tmp_path / "profiles").mkdir()
+    cfg = tmp_path / "digest.yaml"
+    cfg.write_text(f"store: sqlite:///{tmp_path / 'd.db'}\nprofiles: profiles\n")
+    result = CliRunner().invoke(
+        cli, ["--config", str(cfg), "ingest", str(listings_dir), "--reference-date", "2025-06-01"]
+    )
+    assert result.exit_code == 0, result.output
+    return cfg
+
+
 @pytest.fixture(scope="session")
 def feedparser_corpus(shared_dir: Path) -> Path:
     return shared_dir / "corpora" / "feedparser-tests"

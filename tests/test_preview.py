@@ -26,16 +26,9 @@ max_items: 500
 
 
 @pytest.fixture
-def setup(tmp_path: Path, listings_dir: Path) -> Path:
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "size.yaml").write_text(SIZE_PROFILE)
-    cfg = tmp_path / "digest.yaml"
-    cfg.write_text(f"store: sqlite:///{tmp_path / 'd.db'}\nprofiles: profiles\n")
-    result = CliRunner().invoke(
-        cli, ["--config", str(cfg), "ingest", str(listings_dir), "--reference-date", "2025-06-01"]
-    )
-    assert result.exit_code == 0, result.output
-    return cfg
+def setup(listings_config: Path) -> Path:
+    (listings_config.parent / "profiles" / "size.yaml").write_text(SIZE_PROFILE)
+    return listings_config
 
 
 def preview(cfg: Path, *args: str) -> list[dict[str, object]]:

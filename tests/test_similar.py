@@ -29,15 +29,8 @@ def profile(extra: str = "") -> str:
 
 
 @pytest.fixture
-def store(tmp_path: Path, listings_dir: Path) -> Path:
-    (tmp_path / "profiles").mkdir()
-    cfg = tmp_path / "digest.yaml"
-    cfg.write_text(f"store: sqlite:///{tmp_path / 'd.db'}\nprofiles: profiles\n")
-    result = CliRunner().invoke(
-        cli, ["--config", str(cfg), "ingest", str(listings_dir), "--reference-date", "2025-06-01"]
-    )
-    assert result.exit_code == 0, result.output
-    return cfg
+def store(listings_config: Path) -> Path:
+    return listings_config
 
 
 def preview(cfg: Path, text: str, fmt: str = "json") -> tuple[str, str]:
