@@ -52,6 +52,11 @@ def cli_json(cfg: Path, *args: str) -> Any:
     return json.loads(result.stdout) if "--json" in args else result
 
 
+def subscribe(cfg: Path, email: str, *profiles: str) -> None:
+    """`digest subscribers add EMAIL --profile P ...`"""
+    cli_json(cfg, "subscribers", "add", email, *(a for p in profiles for a in ("--profile", p)))
+
+
 def store(tmp_path: Path) -> Store:
     return Store.open(store_url_at(tmp_path))
 
@@ -65,20 +70,7 @@ def test_run_sends_each_subscriber_each_digest_once(tmp_path: Path) -> None:
     recorder = Recorder()
     with serve(recorder) as server:
         cfg = make_config(tmp_path, server.port)
-        CliRunner().invoke(
-            cli,
-            [
-                "--config",
-                str(cfg),
-                "subscribers",
-                "add",
-                "Ada@Example.org",
-                "--profile",
-                "scaling",
-                "--profile",
-                "diffusion",
-            ],
-        )
+        subscribe(cfg, "Ada@Example.org", "scaling", "diffusion")
         report = cli_json(cfg, "run", "--json", "--now", NOW.isoformat())
         assert report["sent"] == {"sent": 5, "failed": 0}
         per_profile = {p["profile"]: (p["sent"], p["failed"]) for p in report["profiles"]}
@@ -105,18 +97,7 @@ def test_4xx_is_retried_later_and_5xx_is_final(tmp_path: Path) -> None:
     with serve(recorder) as server:
         cfg = make_config(tmp_path, server.port)
         for who in ("busy", "gone", "fine"):
-            CliRunner().invoke(
-                cli,
-                [
-                    "--config",
-                    str(cfg),
-                    "subscribers",
-                    "add",
-                    f"{who}@example.org",
-                    "--profile",
-                    "scaling",
-                ],
-            )
+            subscribe(cfg, f"{who}@example.org", "scaling")
         report = cli_json(cfg, "run", "--json", "--now", NOW.isoformat())
         assert report["sent"]["failed"] == 2  # one for good (550), one to retry (450)
         assert recorder.rcpt_attempts["gone@example.org"] == 1  # no retry on 5xx
@@ -157,9 +138,7 @@ def test_4xx_is_retried_later_and_5xx_is_final(tmp_path: Path) -> None:
 
 def test_server_down_then_a_later_run_delivers_everything(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, free_port())
-    CliRunner().invoke(
-        cli, ["--config", str(cfg), "subscribers", "add", "ada@example.org", "--profile", "scaling"]
-    )
+    subscribe(cfg, "ada@example.org", "scaling")
     report = cli_json(cfg, "run", "--json", "--now", NOW.isoformat())
     # ada and lab: scaling; lab and design: diffusion
     assert report["sent"] == {"sent": 0, "failed": 4}
@@ -183,12 +162,8 @@ def test_unsubscribed_addresses_are_never_mailed(tmp_path: Path) -> None:
     recorder = Recorder()
     with serve(recorder) as server:
         cfg = make_config(tmp_path, server.port)
-        runner = CliRunner()
-        runner.invoke(
-            cli,
-            ["--config", str(cfg), "subscribers", "add", "ada@example.org", "--profile", "scaling"],
-        )
-        runner.invoke(cli, ["--config", str(cfg), "subscribers", "remove", "ada@example.org"])
+        subscribe(cfg, "ada@example.org", "scaling")
+        cli_json(cfg, "subscribers", "remove", "ada@example.org")
         # A fixed recipient who unsubscribed stays unsubscribed too.
         with store(tmp_path) as s:
             s.add_subscriber("lab@example.org", ["scaling"], now=NOW)
