@@ -12,6 +12,7 @@ import pytest
 
 from digest import pipeline, service
 from digest.errors import StoreError, TokenError
+from digest.mailing import Subscriber
 from digest.models import Profile
 from digest.pipeline.personal import personal_picks
 from digest.reasons import LIKE
@@ -62,6 +63,16 @@ def site(tmp_path: Path, store_url: str) -> Iterator[tuple[Settings, Store]]:
         yield settings, store
 
 
+# Each day's papers: one on diffusion, one on language models.
+DAY = {d: [(DIFFUSION[d - 1], "diffusion"), (LANGUAGE[d - 1], "language")] for d in (1, 2)}
+
+
+def the_reader(store: Store) -> Subscriber:
+    found = store.subscriber("reader@example.org")
+    assert found is not None
+    return found
+
+
 def ingest(settings: Settings, store: Store, day: int, papers: list[tuple[str, str]]) -> None:
     path = Path(str(settings.profiles_dir)).parent / f"day{day}.rss"
     path.write_text(feed(day, papers), encoding="utf-8")
@@ -73,8 +84,7 @@ def test_a_link_acts_once_in_its_generation(site: tuple[Settings, Store]) -> Non
     settings, store = site
     ingest(settings, store, 1, [(DIFFUSION[0], "diffusion")])
     (item,) = store.items()
-    reader = store.subscriber("reader@example.org")
-    assert reader is not None
+    reader = the_reader(store)
 
     def follow(gen: int, action: str) -> service.Followed:
         link = FeedbackLink(reader.id, "papers", item.item_id, gen)
@@ -116,9 +126,8 @@ def test_only_subscribers_with_feedback_get_a_personal_ranking(
     site: tuple[Settings, Store],
 ) -> None:
     settings, store = site
-    ingest(settings, store, 1, [(DIFFUSION[0], "diffusion"), (LANGUAGE[0], "language")])
-    reader = store.subscriber("reader@example.org")
-    assert reader is not None
+    ingest(settings, store, 1, DAY[1])
+    reader = the_reader(store)
     by_title = {c.title: c.item_id for c in store.items()}
     (made,) = pipeline.create_digests(settings, store, NOW + timedelta(days=1))
     assert made.digest_id is not None
@@ -126,7 +135,7 @@ def test_only_subscribers_with_feedback_get_a_personal_ranking(
     store.feedback_act(
         reader.id, "papers", by_title[DIFFUSION[0]], generation=0, action="more", now=NOW
     )
-    ingest(settings, store, 2, [(DIFFUSION[1], "diffusion"), (LANGUAGE[1], "language")])
+    ingest(settings, store, 2, DAY[2])
     (made,) = pipeline.create_digests(settings, store, NOW + timedelta(days=2))
     assert made.digest_id is not None
     personal = store.personal_picks(made.digest_id)
@@ -143,8 +152,8 @@ def test_only_subscribers_with_feedback_get_a_personal_ranking(
 
 def test_less_like_this_ranks_neighbours_lower(site: tuple[Settings, Store]) -> None:
     settings, store = site
-    ingest(settings, store, 1, [(DIFFUSION[0], "diffusion"), (LANGUAGE[0], "language")])
-    ingest(settings, store, 2, [(DIFFUSION[1], "diffusion"), (LANGUAGE[1], "language")])
+    ingest(settings, store, 1, DAY[1])
+    ingest(settings, store, 2, DAY[2])
     c = {x.title: x for x in store.items()}
     profile: Profile = service.profile(settings, "papers")
     pool = store.pool([profile])
@@ -160,9 +169,8 @@ def test_personal_picks_are_recorded_in_the_digests_own_transaction(
     site: tuple[Settings, Store],
 ) -> None:
     settings, store = site
-    ingest(settings, store, 1, [(DIFFUSION[0], "diffusion"), (LANGUAGE[0], "language")])
-    reader = store.subscriber("reader@example.org")
-    assert reader is not None
+    ingest(settings, store, 1, DAY[1])
+    reader = the_reader(store)
     profile: Profile = service.profile(settings, "papers")
     sel = pipeline.pick(store, profile)
     assert sel.picks
