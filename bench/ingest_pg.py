@@ -20,35 +20,12 @@ import multiprocessing as mp
 import os
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
-WORDS = ("scaling", "law", "batch", "size", "learning", "rate", "diffusion", "attention", "token")
-
-
-def words(i: int, n: int) -> str:
-    return " ".join(WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(n))
-
-
-def dump_text(n: int) -> str:
-    """A listing dump of `n` papers, each with a title, a 900-character abstract and a date."""
-    lines = ["Get trending papers in your email inbox!", "", "Nov 20", ""]
-    for i in range(n):
-        day = date(2026, 11, 20) - timedelta(days=i % 300)
-        lines += [
-            f"Synthetic paper {i}: {words(i, 5).title()}",
-            "",
-            f"We study {words(i, 12)} in setting {i}. " * 8,
-            "",
-            f"  • {i % 12 + 1} authors",
-            "·",
-            f"{day:%b} {day.day} {i % 50}",
-            "",
-        ]
-    return "\n".join(lines)
+from ingest import NOW, dump_text  # bench/ingest.py: the same synthetic listing dump
 
 
 def _child(url: str, path: Path, queue: Any) -> None:
@@ -103,7 +80,7 @@ def main() -> None:
     pg = _pg_helpers()
     work = Path(tempfile.mkdtemp(prefix="digest-bench-pg-"))
     source = work / "dump.txt"
-    source.write_text(dump_text(args.entries), encoding="utf-8")
+    source.write_text(dump_text(args.entries, 0), encoding="utf-8")
     cluster = None
     if args.db:
         server = pg.server_base(args.db)
