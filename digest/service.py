@@ -3,7 +3,8 @@
 - profiles: the configured ones, one by name;
 - subscriptions, per (address, profile): request (the web form, double opt-in),
   confirm, unsubscribe and manage (by signed link), add, remove, show, import (a CSV);
-- feedback by signed link: follow one, list and remove them (digest/feedback.py);
+- feedback by signed link: follow one, list and remove them, and the subscriber's own
+  page of an issue that carries the links (digest/feedback.py);
 - status: each source's health (one classification: ok, failing, stale, empty) and the
   summary `digest status` prints;
 - reports: the JSON form of ingest and run reports (stored as the run's record,
@@ -22,10 +23,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from digest.errors import UsageError
 from digest.feedback import Followed as Followed
+from digest.feedback import Reading as Reading
 from digest.feedback import follow as follow
 from digest.feedback import link_tokens as link_tokens
 from digest.feedback import listing as listing
+from digest.feedback import reading as reading
 from digest.feedback import remove_feedback as remove_feedback
+from digest.feedback import view_token as view_token
 from digest.mailing import DigestDeliveries
 from digest.models import Candidate, Digest, IngestReport, Pick, Profile, RunReport, SourceState
 from digest.settings import Settings

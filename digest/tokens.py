@@ -27,6 +27,15 @@ The generation is the feedback's own (`digest.store.feedback`), not the
 subscriber's: a change of subscriptions leaves feedback links working. They never
 expire.
 
+"View in browser" links (one subscriber's own page of one issue, served by the
+web: their picks, with the feedback links above) are version 4:
+
+    version 4 | subscriber id (8) | digest id (8)
+    | HMAC-SHA256(server key, "view", subscriber id, secret, digest id), first 16 bytes
+
+They never expire either (the page shows what those links do); whether the page
+shows anything is decided when it is opened, by the subscription as it is then.
+
 Checking compares MACs with `hmac.compare_digest` and tells the caller why a token
 failed (`TokenError.reason`); the reasons say nothing the token did not already carry.
 """
@@ -51,6 +60,7 @@ MAX_PROFILE_BYTES = 200
 _V1 = struct.Struct(">BQq")  # version, subscriber id, expiry (0: none)
 _V2 = struct.Struct(">BQIq")  # version, subscriber id, generation, expiry
 _V3 = struct.Struct(">BQQI")  # version, subscriber id, item id, feedback generation
+_V4 = struct.Struct(">BQQ")  # version, subscriber id, digest id
 _FEEDBACK_MAC = 16  # 128 bits: a mail holds one feedback link per item
 _MAC_BYTES = hashlib.sha256().digest_size
 
@@ -234,6 +244,44 @@ def read_feedback_token(
     if not hmac.compare_digest(expected, raw[-_FEEDBACK_MAC:]):
         raise TokenError("bad signature")
     return FeedbackLink(int(sid), profile, int(item), int(generation))
+
+
+@dataclass(frozen=True, slots=True)
+class ViewLink:
+    """What a valid view token says: whose own page of which digest."""
+
+    subscriber_id: int
+    digest_id: int
+
+
+def _view_mac(key: bytes, secret: str, link: ViewLink) -> bytes:
+    fields = _fields("view", str(link.subscriber_id), secret, str(link.digest_id))
+    return hmac.new(key, b"digest-token-v4" + fields, hashlib.sha256).digest()[:_FEEDBACK_MAC]
+
+
+def make_view_token(key: bytes, secret: str, link: ViewLink) -> str:
+    """The token of the subscriber's "view in browser" link of one digest."""
+    if not key:
+        raise ValueError("the token key is empty")
+    if not (0 <= link.subscriber_id < 2**64 and 0 <= link.digest_id < 2**64):
+        raise ValueError("subscriber or digest id out of range")
+    raw = _V4.pack(4, link.subscriber_id, link.digest_id) + _view_mac(key, secret, link)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def read_view_token(key: bytes, token: str, lookup: Callable[[int], str | None]) -> ViewLink:
+    """What a view token says, or `TokenError(reason)` as `read_token`."""
+    raw = _decode(token)
+    if raw[:1] != b"\x04" or len(raw) != _V4.size + _FEEDBACK_MAC:
+        raise TokenError("malformed")
+    _, sid, digest_id = _V4.unpack_from(raw)
+    secret = lookup(sid)
+    if secret is None:
+        raise TokenError("unknown subscriber")
+    link = ViewLink(int(sid), int(digest_id))
+    if not hmac.compare_digest(_view_mac(key, secret, link), raw[_V4.size :]):
+        raise TokenError("bad signature")
+    return link
 
 
 def _decode(token: str) -> bytes:

@@ -42,7 +42,8 @@ def send(
     import asyncio
 
     from digest.deliver.transport import SendResult
-    from digest.render import DigestMail, Recipient, message_id, page_name, profile_url
+    from digest.render import DigestMail, Recipient, message_id, profile_url
+    from digest.render.mime import VIEW_TOKEN
     from digest.store.deliveries import Mark
 
     profiles = {p.name: p for p in service.profiles(settings)}
@@ -76,9 +77,10 @@ def send(
             if digest and mine is not None:
                 digest = replace(digest, picks=tuple(mine))
             mails[at] = None
-            if digest:  # with links to its archive page, its feed, and manage
+            if digest:  # with links to the reader's own page of it, its feed, and manage
                 url = profile_url(site, digest.profile)
-                pages = {"view_url": url + page_name(digest), "feed_url": f"{url}feed.xml"}
+                view = f"{site}view/{VIEW_TOKEN}" if site else ""  # filled per subscriber
+                pages = {"view_url": view, "feed_url": f"{url}feed.xml"}
                 prepared = render.prepare(digest, links=True, **pages)
                 mails[at] = DigestMail(
                     digest, prepared, render, settings.email, now=now, site_url=site
@@ -112,6 +114,7 @@ def send(
                 t.everything,
                 t.manage,
                 feedback(d, built),
+                service.view_token(key, d) if site else "",
             )
             yield built.message(who)
 

@@ -9,6 +9,10 @@
     archive/<profile>/feed.xml|feed.atom        one entry per picked paper
     archive/<profile>/digests.xml|digests.atom  one entry per digest issue
 
+and, never published, `own_page`: one subscriber's own page of an issue (the web
+serves it behind the mail's signed "view in browser" link), the issue page with
+each item's feedback links.
+
 Static files: no JavaScript (the web's CSP allows none), so a full abstract is a
 <details> element. Publishing is incremental and an issue page is rendered once:
 the page just before a new one gains its "next" link by having only its links to
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -33,6 +38,7 @@ from digest.render.views import (
     count_papers,
     highlight,
     issue_head,
+    item_view,
     local_date,
     page_name,
     short_authors,
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "about",
+    "own_page",
     "page_name",
     "profile_url",
     "publication",
@@ -170,6 +177,33 @@ def _page(
         feed_urls=feed_urls,
         abstracts=[_abstract(p) for p in d.picks],
         **_neighbours(order, page_name(d)),
+    )
+
+
+def own_page(
+    renderer: Renderer,
+    digest: Digest,
+    feedback: Mapping[int, Sequence[tuple[str, str]]],
+    *,
+    archive: str,
+    public: str,
+    feed_urls: Mapping[str, str] = {},
+) -> str:
+    """An issue page for one subscriber: `digest` holds their picks, `feedback` each
+    item's (label, url) links; `archive` is the profile's public archive folder (the
+    page's links to its issues), `public` the issue's public page. No neighbours:
+    those pages are not this subscriber's."""
+    views = [
+        replace(item_view(p), feedback=tuple(feedback.get(p.candidate.item_id, ())))
+        for p in digest.picks
+    ]
+    return renderer.archive_page(
+        digest,
+        feed_urls=feed_urls,
+        abstracts=[_abstract(p) for p in digest.picks],
+        items=views,  # over the page's own views: the same, with the links
+        archive=archive,
+        public=public,
     )
 
 

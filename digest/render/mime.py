@@ -42,12 +42,14 @@ from digest.settings import EmailSettings
 
 # Slots stand for per-message values; nothing escapes or quotes these characters.
 TO, MESSAGE_ID, TOKEN = "Zq7toSLOTx9", "Zq7midSLOTx9", "Zq7tokenSLOTx9"
-ALL_TOKEN, MANAGE_TOKEN = "Zq7allSLOTx9", "Zq7manageSLOTx9"
+# VIEW_TOKEN: the subscriber's own page of the issue ("view in browser")
+ALL_TOKEN, MANAGE_TOKEN, VIEW_TOKEN = "Zq7allSLOTx9", "Zq7manageSLOTx9", "Zq7viewSLOTx9"
 FEEDBACK = "Zq7fbSLOTx9"  # followed by "<item id>-more" or "-less": one per item and choice
-_SLOTS = (TO, MESSAGE_ID, TOKEN, ALL_TOKEN, MANAGE_TOKEN, FEEDBACK)
+_SLOTS = (TO, MESSAGE_ID, TOKEN, ALL_TOKEN, MANAGE_TOKEN, VIEW_TOKEN, FEEDBACK)
 _FEEDBACK_SLOT = re.compile(FEEDBACK + r"(\d+)-(more|less)")
 # A line with slots is kept as a format string: each slot a field, filled in C.
 _FIELD = {TO: "to", MESSAGE_ID: "mid", TOKEN: "token", ALL_TOKEN: "all", MANAGE_TOKEN: "manage"}
+_FIELD[VIEW_TOKEN] = "view"
 _SLOT = re.compile("|".join(map(re.escape, _FIELD)) + "|" + _FEEDBACK_SLOT.pattern)
 # C0/C1 controls, line and paragraph separators, and bidi controls (a spoofed Subject)
 _CONTROL = re.compile(
@@ -69,6 +71,7 @@ class Recipient:
     manage_token: str = ""  # opens the manage page
     # item id -> the token of its "more like this" and "less like this" links
     feedback: Mapping[int, str] = field(default_factory=dict)
+    view_token: str = ""  # opens their own page of the issue (a view_url with VIEW_TOKEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +303,7 @@ class DigestMail:
         slots = {TO: header_value(r.email), MESSAGE_ID: mid, TOKEN: quote(r.token, safe="")}
         slots[ALL_TOKEN] = quote(r.all_token or r.token, safe="")
         slots[MANAGE_TOKEN] = quote(r.manage_token, safe="")
+        slots[VIEW_TOKEN] = quote(r.view_token, safe="")
         data = fill(self._chunks, slots, r.feedback)
         return Outgoing(r.delivery_id, r.email, self.sender, mid, data)
 

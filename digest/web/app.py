@@ -15,6 +15,8 @@
     GET  /healthz               {"status": "ok", ...} when the store answers
     GET  /feedback/{token}      more or less like this, or its undo (digest/web/feedback.py)
     POST /manage/{token}/feedback   removes one feedback
+    GET  /view/{token}          the subscriber's own page of an issue, with the feedback
+                                links: the mail's "view in browser" (digest/web/reading.py)
 
 The unsubscribe path is that of `email.unsubscribe_url` (less the path of `site_url`,
 when it starts with it), so the links in sent digests land here.
@@ -50,6 +52,7 @@ from digest.web.fresh import PATH as FRESH_LINK
 from digest.web.fresh import FreshLinks
 from digest.web.mail import CONFIRM_FOR
 from digest.web.pages import NO_STORE, ProfileCache, published, root_of, view
+from digest.web.reading import ReadingPages
 from digest.web.security import (
     CSRF,
     CSRF_COOKIE,
@@ -397,6 +400,9 @@ def create_app(
             web.profiles,
             bad_link=web._bad_link,
             manage=web._manage_page,
+        ).routes(),
+        *ReadingPages(
+            settings, store, web.key, web.pages, web.profiles, bad_link=web._bad_link
         ).routes(),
         Mount("/archive", app=Archive(web.archive)),
     ]
