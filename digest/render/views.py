@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.issues import IssueHead
-from digest.models import Digest, Pick, Seen, Term
+from digest.models import Candidate, Digest, Pick, Seen, Term
 from digest.reasons import number
 from digest.render.links import paper_links
 from digest.selection.match import normalize_text
@@ -124,6 +124,18 @@ def wrap(text: str, first: str = "", indent: str = "", width: int = WIDTH, sep: 
     line), other over-long words are. With `sep` (" + ", " · "), lines break only
     between the parts it separates (the separator ends the line), unless one part
     alone is too long."""
+    if first and len(first) == len(indent) and first != indent:
+        # Lines break by lengths alone: filled under `indent`, then `first` put in, so
+        # an item's title is filled once whatever its number.
+        lines = _filled(text, indent, indent, width, sep)
+        return first + lines[len(indent) :] if lines.startswith(indent) else lines
+    return _filled(text, first, indent, width, sep)
+
+
+# Pure, and a personal digest's papers are mostly those of its profile's digest: their
+# lines are filled once (bench/render.py, feedback part).
+@lru_cache(maxsize=32_768)
+def _filled(text: str, first: str, indent: str, width: int, sep: str) -> str:
     if sep and sep in text:
         return _wrap_parts(text.split(sep), sep.strip(), first, indent, width)
     room = max(width - max(len(first), len(indent)), 20)
@@ -290,19 +302,28 @@ class ItemView:
 
 @lru_cache(maxsize=2048)  # a cycle's mail and its archive page show the same picks
 def item_view(pick: Pick) -> ItemView:
-    c = pick.candidate
+    terms = tuple(dict.fromkeys(h.term for h in pick.matched if h.field != "author"))
+    return replace(
+        _paper_view(pick.candidate, terms),
+        score=number(pick.score),
+        because=" ".join(pick.because().split()) if pick.matched or pick.reasons else "",
+        adds_up=bool(pick.reasons),
+    )
+
+
+@lru_cache(maxsize=8192)  # a paper picked for a profile and for its personal digests
+def _paper_view(c: Candidate, terms: tuple[str, ...]) -> ItemView:
+    """What an item shows of the paper itself, whatever its score (filled in after)."""
     links = paper_links(c)
-    terms = [h.term for h in pick.matched if h.field != "author"]
     return ItemView(
         key=c.key,
         title=" ".join(c.title.split()) or "(untitled)",
         url=links.url,
         authors=short_authors(c.authors),
         sources=sources_line(c.seen, c.upvotes),
-        score=number(pick.score),
-        because=" ".join(pick.because().split()) if pick.matched or pick.reasons else "",
-        snippet=highlight(snippet(c.summary), list(dict.fromkeys(terms))),
+        score="",
+        because="",
+        snippet=highlight(snippet(c.summary), terms),
         links=links.labelled(),
-        adds_up=bool(pick.reasons),
         item_id=c.item_id,
     )
