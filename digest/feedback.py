@@ -147,11 +147,11 @@ def reading(store: Store, key: bytes, token: str, profiles: Mapping[str, Profile
         raise TokenError("unknown digest")
     if sub.status not in ("active", "paused") or name not in sub.profiles:
         return Reading(sub, digest, subscribed=False)
-    mine = store.personal_picks(link.digest_id).get(sub.id)
+    mine = store.personal_picks(link.digest_id, sub.id).get(sub.id)
     if mine is not None:
         digest = replace(digest, picks=tuple(mine))
     items = [p.candidate.item_id for p in digest.picks]
-    gens = store.feedback_generations(name).get(sub.id, {})
+    gens = store.feedback_generations(name, sub.id).get(sub.id, {})
     tokens = link_tokens(key, sub.id, sub.secret, name, items, gens)
     chosen = {f.item_id: f.direction for f in store.feedback_of(sub.id) if f.profile == name}
     return Reading(sub, digest, True, tokens, chosen)

@@ -203,6 +203,14 @@ def test_forged_and_stale_view_links_get_the_bad_link_page(site) -> None:
     assert reader is not None
     key = b"browser-test-key-0123456789abcdef"  # running()'s
     digest_id = read_view_token(key, token, {reader.id: reader.secret}.get).digest_id
+    other = s.store.subscriber(OTHER)
+    assert other is not None
+    # The page reads one subscriber's rows only.
+    assert set(s.store.personal_picks(digest_id)) == {reader.id}
+    assert set(s.store.personal_picks(digest_id, reader.id)) == {reader.id}
+    assert s.store.personal_picks(digest_id, other.id) == {}
+    assert set(s.store.feedback_generations("papers", reader.id)) == {reader.id}
+    assert s.store.feedback_generations("papers", other.id) == {}
     bad = {
         "forged": link.replace(token, token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")),
         "cut": link[:-5],

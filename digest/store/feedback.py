@@ -104,13 +104,17 @@ def entries(conn: Connection, subscriber_id: int) -> list[Feedback]:
     return [_entry(r, r["title"]) for r in rows]
 
 
-def generations(conn: Connection, profile: str) -> dict[int, dict[int, int]]:
+def generations(
+    conn: Connection, profile: str, subscriber_id: int | None = None
+) -> dict[int, dict[int, int]]:
     """subscriber id -> item id -> the generation of their feedback on it, for those
-    with any on `profile` (none: 0, what a mail's link is made in)."""
+    with any on `profile` (none: 0, what a mail's link is made in); one subscriber's
+    with `subscriber_id`."""
     f = feedback
-    rows = conn.execute(
-        select(f.c.subscriber_id, f.c.item_id, f.c.generation).where(f.c.profile == profile)
-    )
+    where = f.c.profile == profile
+    if subscriber_id is not None:
+        where &= f.c.subscriber_id == subscriber_id
+    rows = conn.execute(select(f.c.subscriber_id, f.c.item_id, f.c.generation).where(where))
     out: dict[int, dict[int, int]] = {}
     for sid, item, gen in rows:
         out.setdefault(int(sid), {})[int(item)] = int(gen)
@@ -149,14 +153,20 @@ def record_personal(conn: Connection, digest_id: int, chosen: Mapping[int, Seque
         conn.execute(personal_picks.insert(), rows)
 
 
-def personal(conn: Connection, digest_id: int) -> dict[int, list[Pick]]:
-    """subscriber id -> their picks of the digest, for those it was personalised for."""
+def personal(
+    conn: Connection, digest_id: int, subscriber_id: int | None = None
+) -> dict[int, list[Pick]]:
+    """subscriber id -> their picks of the digest, for those it was personalised for
+    (with `subscriber_id`, for that one only)."""
     pp, t = personal_picks, schema.items
+    where = pp.c.digest_id == digest_id
+    if subscriber_id is not None:
+        where &= pp.c.subscriber_id == subscriber_id
     rows = (
         conn.execute(
             select(pp.c.subscriber_id, pp.c.score, pp.c.matched, t)
             .join(t, t.c.id == pp.c.item_id)
-            .where(pp.c.digest_id == digest_id)
+            .where(where)
             .order_by(pp.c.subscriber_id, pp.c.position)
         )
         .mappings()
@@ -232,17 +242,21 @@ class FeedbackMethods:
         with self._tx() as conn:
             return entries(conn, subscriber_id)
 
-    def feedback_generations(self, profile: str) -> dict[int, dict[int, int]]:
+    def feedback_generations(
+        self, profile: str, subscriber_id: int | None = None
+    ) -> dict[int, dict[int, int]]:
         with self._tx() as conn:
-            return generations(conn, profile)
+            return generations(conn, profile, subscriber_id)
 
     def standing_feedback(self, profile: str) -> dict[int, dict[str, list[int]]]:
         with self._tx() as conn:
             return standing(conn, profile)
 
-    def personal_picks(self, digest_id: int) -> dict[int, list[Pick]]:
+    def personal_picks(
+        self, digest_id: int, subscriber_id: int | None = None
+    ) -> dict[int, list[Pick]]:
         with self._tx() as conn:
-            return personal(conn, digest_id)
+            return personal(conn, digest_id, subscriber_id)
 
     def items_by_id(self, ids: Sequence[int]) -> dict[int, Candidate]:
         if not ids:
