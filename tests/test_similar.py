@@ -77,7 +77,7 @@ def test_hybrid_adds_keywords_exclude_wins_and_min_score_is_the_combined_score(s
     top = picks[0]
     assert top["matched"]
     assert top["like"]
-    assert "batch size" in top["title"].lower()
+    assert [m["term"] for m in top["matched"]] == ["batch size"]
     excluded = json.loads(preview(store, profile("keywords: [batch size]\nexclude: [batch]\n"))[0])
     assert excluded
     assert all("batch" not in p["title"].lower() for p in excluded)
@@ -213,3 +213,49 @@ def test_dislikes_count_against_a_keyword_profile_and_are_explained() -> None:
     assert "less like “Image nets” -" in explain(got[1].reasons)
     high = pick_all([replace(p, min_score=got[1].score + 0.01)], pool, None, {"p": [papers[3]]})
     assert [x.candidate.item_id for x in high["p"].picks] == [2]  # min_score: the combined score
+
+
+def test_word_vectors_come_from_the_installed_wheel_and_mean_something() -> None:
+    pytest.importorskip("wordllama")  # the optional extra digest[embed]
+    from digest.selection.embed import word_vectors
+
+    got = word_vectors(["quantization", "quantisation", "banana"])
+    assert got is not None
+    assert got.shape == (3, 256)
+    unit = got / np.linalg.norm(got, axis=1, keepdims=True)
+    assert unit[0] @ unit[1] > unit[0] @ unit[2]  # the spelling, not the fruit
+    again = word_vectors(["quantization", "quantisation", "banana"])
+    assert again is not None
+    assert np.array_equal(got, again)
+
+
+@pytest.mark.shared
+def test_word_vectors_join_tfidf_in_units_of_the_liked_papers(
+    listings_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("wordllama")
+    from datetime import UTC, datetime
+
+    from digest.models import Candidate
+    from digest.selection import similar
+    from digest.sources.listing import parse_listing
+
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    entries = {e.title: e for f in sorted(listings_dir.iterdir())
+               for e in parse_listing(f.read_bytes()).entries}  # fmt: skip
+    papers = [Candidate(n, f"k{n}", e.title, e.summary, (), f"u{n}", when)
+              for n, e in enumerate(entries.values())]  # fmt: skip
+    liked = {"p": [c for c in papers if c.title in LIKED]}
+    both = similar.Model(papers, liked).likeness("p")
+    assert both is not None
+    rows = [c.item_id for c in liked["p"]]
+    assert both.similarity[rows].mean() == pytest.approx(1.0)  # 1: as close as the liked
+    assert (both.similarity >= 0).all()
+    again = similar.Model(papers, liked).likeness("p")
+    assert again is not None
+    assert np.array_equal(both.similarity, again.similarity)
+    monkeypatch.setattr(similar, "word_vectors", lambda words: None)  # as without the extra
+    alone = similar.Model(papers, liked).likeness("p")
+    assert alone is not None
+    assert alone.similarity[rows].mean() == pytest.approx(1.0)
+    assert not np.allclose(alone.similarity, both.similarity)

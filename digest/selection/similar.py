@@ -1,4 +1,5 @@
-"""Similarity to a profile's liked papers: TF-IDF over title and abstract.
+"""Similarity to a profile's liked papers: TF-IDF over title and abstract, and
+word vectors when `digest[embed]` is installed.
 
 The method (chosen on bench/judged, see bench/relevance.py and the README):
 - a paper's text is its title twice, then its abstract; tokens are runs of two
@@ -14,11 +15,18 @@ The method (chosen on bench/judged, see bench/relevance.py and the README):
   papers' mean cosine to it: 1 for a paper as close as the liked ones are, on
   the same scale for every profile and vocabulary. Its `nearest` is the liked
   paper with the highest cosine, which the explanation names with that cosine;
+- with `digest[embed]`, each paper is also the mean of the vectors
+  (`embed.word_vectors`) of its words that another paper has too, less the
+  cycle's mean, at unit length; the query is its
+  liked papers' mean; that cosine (0 when below), in units of the liked papers'
+  own, joins the TF-IDF one: similarity = (TF-IDF + EMBED x vectors) / (1 +
+  EMBED), still 1 for a paper as close as the liked ones are. The words are
+  TF-IDF's own, each tokenised once per cycle;
 - disliked papers make a query the same way, and `DISLIKE` times a candidate's
   similarity to them counts against it (Rocchio's negative part).
 
 Deterministic: the same texts give the same floats. Nothing is fetched: the
-vocabulary is the cycle's own text.
+vocabulary is the cycle's own text, the word vectors ship in the wheel.
 """
 
 from __future__ import annotations
@@ -35,10 +43,12 @@ from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from digest.models import Candidate
+from digest.selection.embed import word_vectors
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 _STOP = ENGLISH_STOP_WORDS
 DISLIKE = 0.5  # Rocchio's usual weight of the negative examples
+EMBED = 0.25  # the word-vector similarity's share next to TF-IDF's 1 (bench/relevance.py)
 
 
 def text_of(c: Candidate) -> str:
@@ -51,8 +61,8 @@ def tokens(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.lower()) if t not in _STOP]
 
 
-def tfidf(texts: Sequence[str]) -> sparse.csr_matrix:
-    """Unit-length rows of sublinear TF-IDF, one per text (see the module docstring)."""
+def counts(texts: Sequence[str]) -> tuple[sparse.csr_matrix, list[str]]:
+    """Each text's word counts (stop words left out), and the word of each column."""
     words = [_TOKEN.findall(t.lower()) for t in texts]
     # Word -> column in C (map over a dict whose missing keys get the next number);
     # the stop words take the first columns, dropped after, so no test per token.
@@ -66,16 +76,50 @@ def tfidf(texts: Sequence[str]) -> sparse.csr_matrix:
     kept = cols >= len(_STOP)
     rows, cols = rows[kept], cols[kept] - len(_STOP)
     n, width = len(texts), max(len(vocab) - len(_STOP), 1)
-    counts = sparse.csr_matrix(
+    matrix = sparse.csr_matrix(
         (np.ones(len(cols), dtype=np.float64), (rows, cols)), shape=(n, width)
     )
-    counts.sum_duplicates()
-    df = np.bincount(counts.indices, minlength=width)
+    matrix.sum_duplicates()
+    return matrix, list(vocab)[len(_STOP) :]
+
+
+def weigh(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Unit-length rows of sublinear TF-IDF from counts (see the module docstring)."""
+    n, width = matrix.shape
+    df = np.bincount(matrix.indices, minlength=width)
     idf = 1.0 + np.log((1.0 + n) / (1.0 + df))
-    counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
-    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+    out = matrix.copy()
+    out.data = (1.0 + np.log(out.data)) * idf[out.indices]
+    return _unit_rows(out)
+
+
+def tfidf(texts: Sequence[str]) -> sparse.csr_matrix:
+    """Unit-length rows of sublinear TF-IDF, one per text."""
+    return weigh(counts(texts)[0])
+
+
+def _unit_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
-    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ counts)
+    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix)
+
+
+def embeddings(matrix: sparse.csr_matrix, words: Sequence[str]) -> npt.NDArray[np.float64] | None:
+    """Each row's mean vector of the words it shares with another row, at unit
+    length, less the mean of the rows, at unit length again (None without
+    `digest[embed]`). A word of one paper alone links it to no other, and leaving
+    those out halves the words to look up; the direction all papers share says
+    nothing about any one of them."""
+    shared = np.flatnonzero(np.bincount(matrix.indices, minlength=matrix.shape[1]) >= 2)
+    vectors = word_vectors([words[i] for i in shared.tolist()])
+    if vectors is None:
+        return None
+    rows = _unit(np.asarray(matrix[:, shared] @ vectors.astype(np.float64)))
+    return _unit(rows - rows.mean(axis=0))
+
+
+def _unit(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return np.asarray(rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12))
 
 
 def query(rows: sparse.csr_matrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
@@ -137,7 +181,8 @@ class Model:
             if c.item_id not in row
         }  # papers outside the cycle get rows after the candidates, each once
         row.update((item_id, self.size + k) for k, item_id in enumerate(extra))
-        self.matrix = tfidf([text_of(c) for c in chain(candidates, extra.values())])
+        counted, vocabulary = counts([text_of(c) for c in chain(candidates, extra.values())])
+        self.matrix = weigh(counted)
         # One query per (profile, liked or disliked): its papers' rows and its column.
         self.rows: dict[tuple[str, bool], list[int]] = {}
         for against, papers_of in ((False, self.liked), (True, self.disliked)):
@@ -158,16 +203,25 @@ class Model:
         self.column = {key: k for k, key in enumerate(self.rows)}
         # A dense product: the queries' words are few, the candidates many.
         self.scores = np.asarray(self.matrix @ queries.T.toarray())  # every row, liked too
-        self.unit = {  # its own papers' mean score: the unit of a query's similarity
-            key: max(float(self.scores[rows, self.column[key]].mean()), 1e-12)
-            for key, rows in self.rows.items()
-        }
+        self.scores /= self._units(self.scores)
+        vectors = embeddings(counted, vocabulary)
+        if vectors is not None:  # the same in word vectors: each query its papers' mean
+            means = [vectors[rows].mean(axis=0) for rows in self.rows.values()]
+            near = vectors @ _unit(np.stack(means)).T if means else np.zeros((len(vectors), 0))
+            near = np.maximum(near, 0.0)  # as a TF-IDF cosine: 0 for the unlike, never below
+            self.scores = (self.scores + EMBED * near / self._units(near)) / (1 + EMBED)
+
+    def _units(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Each query's own papers' mean score: the unit of its similarity."""
+        return np.array(
+            [max(float(scores[rows, k].mean()), 1e-12) for k, rows in enumerate(self.rows.values())]
+        )
 
     def _part(self, profile: str, against: bool) -> npt.NDArray[np.float64]:
         key = (profile, against)
         if key not in self.column:
             return np.zeros(self.size)
-        return np.asarray(self.scores[: self.size, self.column[key]] / self.unit[key])
+        return np.asarray(self.scores[: self.size, self.column[key]])
 
     def likeness(self, profile: str) -> Likeness | None:
         """`profile`'s likeness, or None when it has no liked and no disliked papers."""
