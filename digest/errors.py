@@ -69,7 +69,7 @@ class OutputError(DigestError):
         self.path = path
         self.reason = reason
         super().__init__(
-            f"cannot write {path}: {reason}; make it writable or set `web: output_dir:` elsewhere"
+            f"cannot write {path}: {reason}; make it writable or set `output:` elsewhere"
         )
 
 
