@@ -1,6 +1,6 @@
 """The head of a recorded issue: what an index or a feed of issues shows of it.
 
-Kept apart from `digest.models` (at its size limit); it crosses the same rooms
+Kept apart from `digest.models`; it crosses the same rooms
 (store -> render)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Why a paper was picked: the contributions that add up to its score.
 
-Kept apart from `digest.models` (at its size limit); a `Pick` carries them from
+Kept apart from `digest.models`; a `Pick` carries them from
 selection to the store and to every output. `explain` is the one wording of the
 explanation line: each contribution once, with the field that counted and what
 it added, so the numbers shown add up to the score shown.

@@ -181,3 +181,28 @@ def test_every_room_is_in_architecture() -> None:
         or (p.suffix == ".py" and p.name not in {"__init__.py", "__main__.py"})
     )
     assert [r for r in rooms if f"`{r}`" not in text] == []
+
+
+def test_every_module_is_in_architecture() -> None:
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    modules = [
+        str(p.relative_to(ROOT)) for p in _modules() if p.name not in {"__init__.py", "__main__.py"}
+    ]
+    assert [m for m in modules if f"`{m}`" not in text] == []
+
+
+def test_the_store_section_is_the_schema() -> None:
+    """ARCHITECTURE.md's store section: the schema version, every table and its module."""
+    import digest.store  # noqa: F401  (its modules put their tables on the metadata)
+    from digest.store import schema
+
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = text.split("\n## The store\n", 1)[1].split("\n## ", 1)[0]
+    assert f"The schema is at version {schema.SCHEMA_VERSION}:" in " ".join(section.split())
+    declared = {}
+    for row in re.findall(r"^\| (`.+?`) \| `(digest/store/\w+\.py)` \|", section, re.M):
+        for name in re.findall(r"`(\w+)`", row[0]):
+            declared[name] = row[1]
+    for name in schema.metadata.tables:
+        assert name in declared, f"ARCHITECTURE.md's store section lacks table {name}"
+        assert re.search(rf"\b{name} = Table\(", (ROOT / declared[name]).read_text()), name
