@@ -72,11 +72,27 @@ def test_every_command_help_has_an_example() -> None:
         assert "Example" in (cmd.help or ""), f"`digest {name}` --help has no example"
 
 
+def _invoked(example: str) -> list[str]:
+    """The command words and arguments of an example, its global options left out."""
+    words = shlex.split(example)[1:]
+    while words and words[0].startswith("-"):
+        words = words[2:] if words[0] in ("--config", "--db") else words[1:]
+    return words
+
+
 def test_the_examples_are_found() -> None:
-    # At least one per command; run below, in this order.
+    # At least one per command, invoking it; run below, in this order.
     assert len(EXAMPLES) >= len(COMMANDS)
     for name, _ in COMMANDS:
-        assert any(re.search(rf"\b{re.escape(name)}\b", e) for e in EXAMPLES), name
+        words = name.split()
+        assert any(_invoked(e)[: len(words)] == words for e in EXAMPLES), name
+
+
+def test_every_command_section_is_a_command() -> None:
+    documented = re.findall(r"^### `digest ([a-z]+(?: [a-z]+)?)\b", COMMANDS_SECTION, re.M)
+    names = {n for n, _ in COMMANDS} | {n.split()[0] for n, _ in COMMANDS}
+    assert documented
+    assert [d for d in documented if d not in names] == []
 
 
 class Workspace:
