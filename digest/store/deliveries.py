@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
 from digest.mailing import Delivery, DigestDeliveries, Due, Outcome
 from digest.store import schema, subscribers
+from digest.store.transactions import StoreMixin
 
 MAX_ATTEMPTS = 8  # temporary failures are retried across runs this many times
 FIRST_RETRY = timedelta(minutes=5)
@@ -266,14 +266,8 @@ def summary(conn: Connection) -> list[DigestDeliveries]:
     ]
 
 
-class LedgerMethods:
+class LedgerMethods(StoreMixin):
     """The `Store`'s ledger methods (mixed into it: it supplies the transactions)."""
-
-    def _tx(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _write_tx(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     def due_deliveries(self, now: datetime, profiles: Sequence[str] | None = None) -> list[Due]:
         with self._tx() as conn:

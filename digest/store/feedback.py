@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +33,7 @@ from digest.mailing import Feedback
 from digest.models import Candidate, Pick
 from digest.store import picks, schema
 from digest.store.statements import insert_for
+from digest.store.transactions import StoreMixin
 
 feedback = Table(  # on schema.metadata: created by v11, copied by `store copy`
     "feedback",
@@ -186,14 +186,8 @@ def items_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Candidate]:
     return {c.item_id: c for c in picks.candidates_of(conn, rows)}
 
 
-class FeedbackMethods:
+class FeedbackMethods(StoreMixin):
     """The `Store`'s feedback (mixed into it, as `likes.LikeMethods`)."""
-
-    def _tx(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _write_tx(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     def feedback_act(
         self,

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from contextlib import AbstractContextManager
-
-from sqlalchemy import Connection
 
 from digest.models import Candidate
 from digest.store import picks
+from digest.store.transactions import StoreMixin
 
 
-class LikeMethods:
-    def _tx(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
+class LikeMethods(StoreMixin):
     def items_by_key(self, keys: Collection[str]) -> dict[str, Candidate]:
         """The stored items known by any of `keys` ("arxiv:…", "doi:…", "title:…")."""
         if not keys:

@@ -10,26 +10,24 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from digest.errors import StoreError
 from digest.models import RunRecord
 from digest.store import schema
+from digest.store.transactions import StoreMixin
 
 log = logging.getLogger("digest.store")
 
 
-class RunMethods:
+class RunMethods(StoreMixin):
     """Mixed into the Store, which supplies the transactions."""
 
     _open = threading.local()  # .runs: this thread's open run ids, outermost first
-
-    def _tx(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     def _open_runs(self) -> list[int]:
         runs: list[int] | None = getattr(self._open, "runs", None)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Mapping, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from digest.addresses import identity
 from digest.mailing import ConsentEvent, Subscriber, SubscriberStatus, SubscriptionState
 from digest.store import consent, deliveries, schema
 from digest.store.statements import insert_for
+from digest.store.transactions import StoreMixin
 
 _LEFT = ("unsubscribed", "bounced")
 
@@ -237,11 +237,8 @@ def set_status(
     _apply(conn, row, now, cause=cause, action=action, states=states, status=status, detail=detail)
 
 
-class SubscriberMethods:
+class SubscriberMethods(StoreMixin):
     """The `Store`'s subscriber methods (mixed into it: it supplies the transactions)."""
-
-    def _tx(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     def add_subscriber(
         self,

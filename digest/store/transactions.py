@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,6 +16,17 @@ from digest.store.failures import label, store_error
 
 log = logging.getLogger("digest.store")
 _AUTOCHECKPOINT = 1000  # pages: SQLite's default
+
+
+class StoreMixin:
+    """A part of the `Store`, mixed into it after `Transactions`, whose
+    transactions these are."""
+
+    def _tx(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _write_tx(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
 
 
 class Transactions:
