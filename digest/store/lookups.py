@@ -11,7 +11,6 @@ profile's window (`picks.pool`), and is found as a liked paper like any other.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 
 from sqlalchemy import (
@@ -30,6 +29,7 @@ from sqlalchemy import (
 from digest.models import Entry
 from digest.store import resolve, schema
 from digest.store.statements import insert_for, lock_items
+from digest.store.transactions import StoreMixin
 
 lookups = Table(  # on schema.metadata: created by v12, copied by `store copy`
     "lookups",
@@ -57,13 +57,7 @@ def _record(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
         conn.execute(new.on_conflict_do_update(index_elements=[lookups.c.key], set_=asked), rows)
 
 
-class LookupMethods:
-    def _write_tx(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _tx(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
+class LookupMethods(StoreMixin):
     def lookup_misses(self, keys: Collection[str]) -> dict[str, datetime]:
         """When each of `keys` was last asked and no source had it."""
         stored = {schema.stored_key(k): k for k in keys}
