@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import cli
-from digest.models import Entry
+from digest.models import Entry, Profile
 from digest.store import Store, schema
 from tests.conftest import demo_config_at
 
@@ -41,6 +41,17 @@ def a_day_of_digest(tmp_path: Path, url: str) -> None:
     cfg = demo_config_at(tmp_path, url)
     result = digest("--config", str(cfg), "run", "--json", "--now", NOW)
     assert json.loads(result.stdout)["sent"]["sent"] > 0, result.output
+    # What the cycle leaves empty here: feedback, a personal ranking, a look-up's miss
+    # (one with a key far over any index's limit).
+    at = datetime(2026, 11, 23, 7, tzinfo=UTC)
+    with Store.open(url) as store:
+        (made, *_) = store.digests(Profile("scaling", "S"))
+        reader = store.add_subscriber("reader@example.org", ["scaling"], now=at)
+        item = made.picks[0].candidate.item_id
+        store.feedback_act(reader.id, "scaling", item, generation=0, action="more", now=at)
+        store.record_digest(Profile("personal", "P"), made.picks, upto_item_id=item, now=at,
+                            window_after=0, personal={reader.id: made.picks[:2]})  # fmt: skip
+        store.record_misses(["title:" + "long " * 600, "arxiv:2401.00001"], at)
 
 
 def test_a_store_moves_to_postgresql_and_back_with_every_row(
@@ -49,7 +60,9 @@ def test_a_store_moves_to_postgresql_and_back_with_every_row(
     sqlite, pg, back = new_store_url("sqlite"), new_store_url("postgresql"), new_store_url("sqlite")
     a_day_of_digest(tmp_path, sqlite)
     before = everything(sqlite)
-    assert all(before[t] for t in ("items", "item_keys", "sightings", "digests", "deliveries"))
+    filled = ("items", "item_keys", "sightings", "digests", "deliveries", "subscribers",
+              "consent_log", "feedback", "personal_picks", "lookups")  # fmt: skip
+    assert all(before[t] for t in filled), {t: len(before[t]) for t in filled}
 
     result = digest("--db", sqlite, "store", "copy", "--to", pg, "--json")
     assert result.exit_code == 0, result.output
