@@ -20,6 +20,7 @@ from digest.reasons import Reason, explain
 
 SourceKind = Literal["listing", "feed", "hf"]
 SOURCE_KINDS: tuple[SourceKind, ...] = ("listing", "feed", "hf")
+PROFILE_ID_CHARS = 200  # the longest profile id: every table naming a profile holds this many
 
 
 @dataclass(frozen=True, slots=True)

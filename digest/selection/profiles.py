@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.errors import ConfigError
-from digest.models import Profile, Term
+from digest.models import PROFILE_ID_CHARS, Profile, Term
 from digest.safe_yaml import Checker, YamlMap, kind_of, load_yaml
 from digest.selection.likes import profile_likes
 from digest.selection.match import check_regex
@@ -104,6 +104,8 @@ def _email_problem(text: str) -> str | None:
 def _name_problem(text: str) -> str | None:
     if not _NAME_RE.fullmatch(text):
         return f"{text!r} is not a profile id (letters, digits, '.', '_', '-')"
+    if len(text) > PROFILE_ID_CHARS:
+        return f"a profile id has at most {PROFILE_ID_CHARS} characters, this one {len(text)}"
     if text.lower() in _RESERVED:
         return f"{text!r} is taken by the archive's site index (archive/index.html)"
     return None

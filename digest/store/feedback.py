@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from digest.mailing import Feedback
-from digest.models import Candidate, Pick
+from digest.models import PROFILE_ID_CHARS, Candidate, Pick
 from digest.store import picks, schema
 from digest.store.statements import insert_for
 from digest.store.transactions import StoreMixin
@@ -42,7 +42,7 @@ feedback = Table(  # on schema.metadata: created by v11, copied by `store copy`
     Column(
         "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
     ),
-    Column("profile", String(200), nullable=False),
+    Column("profile", String(PROFILE_ID_CHARS), nullable=False),
     Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
     Column("direction", String(8), nullable=False),  # more, less, "" (undone or removed)
     Column("generation", Integer, nullable=False),  # moves on with every change

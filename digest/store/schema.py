@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 
 from digest.errors import StoreError
+from digest.models import PROFILE_ID_CHARS
 
 
 @lru_cache(maxsize=4096)  # ingests repeat the same few timestamps many times
@@ -153,7 +154,7 @@ sightings = Table(
 profile_items = Table(
     "profile_items",
     metadata,
-    Column("profile", String(200), primary_key=True),
+    Column("profile", String(PROFILE_ID_CHARS), primary_key=True),
     Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
     Column("delivered_at", UTCDateTime, nullable=False),
     sqlite_with_rowid=False,
@@ -163,7 +164,7 @@ profile_items = Table(
 profile_state = Table(
     "profile_state",
     metadata,
-    Column("profile", String(200), primary_key=True),
+    Column("profile", String(PROFILE_ID_CHARS), primary_key=True),
     Column("last_item_id", Integer, nullable=False, server_default="0"),
     Column("last_success_at", UTCDateTime),
 )
@@ -173,7 +174,7 @@ digests = Table(
     "digests",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("profile", String(200), nullable=False, index=True),
+    Column("profile", String(PROFILE_ID_CHARS), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("count", Integer, nullable=False),
     # The profile's window start when it was selected (0: its first digest); one
@@ -219,7 +220,7 @@ subscriptions = Table(
         ForeignKey("subscribers.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column("profile", String(200), primary_key=True),
+    Column("profile", String(PROFILE_ID_CHARS), primary_key=True),
     Column("state", String(16), nullable=False, server_default="active"),
     Column("since_gen", Integer, nullable=False, server_default="0"),  # (re)started at
     Column("changed_at", UTCDateTime),
@@ -265,7 +266,7 @@ jobs = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(16), nullable=False),  # ingest, digest, send
-    Column("profile", String(200), nullable=False, server_default=""),
+    Column("profile", String(PROFILE_ID_CHARS), nullable=False, server_default=""),
     Column("due_at", UTCDateTime, nullable=False),
     Column("status", String(16), nullable=False),  # queued, running, done, failed
     Column("attempts", Integer, nullable=False, server_default="0"),
