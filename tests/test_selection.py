@@ -1,15 +1,17 @@
 """One-pass selection (`pipeline.select_due`) against the per-profile path it
-replaced, on a real SQLite store: same picks, counts and windows."""
+replaced, on a real SQLite file and a real PostgreSQL database: same picks,
+counts and windows."""
 
 from __future__ import annotations
 
 import random
-import sqlite3
 import tracemalloc
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from digest import pipeline
 from digest.models import Candidate, Entry, Pick, Profile, Selection, Term
@@ -120,21 +122,16 @@ PROFILES = (
 
 
 def _window_ids(
-    db: Path, profile: Profile, since: datetime | None, every: list[Candidate]
+    store: Store, profile: Profile, since: datetime | None, every: list[Candidate]
 ) -> list[int]:
     """The per-profile window as the old path computed it, in its own SQL; a
     new profile looks back `first_digest_days` before the newest arrival."""
-    con = sqlite3.connect(db)
-    given = {
-        i
-        for (i,) in con.execute(
-            "SELECT item_id FROM profile_items WHERE profile = ?", (profile.name,)
-        )
-    }
-    last = con.execute(
-        "SELECT last_item_id FROM profile_state WHERE profile = ?", (profile.name,)
-    ).fetchone()
-    con.close()
+    name = {"p": profile.name}
+    with store.engine.connect() as con:
+        q = "SELECT item_id FROM profile_items WHERE profile = :p"
+        given = {i for (i,) in con.execute(text(q), name)}
+        q = "SELECT last_item_id FROM profile_state WHERE profile = :p"
+        last = con.execute(text(q), name).fetchone()
     if since is not None:
         inside = [c for c in every if c.first_seen >= since]
     elif last is not None:
@@ -146,15 +143,13 @@ def _window_ids(
     return [c.item_id for c in inside if c.item_id not in given]
 
 
-def _per_profile(
-    store: Store, db: Path, profile: Profile, since: datetime | None = None
-) -> Selection:
+def _per_profile(store: Store, profile: Profile, since: datetime | None = None) -> Selection:
     """Today's per-profile path: its own window, its own Matcher, every item matched again."""
     every = {
         c.item_id: c
         for c in store.pool([profile], since=datetime.min.replace(tzinfo=UTC)).candidates
     }
-    cands = [every[i] for i in _window_ids(db, profile, since, list(every.values()))]
+    cands = [every[i] for i in _window_ids(store, profile, since, list(every.values()))]
     matcher = Matcher([profile])
     results = {}
     for c in cands:
@@ -165,11 +160,10 @@ def _per_profile(
 
 
 @pytest.fixture
-def mixed(tmp_path: Path) -> tuple[Store, Path]:
+def mixed(store_url: str) -> Iterator[Store]:
     """Three days of arrivals 5 days apart, and profiles at different points:
     a past digest, items given above its window, a preview-style given list."""
-    db = tmp_path / "d.db"
-    store = Store.open(f"sqlite:///{db}")
+    store = Store.open(store_url)
     rng = random.Random(12)
     _ingest(store, rng, 0, 120, NOW - timedelta(days=10))
     first = pipeline.select_due(store, PROFILES)
@@ -186,17 +180,17 @@ def mixed(tmp_path: Path) -> tuple[Store, Path]:
     store.record_given("rl", [i.item_id for i in newest[::7]], upto_item_id=0, now=NOW)
     # `adapters` had a digest five days ago
     store.record_given("adapters", [], upto_item_id=newest[-1].item_id - 150, now=NOW)
-    yield store, db
+    yield store
     store.close()
 
 
-def test_one_pass_picks_what_each_profile_picked_alone(mixed: tuple[Store, Path]) -> None:
-    store, db = mixed
+def test_one_pass_picks_what_each_profile_picked_alone(mixed: Store) -> None:
+    store = mixed
     together = pipeline.select_due(store, PROFILES)
     assert set(together) == {p.name for p in PROFILES}
     picked = 0
     for p in PROFILES:
-        alone = _per_profile(store, db, p)
+        alone = _per_profile(store, p)
         assert together[p.name] == alone, p.name
         assert pipeline.pick(store, p) == alone, p.name  # preview's path: the same
         picked += len(alone.picks)
@@ -208,10 +202,10 @@ def test_one_pass_picks_what_each_profile_picked_alone(mixed: tuple[Store, Path]
     assert windows["rl"] == 360 - 6
 
 
-def test_every_pick_is_explained_and_its_reasons_add_up(mixed: tuple[Store, Path]) -> None:
+def test_every_pick_is_explained_and_its_reasons_add_up(mixed: Store) -> None:
     """Both paths (the one-pass tally and `select`) give each pick the reasons
     that make its score, each term and author once; the store keeps them."""
-    store, _ = mixed
+    store = mixed
     together = pipeline.select_due(store, PROFILES)
     fields: set[str] = set()
     for p in PROFILES:
@@ -233,12 +227,12 @@ def test_every_pick_is_explained_and_its_reasons_add_up(mixed: tuple[Store, Path
     assert back.picks == tuple(sel.picks)  # reasons, factors and values survive the store
 
 
-def test_one_pass_with_since_matches_the_per_profile_path(mixed: tuple[Store, Path]) -> None:
-    store, db = mixed
+def test_one_pass_with_since_matches_the_per_profile_path(mixed: Store) -> None:
+    store = mixed
     since = NOW - timedelta(days=6)
     together = pipeline.select_due(store, PROFILES, since=since)
     for p in PROFILES:
-        assert together[p.name] == _per_profile(store, db, p, since), p.name
+        assert together[p.name] == _per_profile(store, p, since), p.name
     # Never an item a profile was already given, even looking back past its window.
     older = pipeline.select_due(store, PROFILES, since=NOW - timedelta(days=30))
     given = {c.candidate.item_id for c in _recorded(store, "scaling")}
@@ -251,8 +245,8 @@ def _recorded(store: Store, name: str) -> list[Pick]:
     return [pick for d in store.digests(p) for pick in d.picks]
 
 
-def test_a_recorded_digest_moves_only_its_own_window(mixed: tuple[Store, Path]) -> None:
-    store, _ = mixed
+def test_a_recorded_digest_moves_only_its_own_window(mixed: Store) -> None:
+    store = mixed
     before = pipeline.select_due(store, PROFILES)
     sel = before["optim"]
     optim = next(p for p in PROFILES if p.name == "optim")
