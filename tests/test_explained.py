@@ -2,13 +2,15 @@
 hybrid profiles through `digest run` on the real listings and a real SQLite file,
 then each recorded pick's explanation looked for in the mail (text and HTML), the
 archive page, both items feeds and `preview` (Markdown, text and JSON, which
-lists the picks in the order the run records them)."""
+lists the picks in the order the run records them); and a reader's personal
+ranking, made by their feedback, in their own mail."""
 
 from __future__ import annotations
 
 import html
 import json
 import re
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -84,7 +86,7 @@ def mail(cycle: dict[str, object], name: str) -> EmailMessage:
     found = []
     for eml in outbox.rglob("*.eml"):
         msg = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
-        if f"{name}@example.org" in str(msg["To"]):
+        if str(msg["To"]).startswith(f"{name}@"):
             found.append(msg)
     (msg,) = found
     assert isinstance(msg, EmailMessage)
@@ -159,3 +161,57 @@ def test_preview_shows_the_run_s_picks_in_its_order_with_their_explanations(
             assert entry["like"]["similarity"] > 0
         assert p.because() in cycle["text"][name], (name, p.because())  # type: ignore[index]
         assert md_escape(p.because()) in cycle["md"][name], (name, p.because())  # type: ignore[index]
+
+
+def test_every_personal_pick_is_explained_in_its_readers_mail(tmp_path: Path) -> None:
+    """A reader with feedback gets a ranking of their own: each of its picks says
+    why in their mail (text and HTML), the liked paper named where it counts."""
+    from tests.test_feedback_browser import DIFFUSION, LANGUAGE, PROFILE, feed
+
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "papers.yaml").write_text(PROFILE)
+    rss = tmp_path / "today.rss"
+    cfg = tmp_path / "digest.yaml"
+    cfg.write_text(
+        f"store: sqlite:///{tmp_path / 'd.db'}\nprofiles: profiles\noutput: out\n"
+        "site_url: https://digest.example.org/\nemail:\n  sender: Digest <d@example.org>\n"
+        "  domain: example.org\n  outbox: outbox\n"
+        f"sources:\n  - name: today\n    kind: feed\n    path: {rss}\n"
+    )
+    for who in ("reader@example.org", "other@example.org"):
+        invoke(cfg, "subscribers", "add", who, "--profile", "papers")
+    rss.write_text(feed(1, [(DIFFUSION[0], "diffusion"), (LANGUAGE[0], "language")]))
+    invoke(cfg, "run", "--now", "2026-11-01T06:00:00+00:00")
+    with Store.open(f"sqlite:///{tmp_path / 'd.db'}") as store:
+        reader = store.subscriber("reader@example.org")
+        assert reader is not None
+        liked = next(c.item_id for c in store.items() if c.title == DIFFUSION[0])
+        store.feedback_act(
+            reader.id,
+            "papers",
+            liked,
+            generation=0,
+            action="more",
+            now=datetime(2026, 11, 1, 7, tzinfo=UTC),
+        )
+    rss.write_text(feed(2, [(DIFFUSION[1], "diffusion"), (LANGUAGE[1], "language")]))
+    for old in (tmp_path / "outbox").rglob("*.eml"):
+        old.unlink()
+    invoke(cfg, "run", "--now", "2026-11-02T06:00:00+00:00")
+    with Store.open(f"sqlite:///{tmp_path / 'd.db'}") as store:
+        latest = max(store.digests(Profile("papers", "P")), key=lambda d: d.id or 0)
+        assert latest.id is not None
+        mine = store.personal_picks(latest.id)[reader.id]
+    assert mine[0].candidate.title == DIFFUSION[1]
+    assert any(r.field == "like" and r.term == DIFFUSION[0] for p in mine for r in p.reasons)
+    cycle = {"dir": tmp_path}
+    for who, picked in (("reader", mine), ("other", latest.picks)):
+        msg = mail(cycle, who)
+        text_part, html_part = msg.get_body(("plain",)), msg.get_body(("html",))
+        assert text_part is not None
+        assert html_part is not None
+        text = " ".join(text_part.get_content().split())
+        shown = plain(html_part.get_content())
+        for p in picked:
+            assert why(p) in text, (who, why(p))
+            assert why(p) in shown, (who, why(p))
