@@ -58,13 +58,18 @@ def listings_dir(shared_dir: Path) -> Path:
 def listings_config(tmp_path: Path, listings_dir: Path) -> Path:
     """A config in tmp_path (SQLite store, empty `profiles/`) whose store holds
     ../shared/listings, ingested as on 2025-06-01."""
+    return listings_config_at(tmp_path, listings_dir)
+
+
+def listings_config_at(folder: Path, listings_dir: Path, more: str = "") -> Path:
+    """`listings_config` in `folder`, its digest.yaml ending with `more`."""
     from click.testing import CliRunner
 
     from digest.cli import cli
 
-    (tmp_path / "profiles").mkdir()
-    cfg = tmp_path / "digest.yaml"
-    cfg.write_text(f"store: sqlite:///{tmp_path / 'd.db'}\nprofiles: profiles\n")
+    (folder / "profiles").mkdir()
+    cfg = folder / "digest.yaml"
+    cfg.write_text(f"store: sqlite:///{folder / 'd.db'}\nprofiles: profiles\n{more}")
     result = CliRunner().invoke(
         cli, ["--config", str(cfg), "ingest", str(listings_dir), "--reference-date", "2025-06-01"]
     )

@@ -24,6 +24,7 @@ from digest.cli import cli
 from digest.models import Pick, Profile
 from digest.render import md_escape
 from digest.store import Store
+from tests.conftest import listings_config_at
 
 NOW = "2026-12-01T06:00:00+00:00"
 LIKED = ("Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour",
@@ -34,6 +35,10 @@ PROFILES = {
     "likes": f"{LIKE}min_score: 1\n",
     "hybrid": f"{LIKE}keywords:\n  batch size: 3\n  learning rate: 1\nmin_score: 0\n",
 }
+MAIL = (  # the archive, the feeds and the mail in the outbox, with feedback links
+    "output: out\nsite_url: https://digest.example.org/\n"
+    "email:\n  sender: Digest <d@example.org>\n  domain: example.org\n  outbox: outbox\n"
+)
 pytestmark = pytest.mark.shared
 
 
@@ -52,19 +57,12 @@ def invoke(cfg: Path, *args: str) -> str:
 def cycle(tmp_path_factory: pytest.TempPathFactory, listings_dir: Path) -> dict[str, object]:
     """The previews, then one run: the store, the config and each profile's JSON preview."""
     tmp = tmp_path_factory.mktemp("explained")
-    (tmp / "profiles").mkdir()
+    cfg = listings_config_at(tmp, listings_dir, MAIL)
     for name, rules in PROFILES.items():
         (tmp / "profiles" / f"{name}.yaml").write_text(
             f"name: {name}\ntitle: {name.title()}\n{rules}max_items: 12\n"
             f"recipients: [{name}@example.org]\n"
         )
-    cfg = tmp / "digest.yaml"
-    cfg.write_text(
-        f"store: sqlite:///{tmp / 'd.db'}\nprofiles: profiles\noutput: out\n"
-        "site_url: https://digest.example.org/\nemail:\n  sender: Digest <d@example.org>\n"
-        "  domain: example.org\n  outbox: outbox\n"
-    )
-    invoke(cfg, "ingest", str(listings_dir), "--reference-date", "2025-06-01")
     previews = {n: json.loads(invoke(cfg, "preview", n, "--format", "json")) for n in PROFILES}
     markdown = {n: invoke(cfg, "preview", n, "--format", "markdown") for n in PROFILES}
     text = {n: " ".join(invoke(cfg, "preview", n, "--format", "text").split()) for n in PROFILES}
@@ -173,9 +171,7 @@ def test_every_personal_pick_is_explained_in_its_readers_mail(tmp_path: Path) ->
     rss = tmp_path / "today.rss"
     cfg = tmp_path / "digest.yaml"
     cfg.write_text(
-        f"store: sqlite:///{tmp_path / 'd.db'}\nprofiles: profiles\noutput: out\n"
-        "site_url: https://digest.example.org/\nemail:\n  sender: Digest <d@example.org>\n"
-        "  domain: example.org\n  outbox: outbox\n"
+        f"store: sqlite:///{tmp_path / 'd.db'}\nprofiles: profiles\n{MAIL}"
         f"sources:\n  - name: today\n    kind: feed\n    path: {rss}\n"
     )
     for who in ("reader@example.org", "other@example.org"):

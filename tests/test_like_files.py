@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
+from tests.conftest import listings_config_at
 
 HAVE = "An Empirical Model of Large-Batch Training"
 LACK = "A Paper Nobody Wrote About Batches"
@@ -36,18 +37,12 @@ pytestmark = pytest.mark.shared
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory, listings_dir: Path) -> Path:
     tmp = tmp_path_factory.mktemp("like-files")
-    (tmp / "profiles").mkdir()
+    cfg = listings_config_at(tmp, listings_dir)
     for n, (name, (text, _)) in enumerate(EXPORTS.items()):
         (tmp / "profiles" / name).write_text(text)
         (tmp / "profiles" / f"p{n}.yaml").write_text(
             f"name: p{n}\ntitle: P\nlike_file: {name}\nmax_items: 5\n"
         )
-    cfg = tmp / "digest.yaml"
-    cfg.write_text(f"store: sqlite:///{tmp / 'd.db'}\nprofiles: profiles\n")
-    result = CliRunner().invoke(
-        cli, ["--config", str(cfg), "ingest", str(listings_dir), "--reference-date", "2025-06-01"]
-    )
-    assert result.exit_code == 0, result.output
     return cfg
 
 
