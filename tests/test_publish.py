@@ -1,4 +1,5 @@
-"""A full cycle on the bundled samples: ingest, digests, archive and feeds on disk."""
+"""A full cycle on the bundled samples: ingest, digests, archive and feeds on disk, on
+SQLite and PostgreSQL (a dry run on SQLite only: it copies the file)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
+from digest.config import load_settings
+from tests.conftest import demo_config_at
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def config(demo_config: Path) -> Path:
-    return demo_config
+def config(tmp_path: Path, store_url: str) -> Path:
+    """The bundled config on each engine in turn."""
+    return demo_config_at(tmp_path, store_url)
 
 
 def run(cfg: Path, *args: str) -> dict:
@@ -87,7 +91,8 @@ def test_publish_and_render_commands(config: Path, tmp_path: Path) -> None:
     assert "no profile named 'nope'" in result.stderr
 
 
-def test_dry_run_records_and_sends_nothing(config: Path, tmp_path: Path) -> None:
+def test_dry_run_records_and_sends_nothing(demo_config: Path, tmp_path: Path) -> None:
+    config = demo_config  # a dry run copies a SQLite file
     report = run(config, "--dry-run", "--now", "2026-11-23T06:00:00")
     assert report["dry_run"] is True
     assert report["ingest"]["new"] > 10
@@ -112,7 +117,7 @@ def test_profile_option_and_the_stored_run_report(config: Path, tmp_path: Path) 
     assert not (tmp_path / "out" / "archive" / "scaling").exists()
     from digest.store import Store
 
-    with Store.open(f"sqlite:///{tmp_path}/d.db") as store:
+    with Store.open(load_settings(config).store_url) as store:
         stored = store.last_run("cycle")
     assert stored is not None
     assert stored.status == "ok"
