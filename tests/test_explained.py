@@ -3,13 +3,14 @@ hybrid profiles through `digest run` on the real listings and a real SQLite file
 then each recorded pick's explanation looked for in the mail (text and HTML), the
 archive page, both items feeds and `preview` (Markdown, text and JSON, which
 lists the picks in the order the run records them); and a reader's personal
-ranking, made by their feedback, in their own mail."""
+ranking, made by their feedback, in their own mail and on their own page of it."""
 
 from __future__ import annotations
 
 import html
 import json
 import re
+import warnings
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -21,9 +22,11 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
+from digest.config import load_settings
 from digest.models import Pick, Profile
 from digest.render import md_escape
 from digest.store import Store
+from digest.web import create_app
 from tests.conftest import listings_config_at
 
 NOW = "2026-12-01T06:00:00+00:00"
@@ -166,6 +169,10 @@ def test_every_personal_pick_is_explained_in_its_readers_mail(tmp_path: Path) ->
     why in their mail (text and HTML), the liked paper named where it counts."""
     from tests.test_feedback_browser import DIFFUSION, LANGUAGE, PROFILE, feed
 
+    with warnings.catch_warnings():  # Starlette 1.x would rather have httpx2; httpx works
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "papers.yaml").write_text(PROFILE)
     rss = tmp_path / "today.rss"
@@ -201,6 +208,7 @@ def test_every_personal_pick_is_explained_in_its_readers_mail(tmp_path: Path) ->
     assert mine[0].candidate.title == DIFFUSION[1]
     assert any(r.field == "like" and r.term == DIFFUSION[0] for p in mine for r in p.reasons)
     cycle = {"dir": tmp_path}
+    settings = load_settings(cfg)
     for who, picked in (("reader", mine), ("other", latest.picks)):
         msg = mail(cycle, who)
         text_part, html_part = msg.get_body(("plain",)), msg.get_body(("html",))
@@ -208,6 +216,14 @@ def test_every_personal_pick_is_explained_in_its_readers_mail(tmp_path: Path) ->
         assert html_part is not None
         text = " ".join(text_part.get_content().split())
         shown = plain(html_part.get_content())
+        # and the mail's "View in browser" page, the reader's own issue
+        view = re.search(r"View in browser: https://digest\.example\.org(/view/\S+)", text)
+        assert view is not None, text
+        with Store.open(settings.store_url) as store:
+            page = TestClient(create_app(settings, store)).get(view[1])
+        assert page.status_code == 200, page.text
+        own = plain(page.text)
         for p in picked:
             assert why(p) in text, (who, why(p))
             assert why(p) in shown, (who, why(p))
+            assert why(p) in own, (who, why(p))
