@@ -47,13 +47,11 @@ from digest.config import load_settings
 from digest.errors import DigestError
 from digest.models import Profile
 from digest.selection.profiles import DAYS, parse_schedule
-from digest.settings import Settings
+from digest.settings import INGEST_EVERY, MISFIRE_GRACE_TIME, Settings
 from digest.wiring import Store
 
 log = logging.getLogger("digest.schedule")
 
-INGEST_EVERY = timedelta(hours=2)
-MISFIRE_GRACE_TIME = 3600  # seconds
 JOB_TABLE = "apscheduler_jobs"
 INGEST_JOB = "ingest"
 PROFILE_JOB = "profile:"  # + the profile's name

@@ -10,6 +10,7 @@ is filled in from the environment by whoever builds the transport.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,9 @@ from digest.models import SourceConfig
 
 DEFAULT_STORE = "sqlite:///digest.db"  # in a config file: beside the file
 SUBJECT_FIELDS = ("title", "count", "papers", "date", "profile")  # EmailSettings.subject's
+# `digest serve`'s timing (command-line options, not in digest.yaml).
+INGEST_EVERY = timedelta(hours=2)
+MISFIRE_GRACE_TIME = 3600  # seconds a missed digest may still run late, once
 Security = Literal["plain", "starttls", "tls"]
 
 

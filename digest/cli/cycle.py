@@ -6,12 +6,13 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from digest.cli.base import EXIT_PARTIAL, Context, cli, fail, now_option
+from digest.settings import INGEST_EVERY, MISFIRE_GRACE_TIME
 
 if TYPE_CHECKING:
     from digest.models import RunReport, SourceConfig, SourceReport
@@ -261,7 +262,7 @@ def send(obj: Context, profile: str | None, now: datetime) -> None:
     "--ingest-every",
     metavar="HOURS",
     type=click.FloatRange(min=0.05),
-    default=2.0,
+    default=INGEST_EVERY / timedelta(hours=1),
     show_default=True,
     help="How often to fetch the sources.",
 )
@@ -269,7 +270,7 @@ def send(obj: Context, profile: str | None, now: datetime) -> None:
     "--misfire-grace",
     metavar="SECONDS",
     type=click.IntRange(min=1),
-    default=3600,
+    default=MISFIRE_GRACE_TIME,
     show_default=True,
     help="How late a missed digest may still run once.",
 )
@@ -316,8 +317,6 @@ def serve(
       digest --config /etc/digest/digest.yaml serve --ingest-every 2
       digest serve --role worker
     """
-    from datetime import timedelta
-
     from digest import wiring
 
     settings = obj.settings
