@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import cast
+from urllib.parse import quote
 
 import pytest
 
@@ -259,6 +260,39 @@ def test_bodies_are_exactly_what_personalize_gives(token: str) -> None:
     for body in (text, html):
         assert binascii.b2a_qp(body.replace("\n", "\r\n").encode(), istext=True) in out.data
     assert mail.unsubscribe_url(token) in msg["List-Unsubscribe"]
+
+
+def test_bodies_with_every_link_are_exactly_what_personalize_gives() -> None:
+    """Lines with feedback, manage and unsubscribe links, cut by soft line breaks at
+    every offset: each message's bytes are the quoted-printable of `personalize`,
+    whatever the tokens' lengths and characters, and items without a token."""
+    import random
+
+    site = "https://digest.example.org/"
+    digest = _digest(titles=[f"Paper {n}" for n in range(1, 6)])
+    renderer = Renderer(archive_url=f"{site}archive/scaling/")
+    prepared = renderer.prepare(digest, links=True)
+    mail = DigestMail(digest, prepared, renderer, SETTINGS, now=NOW, site_url=site)
+    rng = random.Random(7)
+    for n in range(60):
+        size = n if n < 40 else rng.choice((1, 77, 200))
+        chars = "aZ09_-" if n % 3 else "aZ09_-~%/=. é"  # some must take the long way
+        token = ["".join(rng.choice(chars) for _ in range(size)) for _ in range(8)]
+        feedback = {i: token[3 + i % 5] for i in range(1, 6) if (n + i) % 4}
+        r = Recipient(n, n, "r@example.net", token[0], "", token[1], token[2], feedback)
+        out = mail.message(r)
+        text, html = renderer.personalize(
+            prepared,
+            unsubscribe_url=mail.unsubscribe_url(token[0]),
+            manage_url=f"{site}manage/{quote(token[2], safe='')}",
+            unsubscribe_all_url=mail.unsubscribe_url(token[1]),
+            feedback_url=f"{site}feedback/",
+        )
+        for body in (text, html):
+            for i, d in ((i, d) for i in range(1, 6) for d in ("more", "less")):
+                body = body.replace(f"/feedback/{i}-{d}", f"/feedback/{feedback.get(i, '')}/{d}")
+            body = body if body.endswith("\n") else body + "\n"
+            assert binascii.b2a_qp(body.replace("\n", "\r\n").encode(), istext=True) in out.data
 
 
 def _normalise(data: bytes) -> bytes:
