@@ -45,10 +45,12 @@ from digest.render.views import local_date, papers
 from digest.settings import EmailSettings
 
 # Slots stand for per-message values; nothing escapes or quotes these characters.
-TO, MESSAGE_ID, TOKEN = "Zq7toSLOTx9", "Zq7midSLOTx9", "Zq7tokenSLOTx9"
+_MARK = "Zq7"  # every slot starts so: a line without it has none
+TO, MESSAGE_ID, TOKEN = f"{_MARK}toSLOTx9", f"{_MARK}midSLOTx9", f"{_MARK}tokenSLOTx9"
 # VIEW_TOKEN: the subscriber's own page of the issue ("view in browser")
-ALL_TOKEN, MANAGE_TOKEN, VIEW_TOKEN = "Zq7allSLOTx9", "Zq7manageSLOTx9", "Zq7viewSLOTx9"
-FEEDBACK = "Zq7fbSLOTx9"  # followed by "<item id>-more" or "-less": one per item and choice
+ALL_TOKEN, MANAGE_TOKEN = f"{_MARK}allSLOTx9", f"{_MARK}manageSLOTx9"
+VIEW_TOKEN = f"{_MARK}viewSLOTx9"
+FEEDBACK = f"{_MARK}fbSLOTx9"  # followed by "<item id>-more" or "-less": one per item and choice
 _SLOTS = (TO, MESSAGE_ID, TOKEN, ALL_TOKEN, MANAGE_TOKEN, VIEW_TOKEN, FEEDBACK)
 _FEEDBACK_SLOT = re.compile(FEEDBACK + r"(\d+)-(more|less)")
 # A line with slots is kept as a format string: each slot a field, filled in C.
@@ -171,7 +173,7 @@ def _body(text: str) -> list[Chunk]:
     out: list[Chunk] = []
     run: list[str] = []
     for line in lines:
-        if any(s in line for s in _SLOTS):
+        if _MARK in line and any(s in line for s in _SLOTS):
             kept = (_template(line + "\n"), True)
             out += [_qp("".join(run)), kept] if run else [kept]
             run = []
