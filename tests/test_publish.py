@@ -328,3 +328,23 @@ def test_the_items_feeds_keep_their_published_entries_and_match_a_rebuild(
         assert mark not in titles[0]
         assert all(t.endswith(mark) for t in titles[1:])
         assert text.replace(f" {mark}", "") == f.read_text()
+
+
+def test_files_written_behind_stop_at_the_first_that_fails(tmp_path: Path) -> None:
+    from digest.deliver.files import write_behind
+    from digest.errors import OutputError
+
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    given: list[Path] = []
+
+    def publish() -> None:
+        with write_behind() as out:
+            given.extend(out.write_files(tmp_path / "a", [("1.html", b"1"), ("2.html", b"2")]))
+            out.write_files(tmp_path / "blocker", [("3.html", b"3")])
+            out.write_files(tmp_path / "b", [("4.html", b"4")])
+
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        publish()
+    assert given == [tmp_path / "a" / "1.html", tmp_path / "a" / "2.html"]
+    assert (tmp_path / "a" / "2.html").read_bytes() == b"2"
+    assert not (tmp_path / "b").exists()  # given after the failure: not written
